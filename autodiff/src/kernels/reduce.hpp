@@ -1,0 +1,28 @@
+#pragma once
+// Reduction kernels.
+#include <cstdint>
+#include <vector>
+
+#include "hyperad/autodiff/tensor.hpp"
+
+namespace hyperad::kernels {
+
+/// Sum of x down to `target`, which must broadcast to x's shape (ShapeError naming `op`).
+Tensor sum_to(const Tensor& x, const Shape& target, const char* op);
+
+/// x viewed as [outer, n, inner] around `axis`.
+struct AxisSplit {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+AxisSplit split_at(const Shape& s, int axis);
+
+/// Shape of s with `axis` removed (keepdim false) or set to 1 (keepdim true).
+Shape reduced_shape(const Shape& s, int axis, bool keepdim);
+
+/// Max (want_max) or min along axis; also the index of the first extremum per lane.
+Tensor extremum(const Tensor& x, int axis, bool want_max, std::vector<std::int64_t>* argidx);
+
+/// log Σ exp along axis (keepdim shape), max-shifted.
+Tensor logsumexp(const Tensor& x, int axis);
+
+}  // namespace hyperad::kernels

@@ -1,0 +1,257 @@
+#include "hyperad/autodiff/tensor.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <fmt/format.h>
+
+#include "hyperad/autodiff/record.hpp"
+#include "kernels/buffer.hpp"
+
+namespace hyperad {
+
+namespace detail {
+Storage::Storage(std::size_t nbytes) : data(kernels::allocate_buffer(nbytes)), bytes(nbytes) {}
+Storage::~Storage() { kernels::release_buffer(data, bytes); }
+}  // namespace detail
+
+Tensor::Tensor(const Shape& shape, Dtype dtype)
+    : storage_(std::make_shared<detail::Storage>(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))),
+      shape_(shape),
+      dtype_(dtype) {}
+
+void Tensor::check_access(Dtype want) const {
+  if (!storage_) throw ValueError("Tensor: access to the data of an undefined tensor");
+  if (want != dtype_)
+    throw DtypeError(fmt::format("Tensor: {} data requested from a {} tensor of shape {}", dtype_name(want),
+                                 dtype_name(dtype_), shape_.str()));
+}
+
+namespace {
+double read_at(const Tensor& t, std::int64_t i) {
+  return dispatch(t.dtype(), [&]<class T>() { return static_cast<double>(t.data<T>()[i]); });
+}
+
+std::int64_t flat_index(const Tensor& t, std::initializer_list<std::int64_t> index, const char* op) {
+  if (!t.defined()) throw ValueError(fmt::format("{}: undefined tensor", op));
+  const Shape& s = t.shape();
+  if (static_cast<int>(index.size()) != s.rank())
+    throw ValueError(fmt::format("{}: {} indices given for a tensor of shape {}", op, index.size(), s.str()));
+  std::int64_t flat = 0;
+  int axis = 0;
+  for (std::int64_t i : index) {
+    std::int64_t n = s.begin()[axis];
+    if (i < 0 || i >= n)
+      throw ValueError(fmt::format("{}: index {} out of range for axis {} of shape {}", op, i, axis, s.str()));
+    flat = flat * n + i;
+    ++axis;
+  }
+  return flat;
+}
+}  // namespace
+
+double Tensor::item() const {
+  if (!defined() || numel() != 1)
+    throw ValueError(fmt::format("Tensor::item: needs a one-element tensor, got shape {}",
+                                 defined() ? shape_.str() : "undefined"));
+  return read_at(*this, 0);
+}
+
+double Tensor::at(std::initializer_list<std::int64_t> index) const {
+  return read_at(*this, flat_index(*this, index, "Tensor::at"));
+}
+
+void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
+  std::int64_t i = flat_index(*this, index, "Tensor::set");
+  dispatch(dtype_, [&]<class T>() { mutable_data<T>()[i] = static_cast<T>(value); });
+}
+
+std::vector<double> Tensor::to_vector() const {
+  if (!defined()) return {};
+  std::vector<double> v(static_cast<std::size_t>(numel()));
+  dispatch(dtype_, [&]<class T>() {
+    const T* p = data<T>();
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(p[i]);
+  });
+  return v;
+}
+
+Tensor Tensor::detach() const {
+  Tensor t = *this;
+  t.var_ = {};
+  return t;
+}
+
+namespace {
+const OpDef kCloneOp{"clone", [](Backward& b) { b.accumulate(0, b.grad_out()); }};
+const OpDef kCastOp{"to", [](Backward& b) { b.accumulate(0, b.grad_out().to(static_cast<Dtype>(b.integer(0)))); }};
+}  // namespace
+
+Tensor Tensor::clone() const {
+  if (!defined()) return {};
+  Tensor out(shape_, dtype_);
+  std::memcpy(out.storage_->data, storage_->data, nbytes());
+  return record(kCloneOp, std::move(out), {this});
+}
+
+Tensor Tensor::to(Dtype dtype) const {
+  if (!defined()) throw ValueError("Tensor::to: undefined tensor");
+  if (dtype == dtype_) return *this;
+  Tensor out(shape_, dtype);
+  dispatch(dtype_, [&]<class S>() {
+    dispatch(dtype, [&]<class D>() {
+      const S* s = static_cast<const S*>(storage_->data);
+      D* d = static_cast<D*>(out.storage_->data);
+      for (std::int64_t i = 0, n = numel(); i < n; ++i) d[i] = static_cast<D>(s[i]);
+    });
+  });
+  OpAttrs attrs;
+  attrs.integer[0] = static_cast<std::int64_t>(dtype_);
+  return record(kCastOp, std::move(out), {this}, {}, std::move(attrs));
+}
+
+bool Tensor::requires_grad() const {
+  if (var_.tape == nullptr) return false;
+  return Tape::current().is_live(var_, "requires_grad", "tensor");
+}
+
+Tensor& Tensor::requires_grad_() {
+  if (!defined()) throw ValueError("Tensor::requires_grad_: undefined tensor");
+  if (!requires_grad()) var_ = Tape::current().new_leaf();
+  return *this;
+}
+
+// ---- creation -----------------------------------------------------------------------
+
+Tensor full(const Shape& shape, double value, Dtype dtype) {
+  Tensor t(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.mutable_data<T>();
+    std::fill(p, p + t.numel(), static_cast<T>(value));
+  });
+  return t;
+}
+Tensor zeros(const Shape& shape, Dtype dtype) { return full(shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, Dtype dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& like) { return full(like.shape(), 0.0, like.dtype()); }
+Tensor ones_like(const Tensor& like) { return full(like.shape(), 1.0, like.dtype()); }
+Tensor full_like(const Tensor& like, double value) { return full(like.shape(), value, like.dtype()); }
+Tensor scalar(double value, Dtype dtype) { return full(Shape{}, value, dtype); }
+
+Tensor arange(double start, double stop, double step, Dtype dtype) {
+  if (step == 0.0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
+    throw ValueError(fmt::format("arange: needs finite start/stop and a non-zero step, got ({}, {}, {})", start,
+                                 stop, step));
+  auto n = static_cast<std::int64_t>(std::ceil((stop - start) / step));
+  if (n < 0) n = 0;
+  Tensor t(Shape{n}, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.mutable_data<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return t;
+}
+Tensor arange(std::int64_t n, Dtype dtype) { return arange(0.0, static_cast<double>(n), 1.0, dtype); }
+
+Tensor eye(std::int64_t n, Dtype dtype) {
+  Tensor t = zeros(Shape{n, n}, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.mutable_data<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i * n + i] = T(1);
+  });
+  return t;
+}
+
+Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel())
+    throw ShapeError(fmt::format("tensor: {} values given for shape {} ({} elements)", values.size(),
+                                 shape.str(), shape.numel()));
+  Tensor t(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.mutable_data<T>();
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
+  });
+  return t;
+}
+
+Tensor tensor(std::initializer_list<double> values, Dtype dtype) {
+  return tensor(std::vector<double>(values), Shape{static_cast<std::int64_t>(values.size())}, dtype);
+}
+
+// ---- random ---------------------------------------------------------------------------
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t& x) {
+  std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+void Generator::seed_with(std::uint64_t seed) {
+  for (auto& s : s_) s = splitmix64(seed);
+  cached_normal_ = false;
+}
+
+std::uint64_t Generator::next_u64() {
+  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const std::uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+double Generator::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+double Generator::normal() {
+  if (cached_normal_) {
+    cached_normal_ = false;
+    return cached_;
+  }
+  double u1 = 0.0;
+  while (u1 <= 0.0) u1 = uniform();
+  double u2 = uniform();
+  double r = std::sqrt(-2.0 * std::log(u1));
+  double a = 2.0 * 3.14159265358979323846 * u2;
+  cached_ = r * std::sin(a);
+  cached_normal_ = true;
+  return r * std::cos(a);
+}
+
+std::uint64_t Generator::below(std::uint64_t n) {
+  if (n == 0) throw ValueError("Generator::below: n must be positive");
+  // Rejection sampling: unbiased and identical on every platform.
+  const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
+  std::uint64_t x;
+  do x = next_u64();
+  while (x >= limit);
+  return x % n;
+}
+
+Tensor randn(const Shape& shape, Generator& gen, Dtype dtype) {
+  Tensor t(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.mutable_data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(gen.normal());
+  });
+  return t;
+}
+
+Tensor rand(const Shape& shape, Generator& gen, Dtype dtype) {
+  Tensor t(shape, dtype);
+  dispatch(dtype, [&]<class T>() {
+    T* p = t.mutable_data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(gen.uniform());
+  });
+  return t;
+}
+
+}  // namespace hyperad
