@@ -87,7 +87,15 @@ void Sweep::run(std::size_t rec_end) {
     }
     if (!any) continue;  // no adjoint reaches this record
     Backward b(r, gouts.data(), *this);
-    r.op->backward(b);
+    const char* outer = tape_.backward_of();
+    tape_.set_backward_of(r.op->name);
+    try {
+      r.op->backward(b);
+    } catch (...) {
+      tape_.set_backward_of(outer);
+      throw;
+    }
+    tape_.set_backward_of(outer);
   }
 }
 

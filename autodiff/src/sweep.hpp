@@ -18,7 +18,7 @@ class Sweep {
   /// Walks records [0, rec_end) backwards, stopping below lo.
   void run(std::size_t rec_end);
   /// The adjoint of `id` (undefined when nothing reached it).
-  const Tensor& adjoint(std::uint32_t id) const { return adj_[id - lo_]; }
+  const Tensor& adjoint(std::uint32_t id) const { return id >= lo_ && id <= hi_ ? adj_[id - lo_] : none_; }
 
   bool needs(const Record& r, int i) const {
     std::uint32_t id = r.in_id(i);
@@ -35,6 +35,7 @@ class Sweep {
   bool create_graph_;
   std::vector<std::uint32_t> keep_;  // requested ids whose adjoints must survive their record
   std::vector<Tensor> adj_;
+  Tensor none_;
 };
 
 }  // namespace hyperad::detail

@@ -78,9 +78,12 @@ void check_finite(const Tensor& t, const char* op, const char* what) {
       if (!std::isfinite(p[i])) return false;
     return true;
   });
-  if (!ok)
-    throw NonFiniteError(fmt::format("{}: non-finite value (NaN or Inf) in {} of shape {}", op, what,
+  if (!ok) {
+    const char* during = Tape::current().backward_of();
+    std::string where = during ? fmt::format("{} (in the backward of '{}')", op, during) : std::string(op);
+    throw NonFiniteError(fmt::format("{}: non-finite value (NaN or Inf) in {} of shape {}", where, what,
                                      t.shape().str()));
+  }
 }
 
 namespace {

@@ -231,9 +231,12 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
                            if (bw.needs(1)) bw.accumulate(1, where(m, bw.grad_out(), z));
                            if (bw.needs(2)) bw.accumulate(2, where(m, z, bw.grad_out()));
                          }};
+  kernels::require_defined(mask, "where", "mask");
+  kernels::require_defined(a, "where", "second operand");
+  // The mask is a condition: any dtype will do; it is compared with 0 in a's dtype.
+  Tensor m = mask.dtype() == a.dtype() ? mask.detach() : mask.detach().to(a.dtype());
   Tensor out = kernels::map_ternary(
-      mask, a, b, [](auto m, auto x, auto y) { return m != decltype(m)(0) ? x : y; }, "where");
-  Tensor m = mask.detach();  // the mask is a constant of the computation
+      m, a, b, [](auto m, auto x, auto y) { return m != decltype(m)(0) ? x : y; }, "where");
   return record(def, std::move(out), {&m, &a, &b}, {&m});
 }
 

@@ -42,6 +42,10 @@ Tensor reshape(const Tensor& x, const std::vector<std::int64_t>& shape) {
   return reshape(x, Shape(d));
 }
 
+Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> shape) {
+  return reshape(x, std::vector<std::int64_t>(shape));
+}
+
 Tensor flatten(const Tensor& x) {
   kernels::require_defined(x, "flatten", "input");
   return reshape(x, Shape{x.numel()});

@@ -12,7 +12,7 @@ namespace hyperad {
 /// Options of grad().
 struct GradOptions {
   /// Cotangent of the output; required unless the output has one element (then 1).
-  Tensor seed;
+  Tensor seed{};
   /// Record the backward pass so its results can be differentiated again.
   bool create_graph = false;
   /// An input the output does not depend on gets zeros instead of a TapeError.

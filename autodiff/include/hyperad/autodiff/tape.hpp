@@ -108,6 +108,9 @@ class Tape {
   std::uint32_t record_of(std::uint32_t id) const { return id_rec_[id]; }
   std::uint64_t gen_of(std::uint32_t id) const { return id_gen_[id]; }
   void add_saved_bytes(std::size_t b);
+  /// Name of the op whose backward rule is running (for error messages), or nullptr.
+  const char* backward_of() const { return backward_of_; }
+  void set_backward_of(const char* op) { backward_of_ = op; }
 
  private:
   friend class NoGradGuard;
@@ -125,6 +128,7 @@ class Tape {
   std::size_t peak_bytes_ = 0;
   bool recording_ = true;
   bool check_finite_ = false;
+  const char* backward_of_ = nullptr;
 };
 
 /// RAII: rewinds the current tape to where it was at construction, also when an exception
