@@ -3,7 +3,8 @@ include(CMakePackageConfigHelpers)
 install(TARGETS hyperad EXPORT hyperadTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/autodiff/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/autodiff/include/ ${PROJECT_SOURCE_DIR}/bilevel/include/
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT hyperadTargets NAMESPACE hyperad:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperad)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/hyperadConfig.cmake.in
   ${PROJECT_BINARY_DIR}/hyperadConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperad)

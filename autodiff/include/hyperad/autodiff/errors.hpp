@@ -45,4 +45,11 @@ class NonFiniteError : public Error {
   using Error::Error;
 };
 
+/// An iteration (inner solver, fixed point, linear solve) that diverged or, when asked to
+/// throw, did not converge; the message gives the iteration and the norms involved.
+class ConvergenceError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace hyperad

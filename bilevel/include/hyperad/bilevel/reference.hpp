@@ -1,0 +1,45 @@
+#pragma once
+/// \file reference.hpp
+/// Reference hypergradients for validation and benchmarks:
+/// - `exact_hypergradient`: the inner problem solved to high precision and the linear
+///   system (I − ∂_wΦᵀ) v = ∇_wE solved by a dense LU factorization (small problems);
+/// - `finite_difference_hypergradient`: central differences of f(λ) = E(w(λ), λ), each
+///   evaluation a full inner solve (2·dim λ solves; 4·dim λ with Richardson).
+#include "hyperad/bilevel/hypergradient.hpp"
+#include "hyperad/bilevel/inner.hpp"
+
+namespace hyperad::bilevel {
+
+struct ExactOptions {
+  /// The inner solve: run until the step norm is below the tolerance (ConvergenceError
+  /// if the cap is reached first).
+  InnerOptions inner{.max_steps = 200000, .tolerance = 1e-13, .divergence_factor = 1e6};
+  /// Refuse problems whose inner state has more elements than this (O(n³) work).
+  std::int64_t max_state_elements = 4000;
+};
+
+/// The exact hypergradient (to the precision of the inner solve), with the linear
+/// system's residual in the diagnostics.
+Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda, const ExactOptions& options = {});
+
+struct FiniteDifferenceOptions {
+  /// Step for coordinate i: step · max(1, |λ_i|). Central differences have error
+  /// O(h²) plus O(δ/h) with δ the inner solve's accuracy; 1e-5 suits δ ≈ 1e-12.
+  double step = 1e-5;
+  /// 4-point Richardson formula (error O(h⁴)) instead of the 2-point one.
+  bool richardson = false;
+  /// Each evaluation of f solves the inner problem with these options (to a tolerance).
+  InnerOptions inner{.max_steps = 200000, .tolerance = 1e-12, .divergence_factor = 1e6};
+  /// Spread the coordinates over OpenMP threads.
+  bool parallel = true;
+};
+
+/// ∇f(λ) by central differences of f(λ) = E(w(λ), λ).
+Hypergradient finite_difference_hypergradient(const Problem& problem, const Tensors& lambda,
+                                              const FiniteDifferenceOptions& options = {});
+
+/// The outer objective f(λ) = E(w(λ), λ) with the inner problem solved by `inner` from
+/// `start` (the problem's w0 when empty).
+double outer_value(const Problem& problem, const Tensors& lambda, const InnerOptions& inner, const Tensors& start = {});
+
+}  // namespace hyperad::bilevel

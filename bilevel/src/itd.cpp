@@ -1,0 +1,67 @@
+#include "hyperad/bilevel/itd.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/grad.hpp"
+#include "hyperad/autodiff/tape.hpp"
+#include "hyperad/bilevel/inner.hpp"
+
+namespace hyperad::bilevel {
+
+ITD::ITD(ITDOptions options) : options_(options) {
+  if (options_.inner_steps < 1)
+    throw ValueError(fmt::format("ITD: inner_steps must be >= 1, got {}", options_.inner_steps));
+  if (options_.reverse_steps < 0 || options_.reverse_steps > options_.inner_steps)
+    throw ValueError(fmt::format("ITD: reverse_steps must be in [0, inner_steps = {}], got {}", options_.inner_steps,
+                                 options_.reverse_steps));
+}
+
+std::string ITD::name() const {
+  if (options_.reverse_steps == 0 || options_.reverse_steps == options_.inner_steps) return "ITD";
+  return fmt::format("truncated ITD (T={})", options_.reverse_steps);
+}
+
+Hypergradient ITD::hypergradient(const Problem& problem, const Tensors& lambda) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Tape& tape = Tape::current();
+  const std::size_t base = tape.memory_bytes();
+  tape.reset_peak_memory();
+  const int t = options_.inner_steps;
+  const int reversed = options_.reverse_steps == 0 ? t : options_.reverse_steps;
+
+  // The first t − T steps are not differentiated through: plain inner iterations.
+  const Tensors& start = options_.warm_start && !previous_.empty() ? previous_ : problem.initial_state();
+  InnerOptions plain;
+  plain.max_steps = t - reversed;
+  InnerResult head = solve_inner(problem, lambda, start, plain);
+
+  Hypergradient h;
+  {
+    TapeScope scope;
+    Tensors lam = leaves(lambda);
+    Tensors w = head.state;
+    Tensors prev;
+    for (int i = 0; i < reversed; ++i) {
+      prev = w;
+      w = problem.phi(w, lam);
+    }
+    Tensor e = problem.outer(w, lam);
+    GradOptions o;
+    o.allow_unused = true;  // an outer variable may be absent from both Φ and E
+    h.grad = grad(e, lam, o);
+    h.objective = e.item();
+    h.diagnostics.inner_step_norm = reversed > 0 ? distance(w, prev) : head.last_step_norm;
+    previous_ = detached(w);
+  }
+  h.diagnostics.method = name();
+  h.diagnostics.inner_steps = t;
+  h.diagnostics.reverse_steps = reversed;
+  h.diagnostics.peak_tape_bytes = tape.peak_memory_bytes() > base ? tape.peak_memory_bytes() - base : 0;
+  h.diagnostics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return h;
+}
+
+}  // namespace hyperad::bilevel

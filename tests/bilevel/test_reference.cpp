@@ -1,0 +1,125 @@
+// Reference hypergradients (dense exact, finite differences) and ITD against the ridge
+// closed form; the inner solver and the contraction estimate.
+#include <doctest/doctest.h>
+
+#include "bilevel/ridge_fixture.hpp"
+#include "hyperad/bilevel/inner.hpp"
+#include "hyperad/bilevel/itd.hpp"
+#include "hyperad/bilevel/reference.hpp"
+
+using namespace hyperad;
+using namespace hyperad::bilevel;
+using hyperad::testing::relative_error;
+using hyperad::testing::Ridge;
+
+TEST_CASE("dense LU solves, solves transposed, and refuses singular matrices") {
+  DenseLU lu({0, 2, 1, 1, 1, 0, 3, 0, 1}, 3);  // needs pivoting
+  std::vector<double> x = lu.solve({5, 3, 4});  // A [1, 2, 1]ᵀ
+  CHECK(x[0] == doctest::Approx(1.0));
+  CHECK(x[1] == doctest::Approx(2.0));
+  CHECK(x[2] == doctest::Approx(1.0));
+  std::vector<double> y = lu.solve_transposed({4, 3, 2});  // Aᵀ [1, 1, 1]ᵀ
+  for (double v : y) CHECK(v == doctest::Approx(1.0));
+  CHECK_THROWS_WITH_AS(DenseLU({1, 2, 2, 4}, 2), doctest::Contains("singular to working precision"), ValueError);
+  CHECK_THROWS_WITH_AS(DenseLU({1, 2, 3}, 2), doctest::Contains("3 entries for a 2×2 matrix"), ValueError);
+}
+
+TEST_CASE("exact and finite-difference hypergradients match the ridge closed form") {
+  Ridge r(40, 6, 3);
+  Tensor lam = tensor({-1.0, 0.0, 0.5, -2.0, 1.0, -0.5});
+  Problem p = r.problem(lam);
+  std::vector<double> truth = r.hypergradient(lam);
+  Hypergradient exact = exact_hypergradient(p, {lam});
+  CHECK(relative_error(exact.grad[0].to_vector(), truth) < 1e-10);
+  CHECK(exact.diagnostics.linear_residual < 1e-12);
+  Hypergradient fd = finite_difference_hypergradient(p, {lam});
+  CHECK(relative_error(fd.grad[0].to_vector(), truth) < 1e-6);
+  FiniteDifferenceOptions rich;
+  rich.richardson = true;
+  rich.step = 1e-3;
+  CHECK(relative_error(finite_difference_hypergradient(p, {lam}, rich).grad[0].to_vector(), truth) < 1e-7);
+  FiniteDifferenceOptions serial;
+  serial.parallel = false;
+  CHECK(finite_difference_hypergradient(p, {lam}, serial).grad[0].to_vector() == fd.grad[0].to_vector());
+  CHECK(fd.objective == doctest::Approx(exact.objective).epsilon(1e-10));
+}
+
+TEST_CASE("ITD converges to the hypergradient; truncation identities") {
+  Ridge r(40, 6, 4);
+  Tensor lam = tensor({-1.0, 0.0, 0.5, -2.0, 1.0, -0.5});
+  Problem p = r.problem(lam);
+  std::vector<double> truth = r.hypergradient(lam);
+  ITD full({.inner_steps = 3000});
+  Hypergradient h = full.hypergradient(p, {lam});
+  CHECK(relative_error(h.grad[0].to_vector(), truth) < 1e-8);
+  CHECK(h.diagnostics.reverse_steps == 3000);
+  CHECK(h.diagnostics.peak_tape_bytes > 0);
+
+  // ITD's error decreases (linearly) with t.
+  double e20 = relative_error(ITD({.inner_steps = 20}).hypergradient(p, {lam}).grad[0].to_vector(), truth);
+  double e80 = relative_error(ITD({.inner_steps = 80}).hypergradient(p, {lam}).grad[0].to_vector(), truth);
+  CHECK(e80 < 0.5 * e20);
+
+  // Truncated ITD with T = t is full ITD.
+  std::vector<double> a = ITD({.inner_steps = 50}).hypergradient(p, {lam}).grad[0].to_vector();
+  std::vector<double> b = ITD({.inner_steps = 50, .reverse_steps = 50}).hypergradient(p, {lam}).grad[0].to_vector();
+  CHECK(a == b);
+  CHECK(ITD({.inner_steps = 50, .reverse_steps = 10}).name() == "truncated ITD (T=10)");
+  CHECK_THROWS_WITH_AS(ITD({.inner_steps = 5, .reverse_steps = 6}), doctest::Contains("reverse_steps must be in [0, inner_steps = 5]"),
+                       ValueError);
+}
+
+TEST_CASE("the inner solver stops at its tolerance and reports divergence with advice") {
+  Ridge r(30, 4, 5);
+  Tensor lam = zeros({4});
+  Problem p = r.problem(lam);
+  InnerResult res = solve_inner(p, {lam}, p.initial_state(), {.max_steps = 100000, .tolerance = 1e-10});
+  CHECK(res.converged);
+  CHECK(res.last_step_norm <= 1e-10);
+  CHECK(res.steps < 100000);
+  std::vector<double> ws = r.w_star(lam), w = res.state[0].to_vector();
+  CHECK(relative_error(w, ws) < 1e-8);
+
+  Problem bad = Problem::gradient_descent(
+      [&](const std::vector<Tensor>& w_, const std::vector<Tensor>& l) { return r.inner_loss(w_, l); },
+      5.0 / r.smoothness(lam), [&](const std::vector<Tensor>& w_, const std::vector<Tensor>& l) { return r.outer(w_, l); },
+      {zeros({4})});
+  CHECK_THROWS_WITH_AS(solve_inner(bad, {lam}, bad.initial_state(), {.max_steps = 5000}),
+                       doctest::Contains("may be too large for this inner loss"), ConvergenceError);
+}
+
+TEST_CASE("the contraction estimate matches 1 - eta * lambda_min(H) for a gradient step") {
+  Ridge r(50, 5, 6);
+  Tensor lam = tensor({0.0, -1.0, -2.0, 0.5, -0.5});
+  Problem p = r.problem(lam);
+  // Jacobian I − ηH: eigenvalues 1 − η μ_i, the largest is 1 − η μ_min (η ≤ 1/μ_max).
+  std::vector<double> h = r.hessian(lam);
+  double eta = p.step_size();
+  // μ_min by inverse power iteration with the LU factorization.
+  DenseLU lu(h, 5);
+  std::vector<double> v(5, 1.0);
+  double mu = 0;
+  for (int k = 0; k < 500; ++k) {
+    std::vector<double> u = lu.solve(v);
+    double nn = 0;
+    for (double x : u) nn += x * x;
+    nn = std::sqrt(nn);
+    for (std::size_t i = 0; i < 5; ++i) v[i] = u[i] / nn;
+    mu = 1.0 / nn;
+  }
+  double q = estimate_contraction(p, p.initial_state(), {lam}, 400);
+  CHECK(q == doctest::Approx(1.0 - eta * mu).epsilon(1e-6));
+}
+
+TEST_CASE("problem construction errors") {
+  auto L = [](const std::vector<Tensor>& w, const std::vector<Tensor>&) { return sum(square(w[0])); };
+  CHECK_THROWS_WITH_AS(Problem::gradient_descent(L, -1.0, L, {zeros({2})}), doctest::Contains("step size must be positive"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(Problem::heavy_ball(L, 0.1, 1.5, L, {zeros({2})}), doctest::Contains("momentum must be in [0, 1)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(Problem::from_map(nullptr, L, {}), doctest::Contains("w0 is empty"), ValueError);
+  Problem wrong = Problem::from_map(
+      [](const std::vector<Tensor>& w, const std::vector<Tensor>&) { return std::vector<Tensor>{w[0], w[0]}; }, L,
+      {zeros({2})});
+  CHECK_THROWS_WITH_AS(wrong.phi({zeros({2})}, {}), doctest::Contains("returned 2 tensors for a state of 1"), ShapeError);
+}
