@@ -1,5 +1,6 @@
 #include "hyperad/autodiff/tape.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -30,6 +31,7 @@ Record& Tape::push(std::uint16_t n_out) {
   Record& r = record_at(n_records_);
   auto rec_index = static_cast<std::uint32_t>(n_records_);
   ++n_records_;
+  peak_bytes_ = std::max(peak_bytes_, memory_bytes());
   r.out_id = static_cast<std::uint32_t>(id_gen_.size());
   r.n_out = n_out;
   for (std::uint16_t k = 0; k < n_out; ++k) {
@@ -39,16 +41,24 @@ Record& Tape::push(std::uint16_t n_out) {
   return r;
 }
 
-void Tape::add_saved_bytes(std::size_t b) {
-  saved_bytes_ += b;
-  std::size_t m = memory_bytes();
-  if (m > peak_bytes_) peak_bytes_ = m;
+void Tape::retain_saved(const Tensor& t) {
+  if (t.nbytes() == 0 || saved_refs_[t.raw()]++ > 0) return;
+  saved_bytes_ += t.nbytes();
+  peak_bytes_ = std::max(peak_bytes_, memory_bytes());
 }
 
 void Tape::rewind(const Mark& m) {
   while (n_records_ > m.records) {
     Record& r = record_at(--n_records_);
-    for (int k = 0; k < r.n_saved; ++k) saved_bytes_ -= r.saved[k].nbytes();
+    for (int k = 0; k < r.n_saved; ++k) {
+      const Tensor& t = r.saved[k];
+      if (t.nbytes() == 0) continue;
+      auto it = saved_refs_.find(t.raw());
+      if (--it->second == 0) {
+        saved_bytes_ -= t.nbytes();
+        saved_refs_.erase(it);
+      }
+    }
     r = Record{};  // releases saved tensors; the slot stays in the arena for reuse
   }
   id_gen_.resize(std::min(id_gen_.size(), m.vars));
@@ -117,15 +127,13 @@ void fill_saved(Tape& tape, Record& r, std::initializer_list<const Tensor*> save
   if (saved.size() > Record::kInline)
     throw Error(fmt::format("{}: an op may save at most {} tensors (use OpAttrs::payload)", r.op->name,
                             Record::kInline));
-  std::size_t bytes = 0;
   for (const Tensor* p : saved) {
     const Tensor& s = p ? *p : out;
     r.saved[r.n_saved] = s;
     r.saved_version[r.n_saved] = s.version();
-    bytes += s.nbytes();
+    tape.retain_saved(s);
     ++r.n_saved;
   }
-  tape.add_saved_bytes(bytes);
 }
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "hyperad/autodiff/tensor.hpp"
@@ -79,8 +80,8 @@ class Tape {
 
   std::size_t num_records() const { return n_records_; }
   std::size_t num_variables() const { return id_gen_.size(); }
-  /// Bytes held by the records and by the tensors they save (a saved tensor counts its
-  /// full data size every time it is saved).
+  /// Bytes held by the records and by the tensors they save (each distinct storage counted
+  /// once, however many records save it: a data matrix used by every step counts once).
   std::size_t memory_bytes() const { return n_records_ * sizeof(Record) + saved_bytes_; }
   /// Highest memory_bytes() since the last reset_peak_memory().
   std::size_t peak_memory_bytes() const { return peak_bytes_; }
@@ -107,7 +108,8 @@ class Tape {
   /// Record index that produced variable `id`, or kNoVar for a leaf.
   std::uint32_t record_of(std::uint32_t id) const { return id_rec_[id]; }
   std::uint64_t gen_of(std::uint32_t id) const { return id_gen_[id]; }
-  void add_saved_bytes(std::size_t b);
+  /// Accounts for a tensor saved by a record (engine use).
+  void retain_saved(const Tensor& t);
   /// Name of the op whose backward rule is running (for error messages), or nullptr.
   const char* backward_of() const { return backward_of_; }
   void set_backward_of(const char* op) { backward_of_ = op; }
@@ -125,6 +127,7 @@ class Tape {
   std::vector<std::uint32_t> id_rec_;  // record that produced it (kNoVar for leaves)
   std::uint64_t next_gen_ = 1;
   std::size_t saved_bytes_ = 0;
+  std::unordered_map<const void*, std::uint32_t> saved_refs_;  // storage → records saving it
   std::size_t peak_bytes_ = 0;
   bool recording_ = true;
   bool check_finite_ = false;
