@@ -183,6 +183,19 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
 
 // ---- vjp -------------------------------------------------------------------------
 
+std::vector<Tensor> detach_all(const std::vector<Tensor>& xs) {
+  std::vector<Tensor> out;
+  out.reserve(xs.size());
+  for (const Tensor& x : xs) out.push_back(x.detach());
+  return out;
+}
+
+std::vector<Tensor> make_leaves(const std::vector<Tensor>& xs) {
+  std::vector<Tensor> out = detach_all(xs);
+  for (Tensor& x : out) x.requires_grad_();
+  return out;
+}
+
 struct VjpBuilder {
   static Pullback make(std::vector<Tensor> in, std::vector<Tensor> out) {
     Pullback p;
@@ -208,13 +221,7 @@ std::vector<Tensor> Pullback::operator()(std::span<const Tensor> cotangents, boo
 
 Vjp vjp(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
         const std::vector<Tensor>& inputs) {
-  std::vector<Tensor> xs;
-  xs.reserve(inputs.size());
-  for (const Tensor& x : inputs) {
-    Tensor leaf = x.detach();
-    leaf.requires_grad_();
-    xs.push_back(std::move(leaf));
-  }
+  std::vector<Tensor> xs = make_leaves(inputs);
   std::vector<Tensor> out;
   {
     EnableGradGuard on;
@@ -228,23 +235,12 @@ Vjp vjp(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn
 
 // ---- value_and_grad, hvp --------------------------------------------------------------
 
-namespace {
-std::vector<Tensor> fresh_leaves(const std::vector<Tensor>& xs) {
-  std::vector<Tensor> out;
-  for (const Tensor& x : xs) {
-    Tensor l = x.detach();
-    l.requires_grad_();
-    out.push_back(std::move(l));
-  }
-  return out;
-}
-}  // namespace
 
 ValueAndGrad value_and_grad(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                             const std::vector<Tensor>& inputs) {
   TapeScope scope;
   EnableGradGuard on;
-  auto xs = fresh_leaves(inputs);
+  auto xs = make_leaves(inputs);
   Tensor y = fn(xs);
   GradOptions o;
   o.allow_unused = true;
@@ -262,7 +258,7 @@ std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>&
                                    v[i].shape().str(), i, x[i].shape().str()));
   TapeScope scope;
   EnableGradGuard on;
-  auto xs = fresh_leaves(x);
+  auto xs = make_leaves(x);
   Tensor y = f(xs);
   GradOptions o;
   o.create_graph = true;

@@ -1,5 +1,7 @@
 #include "hyperad/bilevel/inner.hpp"
 
+#include "linearization.hpp"
+
 #include <cmath>
 #include <limits>
 
@@ -19,15 +21,15 @@ InnerResult solve_inner(const Problem& problem, const Tensors& lambda, const Ten
     throw ShapeError(fmt::format("solve_inner: the start state has {} tensors, the problem's state {}", start.size(),
                                  problem.initial_state().size()));
   InnerResult r;
-  r.state = detached(start);
-  const Tensors lam = detached(lambda);
+  r.state = detach_all(start);
+  const Tensors lam = detach_all(lambda);
   double first = 0.0;
   for (int k = 0; k < options.max_steps; ++k) {
     Tensors next;
     {
       TapeScope scope;  // gradient maps record ∇L internally: drop it after each step
       NoGradGuard off;
-      next = detached(problem.phi(r.state, lam));
+      next = detach_all(problem.phi(r.state, lam));
     }
     const double step = distance(next, r.state);
     if (k == 0) first = step;
@@ -53,8 +55,8 @@ InnerResult solve_inner(const Problem& problem, const Tensors& lambda, const Ten
 double estimate_contraction(const Problem& problem, const Tensors& state, const Tensors& lambda, int iterations,
                             std::uint64_t seed) {
   TapeScope scope;
-  const Tensors lam = detached(lambda);
-  Vjp f = vjp([&](const Tensors& w) { return problem.phi(w, lam); }, detached(state));
+  const Tensors lam = detach_all(lambda);
+  const detail::PhiPullback phi(problem, detach_all(state), lam);
   Generator gen(seed);
   Tensors v;
   for (const Tensor& s : state) v.push_back(randn(s.shape(), gen, s.dtype()));
@@ -62,7 +64,7 @@ double estimate_contraction(const Problem& problem, const Tensors& state, const 
   for (int k = 0; k < iterations && nv > 0.0; ++k) {
     Tensors u;
     for (const Tensor& x : v) u.push_back(x * (1.0 / nv));
-    v = f.pullback(u);
+    v = phi.wt(u);
     nv = norm_of(v);  // ‖Jᵀu‖ with ‖u‖ = 1
     ratio = nv;
   }

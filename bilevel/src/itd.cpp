@@ -39,27 +39,41 @@ Hypergradient ITD::hypergradient(const Problem& problem, const Tensors& lambda) 
   InnerResult head = solve_inner(problem, lambda, start, plain);
 
   Hypergradient h;
+  CheckpointStats checkpoint_stats;
   {
     TapeScope scope;
-    Tensors lam = leaves(lambda);
+    Tensors lam = make_leaves(lambda);
     Tensors w = head.state;
     Tensors prev;
-    for (int i = 0; i < reversed; ++i) {
-      prev = w;
-      w = problem.phi(w, lam);
+    if (options_.checkpoint) {
+      const StepFn step = [&problem](const TensorList& x, const TensorList& l) { return problem.phi(x, l); };
+      w = checkpointed_loop(step, w, lam, reversed, *options_.checkpoint, &checkpoint_stats);
+      // The loop keeps w_{t−1} to itself: report the next step ‖Φ(w_t) − w_t‖ instead.
+      TapeScope step_scope;
+      NoGradGuard off;
+      prev = detach_all(problem.phi(detach_all(w), detach_all(lam)));
+    } else {
+      for (int i = 0; i < reversed; ++i) {
+        prev = w;
+        w = problem.phi(w, lam);
+      }
     }
     Tensor e = problem.outer(w, lam);
     GradOptions o;
     o.allow_unused = true;  // an outer variable may be absent from both Φ and E
     h.grad = grad(e, lam, o);
     h.objective = e.item();
-    h.diagnostics.inner_step_norm = reversed > 0 ? distance(w, prev) : head.last_step_norm;
-    previous_ = detached(w);
+    h.diagnostics.inner_step_norm = prev.empty() ? head.last_step_norm : distance(w, prev);
+    previous_ = detach_all(w);
   }
   h.diagnostics.method = name();
   h.diagnostics.inner_steps = t;
   h.diagnostics.reverse_steps = reversed;
   h.diagnostics.peak_tape_bytes = tape.peak_memory_bytes() > base ? tape.peak_memory_bytes() - base : 0;
+  if (checkpoint_stats) {
+    h.diagnostics.recomputed_steps = checkpoint_stats->recomputed_steps;
+    h.diagnostics.peak_stored_bytes = checkpoint_stats->peak_stored_bytes;
+  }
   h.diagnostics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return h;
 }

@@ -19,19 +19,37 @@ void require_state(const Tensors& w, const char* what) {
     if (!w[i].defined()) throw ValueError(fmt::format("Problem: tensor {} of {} is undefined", i, what));
 }
 
-// ∇_w L(w, λ) recorded so that Φ built from it can itself be differentiated (AID's
-// pullbacks and ITD's reverse pass go through this gradient: second order).
+// ∇_w L(w, λ). When Φ's result must be differentiable (recording on, and w or λ requires
+// gradients) the gradient is recorded with create_graph, so AID's pullbacks and ITD's
+// reverse pass go through it (second order). Otherwise it is computed in a scope of its
+// own and rewound, so plain evaluations of Φ (inner solves, untaped checkpoint sweeps)
+// leave nothing on the tape.
 Tensors inner_gradient(const ScalarFn& loss, const Tensors& w, const Tensors& lambda) {
+  auto scalar_loss = [&loss, &lambda](const Tensors& ws) {
+    Tensor l = loss(ws, lambda);
+    if (l.numel() != 1)
+      throw ShapeError(fmt::format("Problem: the inner loss must be a scalar, got shape {}", l.shape().str()));
+    return l;
+  };
+  bool differentiable = false;
+  if (Tape::current().recording()) {
+    for (const Tensor& x : w) differentiable = differentiable || x.requires_grad();
+    for (const Tensor& x : lambda) differentiable = differentiable || x.requires_grad();
+  }
+  if (!differentiable) {
+    TapeScope scope;
+    EnableGradGuard on;
+    GradOptions o;
+    o.allow_unused = true;
+    Tensors ws = make_leaves(w);
+    return detach_all(grad(scalar_loss(ws), ws, o));
+  }
   Tensors ws;
   for (const Tensor& x : w) ws.push_back(x.requires_grad() ? x : x.detach().requires_grad_());
-  EnableGradGuard on;  // the inner gradient needs recording even where the caller does not
-  Tensor l = loss(ws, lambda);
-  if (l.numel() != 1)
-    throw ShapeError(fmt::format("Problem: the inner loss must be a scalar, got shape {}", l.shape().str()));
   GradOptions o;
   o.create_graph = true;
   o.allow_unused = true;
-  return grad(l, ws, o);
+  return grad(scalar_loss(ws), ws, o);
 }
 }  // namespace
 
@@ -41,7 +59,7 @@ Problem Problem::from_map(InnerMap phi, ScalarFn outer, Tensors w0, bool symmetr
   p.phi_ = std::move(phi);
   p.outer_ = std::move(outer);
   p.n_weights_ = w0.size();
-  p.state0_ = detached(w0);
+  p.state0_ = detach_all(w0);
   p.symmetric_ = symmetric_jacobian;
   return p;
 }
@@ -125,18 +143,6 @@ std::string Problem::describe() const {
 }
 
 // ---- tensor lists -----------------------------------------------------------------------
-
-Tensors detached(const Tensors& xs) {
-  Tensors out;
-  for (const Tensor& x : xs) out.push_back(x.detach());
-  return out;
-}
-
-Tensors leaves(const Tensors& xs) {
-  Tensors out;
-  for (const Tensor& x : xs) out.push_back(x.detach().requires_grad_());
-  return out;
-}
 
 double norm_of(const Tensors& xs) {
   NoGradGuard off;

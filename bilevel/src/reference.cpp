@@ -11,6 +11,7 @@
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/bilevel/dense_lu.hpp"
+#include "linearization.hpp"
 
 namespace hyperad::bilevel {
 
@@ -34,7 +35,7 @@ double outer_value(const Problem& problem, const Tensors& lambda, const InnerOpt
   InnerResult r = converged_inner(problem, lambda, inner, start, "outer_value");
   TapeScope scope;
   NoGradGuard off;
-  return problem.outer(r.state, detached(lambda)).item();
+  return problem.outer(r.state, detach_all(lambda)).item();
 }
 
 Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda, const ExactOptions& options) {
@@ -49,32 +50,17 @@ Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda,
 
   TapeScope scope;
   const Tensors w = inner.state;
-  // ∇_wE and ∇_λE at the inner solution.
-  Tensors all = w;
-  all.insert(all.end(), lambda.begin(), lambda.end());
-  ValueAndGrad e = value_and_grad(
-      [&](const Tensors& x) {
-        return problem.outer(Tensors(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(w.size())),
-                             Tensors(x.begin() + static_cast<std::ptrdiff_t>(w.size()), x.end()));
-      },
-      all);
-  const Tensors gw(e.grads.begin(), e.grads.begin() + static_cast<std::ptrdiff_t>(w.size()));
-  const Tensors gl(e.grads.begin() + static_cast<std::ptrdiff_t>(w.size()), e.grads.end());
-
+  const detail::OuterGradients e = detail::outer_gradients(problem, w, lambda);
+  const Tensors& gw = e.wrt_w;
+  const Tensors& gl = e.wrt_lambda;
   // A = I − ∂_wΦᵀ, column j = e_j − ∂_wΦᵀ e_j, by n pullbacks of the map recorded once.
-  Vjp phi = vjp(
-      [&](const Tensors& x) {
-        return problem.phi(Tensors(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(w.size())),
-                           Tensors(x.begin() + static_cast<std::ptrdiff_t>(w.size()), x.end()));
-      },
-      all);
+  const detail::PhiPullback phi(problem, w, lambda);
   const auto un = static_cast<std::size_t>(n);
   std::vector<double> a(un * un);
   for (std::size_t j = 0; j < un; ++j) {
     std::vector<double> ej(un, 0.0);
     ej[j] = 1.0;
-    const Tensors pb = phi.pullback(unflatten_like(ej, w));
-    const std::vector<double> col = flatten_all(Tensors(pb.begin(), pb.begin() + static_cast<std::ptrdiff_t>(w.size())));
+    const std::vector<double> col = flatten_all(phi.wt(unflatten_like(ej, w)));
     for (std::size_t i = 0; i < un; ++i) a[i * un + j] = (i == j ? 1.0 : 0.0) - col[i];
   }
   std::vector<double> rhs = flatten_all(gw);
@@ -88,10 +74,10 @@ Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda,
     res += s * s;
     rn += rhs[i] * rhs[i];
   }
-  Tensors cross = phi.pullback(unflatten_like(v, w));
+  const Tensors cross = phi.both(unflatten_like(v, w)).second;
   Hypergradient h;
-  for (std::size_t k = 0; k < lambda.size(); ++k) h.grad.push_back(gl[k] + cross[w.size() + k]);
-  h.objective = e.value.item();
+  for (std::size_t k = 0; k < lambda.size(); ++k) h.grad.push_back(gl[k] + cross[k]);
+  h.objective = e.value;
   h.diagnostics.method = "exact";
   h.diagnostics.inner_steps = inner.steps;
   h.diagnostics.inner_step_norm = inner.last_step_norm;

@@ -1,11 +1,14 @@
 #pragma once
 /// \file hyperad.hpp
 /// Umbrella header: the whole public API of hyperad.
+#include "hyperad/autodiff/checkpoint.hpp"
 #include "hyperad/autodiff/dtype.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/finite_diff.hpp"
+#include "hyperad/autodiff/fixed_point.hpp"
 #include "hyperad/autodiff/format.hpp"
 #include "hyperad/autodiff/grad.hpp"
+#include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"

@@ -9,6 +9,11 @@
 
 namespace hyperad {
 
+/// Handles over the same storage without gradient identity (constants).
+std::vector<Tensor> detach_all(const std::vector<Tensor>& xs);
+/// Fresh leaf variables over the same storage (the start of a new differentiation).
+std::vector<Tensor> make_leaves(const std::vector<Tensor>& xs);
+
 /// Options of grad().
 struct GradOptions {
   /// Cotangent of the output; required unless the output has one element (then 1).

@@ -16,8 +16,11 @@ namespace hyperad::bilevel {
 struct Diagnostics {
   std::string method;         ///< e.g. "AID-CG"
   int inner_steps = 0;        ///< applications of Φ in the inner solve
-  double inner_step_norm = 0;  ///< ‖w_t − w_{t−1}‖ at the end of the inner solve
+  /// ‖w_t − w_{t−1}‖ at the end of the inner solve (checkpointed ITD: ‖Φ(w_t) − w_t‖)
+  double inner_step_norm = 0;
   int reverse_steps = 0;      ///< ITD: steps reversed through
+  std::int64_t recomputed_steps = 0;  ///< checkpointed ITD: steps recomputed in the reverse pass
+  std::size_t peak_stored_bytes = 0;  ///< checkpointed ITD: peak bytes of stored states
   int linear_iterations = 0;  ///< AID: iterations of the linear solver
   /// AID: ‖(I − ∂_wΦᵀ)v − ∇_wE‖ at the returned v (NaN for ITD).
   double linear_residual = std::numeric_limits<double>::quiet_NaN();

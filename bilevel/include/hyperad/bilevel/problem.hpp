@@ -70,10 +70,6 @@ class Problem {
 
 // ---- small helpers over lists of tensors (used by every method) -----------------------
 
-/// Detached copies (same storage), i.e. constants.
-Tensors detached(const Tensors& xs);
-/// Fresh leaf variables over the same storage.
-Tensors leaves(const Tensors& xs);
 /// Euclidean norm of all elements of all tensors.
 double norm_of(const Tensors& xs);
 /// ‖a − b‖ over all tensors.
