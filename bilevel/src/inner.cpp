@@ -9,6 +9,7 @@
 
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/grad.hpp"
+#include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/tape.hpp"
 
@@ -60,12 +61,12 @@ double estimate_contraction(const Problem& problem, const Tensors& state, const 
   Generator gen(seed);
   Tensors v;
   for (const Tensor& s : state) v.push_back(randn(s.shape(), gen, s.dtype()));
-  double nv = norm_of(v), ratio = 0.0;
+  double nv = linsolve::norm(v), ratio = 0.0;
   for (int k = 0; k < iterations && nv > 0.0; ++k) {
     Tensors u;
     for (const Tensor& x : v) u.push_back(x * (1.0 / nv));
     v = phi.wt(u);
-    nv = norm_of(v);  // ‖Jᵀu‖ with ‖u‖ = 1
+    nv = linsolve::norm(v);  // ‖Jᵀu‖ with ‖u‖ = 1
     ratio = nv;
   }
   return ratio;

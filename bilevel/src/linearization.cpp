@@ -1,5 +1,6 @@
 #include "linearization.hpp"
 
+#include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/tape.hpp"
 
 namespace hyperad::bilevel::detail {
@@ -41,7 +42,7 @@ std::pair<Tensors, Tensors> PhiPullback::both(const Tensors& u) const { return s
 
 Tensors PhiPullback::jvp(const Tensors& u) const {
   TapeScope scope;
-  Tensors c = make_leaves(zeros_like_all(u));
+  Tensors c = make_leaves(linsolve::zeros_like(u));
   Tensors rw = split(vjp_.pullback(c, /*create_graph=*/true), nw_).first;
   return detach_all(grad(rw, u, c, false, true));
 }

@@ -6,8 +6,8 @@
 
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/grad.hpp"
+#include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
-#include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/tape.hpp"
 
 namespace hyperad::bilevel {
@@ -144,24 +144,10 @@ std::string Problem::describe() const {
 
 // ---- tensor lists -----------------------------------------------------------------------
 
-double norm_of(const Tensors& xs) {
-  NoGradGuard off;
-  double s = 0.0;
-  for (const Tensor& x : xs) s += squared_norm(x.detach()).item();
-  return std::sqrt(s);
-}
-
 double distance(const Tensors& a, const Tensors& b) {
-  NoGradGuard off;
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += squared_norm(a[i].detach() - b[i].detach()).item();
-  return std::sqrt(s);
-}
-
-Tensors zeros_like_all(const Tensors& xs) {
-  Tensors out;
-  for (const Tensor& x : xs) out.push_back(zeros_like(x));
-  return out;
+  Tensors diff = linsolve::clone(a);
+  linsolve::axpy(-1.0, b, diff);
+  return linsolve::norm(diff);
 }
 
 std::vector<double> flatten_all(const Tensors& xs) {

@@ -70,12 +70,8 @@ class Problem {
 
 // ---- small helpers over lists of tensors (used by every method) -----------------------
 
-/// Euclidean norm of all elements of all tensors.
-double norm_of(const Tensors& xs);
-/// ‖a − b‖ over all tensors.
+/// ‖a − b‖ over all tensors (norms of tensor lists are linsolve::norm).
 double distance(const Tensors& a, const Tensors& b);
-/// Zeros shaped like xs.
-Tensors zeros_like_all(const Tensors& xs);
 /// Concatenates every element into one float64 vector, and the inverse.
 std::vector<double> flatten_all(const Tensors& xs);
 Tensors unflatten_like(const std::vector<double>& v, const Tensors& like);
