@@ -39,7 +39,6 @@
 
 namespace hyperad {
 
-using TensorList = std::vector<Tensor>;
 /// One step of the loop: (w, params) → w', tensors of w's shapes and dtypes.
 using StepFn = std::function<TensorList(const TensorList& w, const TensorList& params)>;
 

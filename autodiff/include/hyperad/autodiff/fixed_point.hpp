@@ -35,8 +35,6 @@
 
 namespace hyperad {
 
-/// A tuple of tensors: the state w or the parameters of a map.
-using TensorList = std::vector<Tensor>;
 /// The map Φ(w, params) → w', returning tensors of w's shapes and dtypes.
 using FixedPointMap = std::function<TensorList(const TensorList& w, const TensorList& params)>;
 

@@ -31,7 +31,7 @@
 namespace hyperad::linsolve {
 
 /// A vector of the solvers: a tuple of tensors (any shapes, float32 or float64).
-using Vec = std::vector<Tensor>;
+using Vec = TensorList;
 /// The operator x ↦ A x. It must return tensors of x's shapes and dtypes.
 using LinearOp = std::function<Vec(const Vec&)>;
 

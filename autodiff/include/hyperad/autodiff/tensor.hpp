@@ -128,6 +128,9 @@ class Tensor {
   detail::VarRef var_;
 };
 
+/// A tuple of tensors: a state, a set of parameters, or their gradients.
+using TensorList = std::vector<Tensor>;
+
 // ---- Creation ------------------------------------------------------------------------
 
 /// Tensor of the given shape filled with 0 / 1 / `value`.

@@ -17,7 +17,7 @@
 namespace hyperad::bilevel {
 
 /// A list of tensors: an inner state, an outer variable, or a gradient of either.
-using Tensors = std::vector<Tensor>;
+using Tensors = TensorList;
 /// The inner map Φ(w, λ) → next w (same count and shapes as w).
 using InnerMap = std::function<Tensors(const Tensors& w, const Tensors& lambda)>;
 /// A scalar function of (w, λ): an inner loss L or the outer objective E.
