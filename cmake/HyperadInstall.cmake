@@ -4,6 +4,7 @@ install(TARGETS hyperad EXPORT hyperadTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/autodiff/include/ ${PROJECT_SOURCE_DIR}/bilevel/include/
+  ${PROJECT_SOURCE_DIR}/problems/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT hyperadTargets NAMESPACE hyperad:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperad)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/hyperadConfig.cmake.in

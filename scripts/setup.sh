@@ -7,7 +7,7 @@
 set -euo pipefail
 
 # Compiler, build tool, and the libraries found by CMake (see cmake/HyperadDependencies.cmake,
-# tests/ and bench/). OpenMP is g++'s own libgomp.
+# tests/ and bench/), and the Fashion-MNIST data of problems/. OpenMP is g++'s own libgomp.
 PACKAGES=(
   g++
   cmake
@@ -18,6 +18,7 @@ PACKAGES=(
   libcli11-dev
   libbenchmark-dev
   zlib1g-dev
+  dataset-fashion-mnist
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

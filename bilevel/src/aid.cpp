@@ -39,6 +39,13 @@ AID::AID(AIDOptions options) : options_(options) {
     throw ValueError(fmt::format("AID: gmres_restart must be >= 1, got {}", options_.gmres_restart));
 }
 
+void AID::set_iterations(const IterationCounts& c) {
+  if (c.cross_batches >= 0)
+    throw ValueError(fmt::format("{}: AID's cross term is exact; it takes no J (asked for J = {})", name(), c.cross_batches));
+  if (c.inner_steps >= 0) options_.inner_steps = c.inner_steps;
+  if (c.linear_steps >= 0) options_.linear_steps = c.linear_steps;
+}
+
 std::string AID::name() const { return fmt::format("AID-{}", linear_solver_name(options_.solver)); }
 
 namespace {

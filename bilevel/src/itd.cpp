@@ -1,5 +1,6 @@
 #include "hyperad/bilevel/itd.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -17,6 +18,23 @@ ITD::ITD(ITDOptions options) : options_(options) {
   if (options_.reverse_steps < 0 || options_.reverse_steps > options_.inner_steps)
     throw ValueError(fmt::format("ITD: reverse_steps must be in [0, inner_steps = {}], got {}", options_.inner_steps,
                                  options_.reverse_steps));
+}
+
+void ITD::set_warm_state(const WarmState& s) {
+  if (!s.linear.empty())
+    throw ValueError(fmt::format("{}: a warm state with a linear-system part ({} tensors); ITD has none", name(),
+                                 s.linear.size()));
+  previous_ = s.inner;
+}
+
+void ITD::set_iterations(const IterationCounts& c) {
+  if (c.linear_steps >= 0 || c.cross_batches >= 0)
+    throw ValueError(fmt::format("{}: ITD has no linear system or cross-term batches (asked for K = {}, J = {})", name(),
+                                 c.linear_steps, c.cross_batches));
+  if (c.inner_steps < 0) return;
+  if (c.inner_steps < 1) throw ValueError(fmt::format("ITD: inner_steps must be >= 1, got {}", c.inner_steps));
+  options_.inner_steps = c.inner_steps;
+  options_.reverse_steps = std::min(options_.reverse_steps, c.inner_steps);
 }
 
 std::string ITD::name() const {

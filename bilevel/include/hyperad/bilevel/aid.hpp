@@ -54,6 +54,19 @@ class AID final : public HypergradientMethod {
   }
   const AIDOptions& options() const { return options_; }
 
+  // Outer-loop control (hypergradient.hpp). The warm state is (w_t, v); setting it with an
+  // empty `linear` part, or reset_linear(), drops v only (the next linear solve starts
+  // from 0 while the inner solve still starts from w_t).
+  void set_warm_start(bool on) override { options_.warm_start = on; }
+  WarmState warm_state() const override { return {previous_w_, previous_v_}; }
+  void set_warm_state(const WarmState& s) override {
+    previous_w_ = s.inner;
+    previous_v_ = s.linear;
+  }
+  void reset_linear() { previous_v_.clear(); }
+  /// t and K; a J count is refused (AID's cross term is exact).
+  void set_iterations(const IterationCounts& c) override;
+
  private:
   AIDOptions options_;
   Tensors previous_w_, previous_v_;

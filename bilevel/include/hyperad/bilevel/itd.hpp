@@ -20,7 +20,7 @@ struct ITDOptions {
   /// Reverse the T steps through `checkpointed_loop` with this policy (e.g.
   /// CheckpointPolicy::binomial(s)) instead of recording every step: the tape then holds
   /// one step at a time and memory is the stored states (see checkpoint.hpp).
-  std::optional<CheckpointPolicy> checkpoint;
+  std::optional<CheckpointPolicy> checkpoint{};
 };
 
 class ITD final : public HypergradientMethod {
@@ -30,6 +30,15 @@ class ITD final : public HypergradientMethod {
   Hypergradient hypergradient(const Problem& problem, const Tensors& lambda) override;
   void reset() override { previous_.clear(); }
   const ITDOptions& options() const { return options_; }
+
+  // Outer-loop control (hypergradient.hpp). ITD has no linear system: its warm state is
+  // w_t only, and a K or J count is refused.
+  void set_warm_start(bool on) override { options_.warm_start = on; }
+  WarmState warm_state() const override { return {previous_, {}}; }
+  /// ValueError if `s.linear` is not empty.
+  void set_warm_state(const WarmState& s) override;
+  /// t only; T (reverse_steps) is clamped to the new t when it exceeds it.
+  void set_iterations(const IterationCounts& c) override;
 
  private:
   ITDOptions options_;

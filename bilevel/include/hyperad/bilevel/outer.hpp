@@ -1,0 +1,149 @@
+#pragma once
+/// \file outer.hpp
+/// The projected inexact hypergradient method
+///
+///     λ_{s+1} = P_Λ(λ_s − α_s d_s),   d_s = ±h_s (− to maximize),
+///
+/// with h_s from any HypergradientMethod (ITD, AID, SID, ...), P_Λ one Projection per
+/// tensor of λ (projection.hpp), α_s a StepSizeSchedule, and optionally heavy-ball momentum
+/// (m ← β m + d, step along m) or Adam (bias-corrected moments, step along m̂/(√v̂ + ε))
+/// in place of d. The projection is applied after every update, so every iterate — λ0
+/// included, which is projected at construction — is feasible.
+///
+/// The loop controls the method before each call:
+/// - schedules: t, K, J from IterationSchedules of s, passed by `set_iterations` (a method
+///   that does not take one of them throws; unset schedules leave the method's own counts);
+/// - warm start (`WarmStartMode`, overriding the method's own warm-start option):
+///   none → `reset()` before every call: fresh w0 and v0 each outer step;
+///   inner → warm start on, and the linear part of the warm state cleared before every call:
+///           the inner solve starts from the last w_t, the linear system from 0;
+///   inner_and_linear → warm start on, nothing cleared.
+///
+/// Each step appends an OuterRecord to `history()` and a row to the CSV file (if set):
+/// the objective E(w_t, λ_s) the method reported, the validation objective V(w_t, λ_s) (if a
+/// ValidationFn is set), ‖h_s‖, α_s, inner steps and linear iterations done, the imposed
+/// t/K/J, samples consumed (Diagnostics::samples, and the running total), wall time.
+///
+/// Save/resume (state_file.hpp): `save(path)` writes λ, the optimizer's moments, the
+/// method's warm state and random state, the step counter, the sample and time totals and
+/// the configuration, atomically. With `state_path` set, `step()` saves every `save_every`
+/// steps and `run()` at its end; `run()` with `resume` first loads `state_path` if it
+/// exists. A resumed run repeats exactly what the uninterrupted run would have done (same
+/// λ bits, given the same thread count and options). `load` rejects a file whose
+/// configuration (method, update rule, objective sense, warm-start mode, projections) or
+/// tensor shapes differ from this run, with StateFileError naming the file and the field.
+/// On resume the CSV keeps its rows of the steps before the saved step and drops later ones
+/// (those are recomputed), so it reads as one uninterrupted run.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hyperad/bilevel/hypergradient.hpp"
+#include "hyperad/bilevel/projection.hpp"
+#include "hyperad/bilevel/schedule.hpp"
+#include "hyperad/bilevel/state_file.hpp"
+
+namespace hyperad::bilevel {
+
+enum class WarmStartMode { none, inner, inner_and_linear };
+/// "none", "inner", "inner+linear".
+const char* warm_start_mode_name(WarmStartMode m);
+
+enum class OuterUpdate { gradient, momentum, adam };
+/// "gradient", "momentum", "adam".
+const char* outer_update_name(OuterUpdate u);
+
+/// V(w, λ): the outer objective on held-out (validation) data, evaluated at the method's
+/// inner solution w_t (the weights part, Problem::weights) and the λ_s of the step. w is
+/// empty for a method that does not expose its warm state.
+using ValidationFn = std::function<double(const Tensors& w, const Tensors& lambda)>;
+
+struct OuterOptions {
+  std::int64_t steps = 100;  ///< run(): total outer steps (saved steps of a resumed run count)
+  StepSizeSchedule step_size = StepSizeSchedule::constant(0.1);  ///< α_s
+  bool maximize = false;  ///< ascend: d = −h
+  OuterUpdate update = OuterUpdate::gradient;
+  double momentum = 0.9;  ///< β of OuterUpdate::momentum, in [0, 1)
+  double beta1 = 0.9, beta2 = 0.999, adam_epsilon = 1e-8;  ///< OuterUpdate::adam
+  /// t, K, J per outer step; unset: the method's own options.
+  std::optional<IterationSchedule> inner_steps, linear_steps, cross_batches;
+  WarmStartMode warm_start = WarmStartMode::none;
+  ValidationFn validation;  ///< empty: the validation column is NaN
+  std::string csv_path;     ///< one row per step; empty: no CSV
+  std::string state_path;   ///< where step()/run() save; empty: no saving
+  std::int64_t save_every = 0;  ///< save after every N-th step (0: only at the end of run())
+  bool resume = false;          ///< run(): continue from state_path if the file exists
+};
+
+/// One outer step, as logged.
+struct OuterRecord {
+  std::int64_t step = 0;          ///< s (λ_s is the point the hypergradient was taken at)
+  double objective = 0;           ///< E(w_t, λ_s) as reported by the method
+  double validation = 0;          ///< V(w_t, λ_s); NaN without a ValidationFn
+  double grad_norm = 0;           ///< ‖h_s‖
+  double step_size = 0;           ///< α_s
+  int inner_steps = 0;            ///< Diagnostics::inner_steps
+  int linear_iterations = 0;      ///< Diagnostics::linear_iterations
+  int t = -1, K = -1, J = -1;     ///< imposed by the schedules (−1: not scheduled)
+  std::int64_t samples = 0;       ///< Diagnostics::samples of this step
+  std::int64_t total_samples = 0; ///< since the start of the run (across resumes)
+  double seconds = 0;             ///< wall time of this step (hypergradient, validation, update)
+  double total_seconds = 0;       ///< since the start of the run (across resumes)
+  std::string warnings;           ///< the method's warnings, joined by " | "
+};
+
+/// The CSV header, matching OuterRecord field by field.
+inline constexpr const char* kOuterCsvHeader =
+    "step,objective,validation,grad_norm,step_size,inner_steps,linear_iterations,t,K,J,samples,total_samples,"
+    "seconds,total_seconds,warnings";
+
+class OuterOptimizer {
+ public:
+  /// `projections`: empty (unconstrained) or one per tensor of λ (Projection::identity()
+  /// for a free one). The method is used by reference and must outlive the optimizer.
+  /// Throws ValueError for invalid options or a projection count that does not match λ.
+  OuterOptimizer(Problem problem, HypergradientMethod& method, Tensors lambda0, OuterOptions options = {},
+                 std::vector<Projection> projections = {});
+
+  /// One outer step; returns its record (also appended to history()).
+  const OuterRecord& step();
+  /// Steps until `options.steps` steps are done (after resuming, if asked), then saves if
+  /// `state_path` is set. Returns history().
+  const std::vector<OuterRecord>& run();
+
+  /// Writes the current state to `path` atomically.
+  void save(const std::string& path) const;
+  /// Continues from a saved state. Throws StateFileError when the file is unreadable,
+  /// corrupted, or from a run with another configuration or shapes.
+  void load(const std::string& path);
+  /// The state save() writes.
+  OuterState state() const;
+
+  const Tensors& lambda() const { return lambda_; }
+  /// Outer steps done (the next step's s).
+  std::int64_t steps_done() const { return step_; }
+  std::int64_t total_samples() const { return samples_; }
+  /// Records of the steps run by this object (a resumed run starts empty; the CSV has all).
+  const std::vector<OuterRecord>& history() const { return history_; }
+  const OuterOptions& options() const { return options_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> config() const;
+  void prepare_csv();
+  void append_csv(const OuterRecord& r) const;
+
+  Problem problem_;
+  HypergradientMethod& method_;
+  OuterOptions options_;
+  std::vector<Projection> projections_;
+  Tensors lambda_;
+  Tensors m1_, m2_;  // momentum buffer / Adam moments
+  std::int64_t step_ = 0, samples_ = 0;
+  double seconds_ = 0;
+  std::vector<OuterRecord> history_;
+  bool csv_ready_ = false;
+};
+
+}  // namespace hyperad::bilevel

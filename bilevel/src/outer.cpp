@@ -1,0 +1,296 @@
+#include "hyperad/bilevel/outer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/grad.hpp"
+#include "hyperad/autodiff/linsolve.hpp"
+#include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/autodiff/tape.hpp"
+
+namespace hyperad::bilevel {
+
+const char* warm_start_mode_name(WarmStartMode m) {
+  switch (m) {
+    case WarmStartMode::none: return "none";
+    case WarmStartMode::inner: return "inner";
+    case WarmStartMode::inner_and_linear: return "inner+linear";
+  }
+  return "?";
+}
+
+const char* outer_update_name(OuterUpdate u) {
+  switch (u) {
+    case OuterUpdate::gradient: return "gradient";
+    case OuterUpdate::momentum: return "momentum";
+    case OuterUpdate::adam: return "adam";
+  }
+  return "?";
+}
+
+namespace {
+
+void require_unit_interval(double v, const char* what) {
+  if (!(v >= 0.0 && v < 1.0)) throw ValueError(fmt::format("OuterOptimizer: {} must be in [0, 1), got {}", what, v));
+}
+
+Tensors zeros_of(const Tensors& xs) {
+  Tensors z;
+  for (const Tensor& x : xs) z.push_back(zeros_like(x));
+  return z;
+}
+
+// CSV fields must not contain separators: warnings are free text.
+std::string csv_safe(std::string s) {
+  for (char& c : s)
+    if (c == ',' || c == '\n' || c == '\r') c = ';';
+  return s;
+}
+
+}  // namespace
+
+OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, Tensors lambda0, OuterOptions options,
+                               std::vector<Projection> projections)
+    : problem_(std::move(problem)), method_(method), options_(std::move(options)), projections_(std::move(projections)) {
+  const OuterOptions& o = options_;
+  if (lambda0.empty()) throw ValueError("OuterOptimizer: λ0 is empty (the outer variable needs at least one tensor)");
+  for (std::size_t k = 0; k < lambda0.size(); ++k)
+    if (!lambda0[k].defined()) throw ValueError(fmt::format("OuterOptimizer: tensor {} of λ0 is undefined", k));
+  if (!projections_.empty() && projections_.size() != lambda0.size())
+    throw ValueError(fmt::format("OuterOptimizer: {} projections for {} tensors of λ (give none, or one per tensor)",
+                                 projections_.size(), lambda0.size()));
+  if (o.steps < 0) throw ValueError(fmt::format("OuterOptimizer: steps must be >= 0, got {}", o.steps));
+  if (o.save_every < 0) throw ValueError(fmt::format("OuterOptimizer: save_every must be >= 0, got {}", o.save_every));
+  if (o.resume && o.state_path.empty()) throw ValueError("OuterOptimizer: resume needs a state_path");
+  o.step_size.validate("OuterOptimizer: step_size");
+  if (o.inner_steps) o.inner_steps->validate("OuterOptimizer: inner_steps (t)");
+  if (o.linear_steps) o.linear_steps->validate("OuterOptimizer: linear_steps (K)");
+  if (o.cross_batches) o.cross_batches->validate("OuterOptimizer: cross_batches (J)");
+  require_unit_interval(o.momentum, "momentum");
+  require_unit_interval(o.beta1, "beta1");
+  require_unit_interval(o.beta2, "beta2");
+  if (!(o.adam_epsilon > 0.0)) throw ValueError(fmt::format("OuterOptimizer: adam_epsilon must be > 0, got {}", o.adam_epsilon));
+
+  for (std::size_t k = 0; k < lambda0.size(); ++k)
+    lambda_.push_back(projections_.empty() ? lambda0[k].detach().clone() : projections_[k](lambda0[k]));
+  if (o.update != OuterUpdate::gradient) m1_ = zeros_of(lambda_);
+  if (o.update == OuterUpdate::adam) m2_ = zeros_of(lambda_);
+  method_.set_warm_start(o.warm_start != WarmStartMode::none);
+}
+
+const OuterRecord& OuterOptimizer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const OuterOptions& o = options_;
+  const std::int64_t s = step_;
+  prepare_csv();
+
+  OuterRecord r;
+  r.step = s;
+  r.step_size = o.step_size.at(s);
+  IterationCounts counts;
+  if (o.inner_steps) counts.inner_steps = r.t = o.inner_steps->at(s);
+  if (o.linear_steps) counts.linear_steps = r.K = o.linear_steps->at(s);
+  if (o.cross_batches) counts.cross_batches = r.J = o.cross_batches->at(s);
+  if (o.inner_steps || o.linear_steps || o.cross_batches) method_.set_iterations(counts);
+
+  switch (o.warm_start) {
+    case WarmStartMode::none: method_.reset(); break;
+    case WarmStartMode::inner: {
+      WarmState ws = method_.warm_state();
+      if (!ws.linear.empty()) {
+        ws.linear.clear();
+        method_.set_warm_state(ws);
+      }
+      break;
+    }
+    case WarmStartMode::inner_and_linear: break;
+  }
+
+  Hypergradient h = method_.hypergradient(problem_, lambda_);
+  if (h.grad.size() != lambda_.size())
+    throw ShapeError(fmt::format("OuterOptimizer: step {}: {} returned {} gradient tensors for {} tensors of λ", s,
+                                 method_.name(), h.grad.size(), lambda_.size()));
+  for (std::size_t k = 0; k < lambda_.size(); ++k)
+    if (!h.grad[k].defined() || h.grad[k].shape() != lambda_[k].shape())
+      throw ShapeError(fmt::format("OuterOptimizer: step {}: {} returned shape {} for λ tensor {} of shape {}", s,
+                                   method_.name(), h.grad[k].defined() ? h.grad[k].shape().str() : "undefined", k,
+                                   lambda_[k].shape().str()));
+  if (!linsolve::all_finite(h.grad))
+    throw ConvergenceError(fmt::format("OuterOptimizer: step {}: the hypergradient from {} is not finite", s,
+                                       method_.name()));
+
+  const Diagnostics& d = h.diagnostics;
+  r.objective = h.objective;
+  r.grad_norm = linsolve::norm(h.grad);
+  r.inner_steps = d.inner_steps;
+  r.linear_iterations = d.linear_iterations;
+  r.samples = d.samples;
+  for (const std::string& w : d.warnings) r.warnings += (r.warnings.empty() ? "" : " | ") + w;
+
+  TapeScope scope;
+  NoGradGuard off;
+  r.validation = std::numeric_limits<double>::quiet_NaN();
+  if (o.validation) {
+    const Tensors state = method_.warm_state().inner;
+    r.validation = o.validation(state.empty() ? Tensors{} : problem_.weights(state), lambda_);
+  }
+
+  // λ ← P(λ − α u), u = d (gradient), the momentum buffer, or Adam's normalized moment.
+  const double alpha = r.step_size, sign = o.maximize ? -1.0 : 1.0;
+  for (std::size_t k = 0; k < lambda_.size(); ++k) {
+    Tensor g = h.grad[k].detach();
+    if (g.dtype() != lambda_[k].dtype()) g = g.to(lambda_[k].dtype());
+    g = g * sign;
+    Tensor u;
+    switch (o.update) {
+      case OuterUpdate::gradient: u = g; break;
+      case OuterUpdate::momentum: u = m1_[k] = m1_[k] * o.momentum + g; break;
+      case OuterUpdate::adam: {
+        m1_[k] = m1_[k] * o.beta1 + g * (1.0 - o.beta1);
+        m2_[k] = m2_[k] * o.beta2 + square(g) * (1.0 - o.beta2);
+        const double c1 = 1.0 - std::pow(o.beta1, static_cast<double>(s + 1));
+        const double c2 = 1.0 - std::pow(o.beta2, static_cast<double>(s + 1));
+        u = (m1_[k] / c1) / (sqrt(m2_[k] / c2) + o.adam_epsilon);
+        break;
+      }
+    }
+    Tensor next = lambda_[k] - u * alpha;
+    lambda_[k] = projections_.empty() ? next.detach() : projections_[k](next);
+  }
+
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++step_;
+  samples_ += r.samples;
+  seconds_ += r.seconds;
+  r.total_samples = samples_;
+  r.total_seconds = seconds_;
+  append_csv(r);
+  history_.push_back(std::move(r));
+  if (!o.state_path.empty() && o.save_every > 0 && step_ % o.save_every == 0) save(o.state_path);
+  return history_.back();
+}
+
+const std::vector<OuterRecord>& OuterOptimizer::run() {
+  if (options_.resume && std::filesystem::exists(options_.state_path)) load(options_.state_path);
+  while (step_ < options_.steps) step();
+  if (!options_.state_path.empty()) save(options_.state_path);
+  return history_;
+}
+
+// ---- save / resume ------------------------------------------------------------------------------
+
+std::vector<std::pair<std::string, std::string>> OuterOptimizer::config() const {
+  const OuterOptions& o = options_;
+  std::string update = outer_update_name(o.update);
+  if (o.update == OuterUpdate::momentum) update += fmt::format("(beta={})", o.momentum);
+  if (o.update == OuterUpdate::adam)
+    update += fmt::format("(beta1={}, beta2={}, epsilon={})", o.beta1, o.beta2, o.adam_epsilon);
+  std::string proj;
+  for (const Projection& p : projections_) proj += (proj.empty() ? "" : "; ") + p.name();
+  return {{"method", method_.name()},
+          {"update", update},
+          {"objective", o.maximize ? "maximize" : "minimize"},
+          {"warm start", warm_start_mode_name(o.warm_start)},
+          {"projections", proj.empty() ? "none" : proj}};
+}
+
+OuterState OuterOptimizer::state() const {
+  OuterState st;
+  st.config = config();
+  st.step = step_;
+  st.samples = samples_;
+  st.seconds = seconds_;
+  st.lambda = lambda_;
+  st.optimizer1 = m1_;
+  st.optimizer2 = m2_;
+  const WarmState ws = method_.warm_state();
+  st.warm_inner = ws.inner;
+  st.warm_linear = ws.linear;
+  st.random = method_.export_random_state();
+  return st;
+}
+
+void OuterOptimizer::save(const std::string& path) const { write_state_file(path, state()); }
+
+void OuterOptimizer::load(const std::string& path) {
+  OuterState st = read_state_file(path);
+  auto fail = [&](const std::string& what) { throw StateFileError(fmt::format("state file '{}': {}", path, what)); };
+  const auto mine = config();
+  for (const auto& [key, value] : mine) {
+    auto it = std::find_if(st.config.begin(), st.config.end(), [&](const auto& kv) { return kv.first == key; });
+    if (it == st.config.end()) fail(fmt::format("has no '{}' entry", key));
+    if (it->second != value)
+      fail(fmt::format("was written with {} = '{}', but this run has '{}'", key, it->second, value));
+  }
+  if (st.config.size() != mine.size()) fail(fmt::format("has {} configuration entries, this run {}", st.config.size(), mine.size()));
+  check_state_tensors(path, "λ", st.lambda, lambda_);
+  check_state_tensors(path, "optimizer state 1", st.optimizer1, m1_);
+  check_state_tensors(path, "optimizer state 2", st.optimizer2, m2_);
+  check_state_tensors(path, "warm w", st.warm_inner, problem_.initial_state(), true);
+  check_state_tensors(path, "warm v", st.warm_linear, problem_.initial_state(), true);
+  const std::size_t words = method_.export_random_state().size();
+  if (st.random.size() != words)
+    fail(fmt::format("holds {} words of random state, {} has {}", st.random.size(), method_.name(), words));
+  try {
+    method_.set_warm_state({st.warm_inner, st.warm_linear});
+    method_.import_random_state(st.random);
+  } catch (const Error& e) {
+    fail(fmt::format("the method refused its saved state: {}", e.what()));
+  }
+  lambda_ = std::move(st.lambda);
+  m1_ = std::move(st.optimizer1);
+  m2_ = std::move(st.optimizer2);
+  step_ = st.step;
+  samples_ = st.samples;
+  seconds_ = st.seconds;
+  history_.clear();
+  csv_ready_ = false;
+}
+
+// ---- CSV ----------------------------------------------------------------------------------------
+
+void OuterOptimizer::prepare_csv() {
+  if (csv_ready_ || options_.csv_path.empty()) return;
+  csv_ready_ = true;
+  const std::string& path = options_.csv_path;
+  // Keep the rows of steps before the current one (a resumed run); drop the rest.
+  std::vector<std::string> keep;
+  if (step_ > 0) {
+    std::ifstream in(path);
+    std::string line;
+    if (in && std::getline(in, line) && line == kOuterCsvHeader)
+      while (std::getline(in, line)) {
+        const std::size_t comma = line.find(',');
+        std::int64_t row_step = -1;
+        try {
+          row_step = std::stoll(line.substr(0, comma));
+        } catch (const std::exception&) {
+          continue;
+        }
+        if (row_step < step_) keep.push_back(line);
+      }
+  }
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw ValueError(fmt::format("OuterOptimizer: cannot write the CSV file '{}'", path));
+  out << kOuterCsvHeader << '\n';
+  for (const std::string& line : keep) out << line << '\n';
+}
+
+void OuterOptimizer::append_csv(const OuterRecord& r) const {
+  if (options_.csv_path.empty()) return;
+  std::ofstream out(options_.csv_path, std::ios::app);
+  if (!out) throw ValueError(fmt::format("OuterOptimizer: cannot append to the CSV file '{}'", options_.csv_path));
+  out << fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{},{:.6f},{:.6f},{}\n", r.step, r.objective,
+                     r.validation, r.grad_norm, r.step_size, r.inner_steps, r.linear_iterations, r.t, r.K, r.J,
+                     r.samples, r.total_samples, r.seconds, r.total_seconds, csv_safe(r.warnings));
+}
+
+}  // namespace hyperad::bilevel

@@ -1,0 +1,152 @@
+// LIBSVM / SVMlight loader: `label index:value ...` per line, sparse → dense features.
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "data_util.hpp"
+
+namespace hyperad::problems {
+namespace {
+
+constexpr std::string_view kLoader = "load_libsvm";
+// Larger indices are refused before any dense allocation is even considered.
+constexpr std::int64_t kMaxIndex = (std::int64_t{1} << 31) - 1;
+
+struct Entry {
+  std::int64_t row, index;
+  double value;
+};
+
+bool parse_int(std::string_view s, std::int64_t& out) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+std::vector<std::string_view> tokens(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    const std::size_t start = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    if (i > start) out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& options) {
+  using detail::fail_line;
+  using detail::quote;
+  if (options.n_features < 0) throw ValueError(fmt::format("load_libsvm: n_features = {} is negative", options.n_features));
+  const std::string text = detail::read_file(kLoader, path);
+
+  std::vector<double> labels;
+  std::vector<std::int64_t> row_line;  // line number of each example, for later errors
+  std::vector<Entry> entries;
+  std::int64_t line_of_minus_one = -1;
+  bool has_zero_label = false;
+  for (const detail::Line& l : detail::split_lines(text)) {
+    std::string_view content = l.text.substr(0, l.text.find('#'));
+    const std::vector<std::string_view> toks = tokens(content);
+    if (toks.empty()) continue;  // blank or comment-only line
+    const auto row = static_cast<std::int64_t>(labels.size());
+
+    double label = 0;
+    if (detail::parse_number(toks[0], label) != detail::NumberStatus::ok)
+      fail_line(kLoader, path, l.number, fmt::format("malformed label {} (expected a number)", quote(toks[0])));
+    if (options.task == Task::classification) {
+      if (label == -1.0 && options.minus_one_is_zero) {
+        if (line_of_minus_one < 0) line_of_minus_one = l.number;
+      } else if (std::string why = detail::label_problem(label, options.num_classes); !why.empty()) {
+        fail_line(kLoader, path, l.number, why);
+      }
+      has_zero_label |= label == 0.0;
+    }
+    labels.push_back(label);
+    row_line.push_back(l.number);
+
+    std::int64_t previous = -1;
+    for (std::size_t t = 1; t < toks.size(); ++t) {
+      const std::string_view tok = toks[t];
+      const std::size_t colon = tok.find(':');
+      if (colon == std::string_view::npos)
+        fail_line(kLoader, path, l.number, fmt::format("malformed token {} (expected index:value)", quote(tok)));
+      const std::string_view key = tok.substr(0, colon), val = tok.substr(colon + 1);
+      std::int64_t index = 0;
+      if (key == "qid") {  // SVMrank query id: validated, not used
+        if (!parse_int(val, index))
+          fail_line(kLoader, path, l.number, fmt::format("malformed token {} (bad query id)", quote(tok)));
+        continue;
+      }
+      if (!parse_int(key, index) || index < 0)
+        fail_line(kLoader, path, l.number,
+                  fmt::format("bad index in token {} (expected a non-negative integer)", quote(tok)));
+      if (index > kMaxIndex)
+        fail_line(kLoader, path, l.number, fmt::format("index {} in token {} is too large", index, quote(tok)));
+      if (index <= previous)
+        fail_line(kLoader, path, l.number,
+                  fmt::format("non-increasing index {} after {} in token {} (indices must be strictly increasing)",
+                              index, previous, quote(tok)));
+      previous = index;
+      double value = 0;
+      if (detail::parse_number(val, value) != detail::NumberStatus::ok)
+        fail_line(kLoader, path, l.number,
+                  fmt::format("malformed value in token {} (expected a finite number)", quote(tok)));
+      entries.push_back({row, index, value});
+    }
+  }
+  if (labels.empty()) detail::fail_file(kLoader, path, "empty file (no examples)");
+
+  // -1 means class 0 in the ±1 convention, which must not be mixed with an explicit 0.
+  if (line_of_minus_one >= 0) {
+    if (has_zero_label)
+      fail_line(kLoader, path, line_of_minus_one,
+                "label out of range: -1 in a file that also has label 0 (-1 is read as class 0 only in "
+                "files labelled -1/+1)");
+    for (double& v : labels)
+      if (v == -1.0) v = 0.0;
+  }
+
+  // Index base, then the number of features.
+  const auto zero_entry = std::find_if(entries.begin(), entries.end(), [](const Entry& e) { return e.index == 0; });
+  const bool zero_based = options.index_base == IndexBase::zero ||
+                          (options.index_base == IndexBase::automatic && zero_entry != entries.end());
+  if (options.index_base == IndexBase::one && zero_entry != entries.end())
+    fail_line(kLoader, path, row_line[zero_entry->row], "bad index 0 in a one-based file (IndexBase::one)");
+  const std::int64_t shift = zero_based ? 0 : 1;
+  const auto widest = std::max_element(entries.begin(), entries.end(),
+                                       [](const Entry& a, const Entry& b) { return a.index < b.index; });
+  const std::int64_t needed = widest == entries.end() ? 0 : widest->index - shift + 1;
+  std::int64_t d = options.n_features;
+  if (d == 0) {
+    d = needed;
+  } else if (needed > d) {
+    fail_line(kLoader, path, row_line[widest->row],
+              fmt::format("index {} is beyond n_features = {} ({}-based indices)", widest->index, d,
+                          zero_based ? "zero" : "one"));
+  }
+  if (d == 0) detail::fail_file(kLoader, path, "no features: every example is empty (pass n_features)");
+  const auto n = static_cast<std::int64_t>(labels.size());
+  if (d > options.max_dense_elements / n) {
+    const std::string why = fmt::format("the dense features would be {} × {}, more than max_dense_elements = {}",
+                                        n, d, options.max_dense_elements);
+    if (options.n_features > 0) detail::fail_file(kLoader, path, why + " (from n_features)");
+    fail_line(kLoader, path, row_line[widest->row], fmt::format("index {}: {}", widest->index, why));
+  }
+
+  std::vector<double> x(static_cast<std::size_t>(n * d), 0.0);
+  for (const Entry& e : entries) x[static_cast<std::size_t>(e.row * d + e.index - shift)] = e.value;
+
+  Dataset ds;
+  ds.features = detail::matrix(x, n, d, options.dtype);
+  detail::set_targets(ds, labels, options.task, options.num_classes, options.dtype);
+  for (std::int64_t j = 0; j < d; ++j) ds.feature_names.push_back(fmt::format("f{}", j + shift));
+  ds.target_name = "label";
+  ds.source = path.string();
+  return ds;
+}
+
+}  // namespace hyperad::problems
