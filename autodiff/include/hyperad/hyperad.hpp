@@ -15,6 +15,7 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/record.hpp"
+#include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/autodiff/shape.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/autodiff/tensor.hpp"

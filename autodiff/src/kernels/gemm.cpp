@@ -1,32 +1,327 @@
+// GEMM: C = op(A) op(B), row-major, blocked and packed in the manner of Goto & van de
+// Geijn. op(B) is packed in panels of NR columns and op(A) in panels of MR rows (a
+// transpose only changes how the packing reads memory, so AᵀB and ABᵀ cost the same as
+// AB); an xsimd micro-kernel keeps an MR×NR block of C in vector registers and walks
+// the packed panels with broadcasts and fused multiply-adds.
+//
+// Threads take disjoint blocks of C (rows, or columns for wide products) and run the
+// serial algorithm on them, so every element of C is summed in the same order whatever
+// the thread count. Matrix-vector products (N = 1 or M = 1) skip packing.
 #include "kernels/gemm.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "kernels/parallel.hpp"
+#include "kernels/simd.hpp"
+#include "kernels/vec.hpp"
 
 namespace hyperad::kernels {
 
-// Reference implementation with a cache-friendly loop order for each transpose case;
-// the blocked, packed SIMD GEMM replaces it behind the same signature.
+namespace {
+
+// Elements of op(B) above which threads share one packed copy (bench_threshold).
+constexpr std::int64_t kSharedPackMin = std::int64_t{1} << 17;
+
+template <class T>
+struct Blocking {
+  static constexpr std::int64_t W = kLanes<T>;
+  static constexpr std::int64_t NR = 2 * W;  // two vectors of C columns
+  // MR rows: 2·MR accumulators + 2 B vectors + 1 broadcast fit the register file (32
+  // vector registers with AVX-512, 16 below). With AVX-512, 8 rows measured as fast as
+  // 12 or 14 on large products and faster on small ones (less padding).
+  static constexpr std::int64_t MR = sizeof(Batch<T>) == 64 ? 8 : 6;
+  static constexpr std::int64_t KC = 256;  // packed B micro-panel KC×NR stays in L1
+  static constexpr std::int64_t MC = MR * 16;  // packed A block MC×KC stays in L2
+  static constexpr std::int64_t NC = NR * 128;  // packed B block KC×NC in L3
+};
+
+// Strides of the operands: op(A)(i, k) = A[i*ra + k*ca], op(B)(k, j) = B[k*rb + j*cb].
+template <class T>
+struct Operands {
+  const T* A;
+  std::int64_t ra, ca;
+  const T* B;
+  std::int64_t rb, cb;
+  T* C;
+  std::int64_t ldc;
+};
+
+// Packs an n×kc block whose element (i, k) is src[i*si + k*sk] as R-wide panels: panel p
+// holds, for each k, the R consecutive values i = pR .. pR+R−1 (zero past n). op(A) is
+// packed in MR-row panels (i = row), op(B) in NR-column panels (i = column); a transpose
+// only swaps the strides.
+template <class T, std::int64_t R>
+void pack_panels(const T* src, std::int64_t si, std::int64_t sk, std::int64_t n, std::int64_t kc, T* out) {
+  for (std::int64_t ir = 0; ir < n; ir += R) {
+    const std::int64_t m = std::min(R, n - ir);
+    const T* s = src + ir * si;
+    T* dst = out + ir * kc;
+    if (si == 1) {  // the R values of one k are contiguous
+      for (std::int64_t k = 0; k < kc; ++k) {
+        const T* sk_row = s + k * sk;
+        if (m == R) {
+          std::memcpy(dst + k * R, sk_row, sizeof(T) * R);
+        } else {
+          for (std::int64_t i = 0; i < m; ++i) dst[k * R + i] = sk_row[i];
+          for (std::int64_t i = m; i < R; ++i) dst[k * R + i] = T(0);
+        }
+      }
+    } else {  // each i is contiguous along k (or strided): walk i outside
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t k = 0; k < kc; ++k) dst[k * R + i] = s[i * si + k * sk];
+      for (std::int64_t i = m; i < R; ++i)
+        for (std::int64_t k = 0; k < kc; ++k) dst[k * R + i] = T(0);
+    }
+  }
+}
+
+// op(A)[i0 .. i0+mc, p0 .. p0+kc) in MR-row panels.
+template <class T>
+void pack_a(const Operands<T>& o, std::int64_t i0, std::int64_t mc, std::int64_t p0, std::int64_t kc, T* out) {
+  pack_panels<T, Blocking<T>::MR>(o.A + i0 * o.ra + p0 * o.ca, o.ra, o.ca, mc, kc, out);
+}
+
+// op(B)[p0 .. p0+kc, j0 .. j0+nc) in NR-column panels.
+template <class T>
+void pack_b(const Operands<T>& o, std::int64_t p0, std::int64_t kc, std::int64_t j0, std::int64_t nc, T* out) {
+  pack_panels<T, Blocking<T>::NR>(o.B + p0 * o.rb + j0 * o.cb, o.cb, o.rb, nc, kc, out);
+}
+
+// C[0..MR, 0..NR) (+)= a · b over kc packed steps; with `partial`, only the leading
+// m×n corner of C is written.
+template <class T>
+void micro_kernel(std::int64_t kc, const T* __restrict a, const T* __restrict b, T* c, std::int64_t ldc,
+                  bool accumulate, std::int64_t m, std::int64_t n) {
+  using B = Batch<T>;
+  constexpr std::int64_t MR = Blocking<T>::MR, W = Blocking<T>::W, NR = Blocking<T>::NR;
+  B acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (std::int64_t i = 0; i < MR; ++i) acc0[i] = acc1[i] = B(T(0));
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const B b0 = B::load_aligned(b + k * NR), b1 = B::load_aligned(b + k * NR + W);
+    const T* ak = a + k * MR;
+#pragma GCC unroll 16
+    for (std::int64_t i = 0; i < MR; ++i) {
+      const B ai(ak[i]);
+      acc0[i] = xsimd::fma(ai, b0, acc0[i]);
+      acc1[i] = xsimd::fma(ai, b1, acc1[i]);
+    }
+  }
+  if (m == MR && n == NR) {
+#pragma GCC unroll 16
+    for (std::int64_t i = 0; i < MR; ++i) {
+      T* ci = c + i * ldc;
+      if (accumulate) {
+        acc0[i] += B::load_unaligned(ci);
+        acc1[i] += B::load_unaligned(ci + W);
+      }
+      acc0[i].store_unaligned(ci);
+      acc1[i].store_unaligned(ci + W);
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (std::int64_t i = 0; i < MR; ++i) {
+    acc0[i].store_aligned(tile + i * NR);
+    acc1[i].store_aligned(tile + i * NR + W);
+  }
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+}
+
+// Grow-only packing buffers, one pair per thread (OpenMP workers keep theirs). They come
+// from malloc, not the tensor pool: a long-lived buffer taken from the pool in the middle
+// of a loop's first iteration would leave the pool one buffer short in the next.
+template <class T>
+struct PackBuffers {
+  T* a = nullptr;
+  T* b = nullptr;
+  std::size_t a_bytes = 0, b_bytes = 0;
+  ~PackBuffers() {
+    std::free(a);
+    std::free(b);
+  }
+  static T* ensure(T*& p, std::size_t& have, std::size_t want) {
+    if (want > have) {
+      std::free(p);
+      have = (want + 63) / 64 * 64;
+      p = static_cast<T*>(std::aligned_alloc(64, have));
+      if (!p) {
+        have = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return p;
+  }
+};
+
+template <class T>
+PackBuffers<T>& pack_buffers() {
+  thread_local PackBuffers<T> bufs;
+  return bufs;
+}
+
+inline std::int64_t round_up(std::int64_t n, std::int64_t unit) {
+  return (n + unit - 1) / unit * unit;
+}
+
+// C[i0 .. i0+mc, j0 .. j0+nc) (+)= packed A block · packed B block over kc steps.
+template <class T>
+void macro_kernel(const Operands<T>& o, const T* ap, const T* bp, std::int64_t i0, std::int64_t mc,
+                  std::int64_t j0, std::int64_t nc, std::int64_t kc, bool accumulate) {
+  using Bk = Blocking<T>;
+  for (std::int64_t jr = 0; jr < nc; jr += Bk::NR)
+    for (std::int64_t ir = 0; ir < mc; ir += Bk::MR)
+      micro_kernel(kc, ap + ir * kc, bp + jr * kc, o.C + (i0 + ir) * o.ldc + j0 + jr, o.ldc, accumulate,
+                   std::min(Bk::MR, mc - ir), std::min(Bk::NR, nc - jr));
+}
+
+// The serial blocked algorithm on the block C[i0.., j0..] of size M×N.
+template <class T>
+void gemm_block(const Operands<T>& o, std::int64_t i0, std::int64_t M, std::int64_t j0, std::int64_t N,
+                std::int64_t K) {
+  using Bk = Blocking<T>;
+  PackBuffers<T>& pb = pack_buffers<T>();
+  const std::int64_t kc_max = std::min(Bk::KC, K);
+  const std::int64_t mc_max = std::min(Bk::MC, round_up(M, Bk::MR));
+  const std::int64_t nc_max = std::min(Bk::NC, round_up(N, Bk::NR));
+  T* ap = PackBuffers<T>::ensure(pb.a, pb.a_bytes, sizeof(T) * static_cast<std::size_t>(mc_max * kc_max));
+  T* bp = PackBuffers<T>::ensure(pb.b, pb.b_bytes, sizeof(T) * static_cast<std::size_t>(nc_max * kc_max));
+  for (std::int64_t jc = 0; jc < N; jc += Bk::NC) {
+    const std::int64_t nc = std::min(Bk::NC, N - jc);
+    for (std::int64_t pc = 0; pc < K; pc += Bk::KC) {
+      const std::int64_t kc = std::min(Bk::KC, K - pc);
+      pack_b(o, pc, kc, j0 + jc, nc, bp);
+      for (std::int64_t ic = 0; ic < M; ic += Bk::MC) {
+        const std::int64_t mc = std::min(Bk::MC, M - ic);
+        pack_a(o, i0 + ic, mc, pc, kc, ap);
+        macro_kernel(o, ap, bp, i0 + ic, mc, j0 + jc, nc, kc, pc > 0);
+      }
+    }
+  }
+}
+
+// The blocked algorithm with the rows of C split over nt threads that share each packed
+// block of B: every thread packs a slice of its panels, and after a barrier multiplies
+// its own rows by the whole block (packing B once, not once per thread).
+template <class T>
+void gemm_rows_parallel(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K, int nt) {
+  using Bk = Blocking<T>;
+  const std::int64_t kc_max = std::min(Bk::KC, K);
+  const std::int64_t nc_max = std::min(Bk::NC, round_up(N, Bk::NR));
+  PackBuffers<T>& shared = pack_buffers<T>();  // the calling thread's B buffer, shared
+  T* bp = PackBuffers<T>::ensure(shared.b, shared.b_bytes, sizeof(T) * static_cast<std::size_t>(nc_max * kc_max));
+  std::exception_ptr error;  // bad_alloc of a thread's A buffer: all threads stop, rethrown outside
+  bool failed = false;
+  RegionWatch watch;
+#pragma omp parallel num_threads(nt)
+  {
+    watch.started();
+    const int t = omp_get_thread_num(), m = omp_get_num_threads();
+    const std::int64_t tiles = (M + Bk::MR - 1) / Bk::MR;
+    const std::int64_t lo = std::min(M, tiles * t / m * Bk::MR), hi = std::min(M, tiles * (t + 1) / m * Bk::MR);
+    T* ap = nullptr;
+    try {
+      PackBuffers<T>& own = pack_buffers<T>();
+      const std::int64_t mc_max = std::min(Bk::MC, round_up(std::max<std::int64_t>(hi - lo, 1), Bk::MR));
+      ap = PackBuffers<T>::ensure(own.a, own.a_bytes, sizeof(T) * static_cast<std::size_t>(mc_max * kc_max));
+    } catch (...) {
+#pragma omp critical(hyperad_gemm_error)
+      {
+        error = std::current_exception();
+        failed = true;
+      }
+    }
+#pragma omp barrier
+    if (!failed) {
+      for (std::int64_t jc = 0; jc < N; jc += Bk::NC) {
+        const std::int64_t nc = std::min(Bk::NC, N - jc);
+        const std::int64_t panels = (nc + Bk::NR - 1) / Bk::NR;
+        const std::int64_t p0 = panels * t / m, p1 = panels * (t + 1) / m;
+        for (std::int64_t pc = 0; pc < K; pc += Bk::KC) {
+          const std::int64_t kc = std::min(Bk::KC, K - pc);
+          if (p0 < p1) pack_b(o, pc, kc, jc + p0 * Bk::NR, std::min(nc, p1 * Bk::NR) - p0 * Bk::NR, bp + p0 * Bk::NR * kc);
+#pragma omp barrier
+          for (std::int64_t ic = lo; ic < hi; ic += Bk::MC) {
+            const std::int64_t mc = std::min(Bk::MC, hi - ic);
+            pack_a(o, ic, mc, pc, kc, ap);
+            macro_kernel(o, ap, bp, ic, mc, jc, nc, kc, pc > 0);
+          }
+#pragma omp barrier  // the block of B is repacked next
+        }
+      }
+    }
+  }
+  watch.finish();
+  if (error) std::rethrow_exception(error);
+}
+
+// y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): a row of dot products or a sum of
+// scaled rows, whichever reads memory contiguously. Read-bound like a reduction, so the
+// parallel threshold is twice a map's.
+template <class T>
+void gemv(bool rows_contiguous, std::int64_t rows, std::int64_t cols, const T* mat, const T* x, T* y) {
+  // mat is rows×cols (row-major); y = mat·x when rows_contiguous, else y = matᵀ·x
+  if (rows_contiguous) {
+    parallel_for(
+        rows, (2 * parallel_elementwise() + cols - 1) / cols,
+        [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t i = lo; i < hi; ++i) y[i] = vec::dot(mat + i * cols, x, cols);
+        },
+        1);
+  } else {
+    parallel_for(cols, (2 * parallel_elementwise() + rows - 1) / rows, [&](std::int64_t lo, std::int64_t hi) {
+      std::fill(y + lo, y + hi, T(0));
+      for (std::int64_t k = 0; k < rows; ++k) vec::axpy(x[k], mat + k * cols + lo, y + lo, hi - lo);
+    });
+  }
+}
+
+}  // namespace
+
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A, const T* B, T* C) {
-  std::fill(C, C + M * N, T(0));
-  auto a = [&](std::int64_t i, std::int64_t k) { return ta ? A[k * M + i] : A[i * K + k]; };
-  if (!tb) {
-    for (std::int64_t i = 0; i < M; ++i)
-      for (std::int64_t k = 0; k < K; ++k) {
-        const T aik = a(i, k);
-        const T* brow = B + k * N;
-        T* crow = C + i * N;
-        for (std::int64_t j = 0; j < N; ++j) crow[j] += aik * brow[j];
-      }
-  } else {
-    for (std::int64_t i = 0; i < M; ++i)
-      for (std::int64_t j = 0; j < N; ++j) {
-        const T* brow = B + j * K;
-        T acc = 0;
-        for (std::int64_t k = 0; k < K; ++k) acc += a(i, k) * brow[k];
-        C[i * N + j] = acc;
-      }
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::fill(C, C + M * N, T(0));
+    return;
   }
+  if (N == 1) return gemv(!ta, ta ? K : M, ta ? M : K, A, B, C);  // op(B) is a K-vector either way
+  if (M == 1) return gemv(tb, tb ? N : K, tb ? K : N, B, A, C);
+  const Operands<T> o{A, ta ? 1 : K, ta ? M : 1, B, tb ? 1 : N, tb ? K : 1, C, N};
+  using Bk = Blocking<T>;
+  const int nt = threads_for(M * N * K, parallel_gemm());
+  if (nt <= 1) return gemm_block(o, 0, M, 0, N, K);
+  // Tall products with a large B: rows split over threads that share the packed B (its
+  // packing is then not repeated per thread). Otherwise each thread runs the serial
+  // algorithm on its own block of rows (tall) or columns (wide), with no barriers, which
+  // is faster for small products. Either way each element of C is summed in the same
+  // order as on one thread.
+  const bool by_rows = M / Bk::MR >= N / Bk::NR;
+  if (by_rows && N * K >= kSharedPackMin) return gemm_rows_parallel(o, M, N, K, nt);
+  const std::int64_t unit = by_rows ? Bk::MR : Bk::NR, len = by_rows ? M : N;
+  std::exception_ptr error;  // bad_alloc of a thread's packing buffers, rethrown outside
+  RegionWatch watch;
+#pragma omp parallel num_threads(nt)
+  {
+    watch.started();
+    const int t = omp_get_thread_num(), m = omp_get_num_threads();
+    const std::int64_t tiles = (len + unit - 1) / unit;
+    const std::int64_t lo = std::min(len, tiles * t / m * unit), hi = std::min(len, tiles * (t + 1) / m * unit);
+    try {
+      if (lo < hi && by_rows) gemm_block(o, lo, hi - lo, 0, N, K);
+      else if (lo < hi) gemm_block(o, 0, M, lo, hi - lo, K);
+    } catch (...) {
+#pragma omp critical(hyperad_gemm_error)
+      error = std::current_exception();
+    }
+  }
+  watch.finish();
+  if (error) std::rethrow_exception(error);
 }
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, const float*,

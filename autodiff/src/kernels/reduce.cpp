@@ -1,35 +1,145 @@
 #include "kernels/reduce.hpp"
 
+#include <array>
 #include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
 
+#include "kernels/buffer.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/vec.hpp"
 
 namespace hyperad::kernels {
+
+namespace {
+
+// Sums are taken over fixed blocks of kChunk elements whose partial sums are added in
+// order: the same result for every thread count.
+constexpr std::int64_t kChunk = std::int64_t{1} << 14;
+
+// Parallel thresholds in elements: reductions only read (no output stream), so they
+// split later than a map; the exponentials of logsumexp make it split earlier.
+std::int64_t reduce_threshold() { return 2 * parallel_elementwise(); }
+std::int64_t lse_threshold() { return parallel_elementwise() / 4; }
+
+using vec::add_to;
+using vec::load_pad;
+
+// A scratch array of n values of T from the buffer pool.
+template <class T>
+struct Scratch {
+  explicit Scratch(std::int64_t n)
+      : bytes(static_cast<std::size_t>(n) * sizeof(T)), p(static_cast<T*>(allocate_buffer(bytes))) {}
+  ~Scratch() { release_buffer(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  std::size_t bytes;
+  T* p;
+};
+
+// Σ of block(lo, len) over fixed blocks of [0, n), blocks possibly on several threads.
+template <class T, class Block>
+T chunked_sum(std::int64_t n, const Block& block) {
+  if (n <= kChunk) return block(std::int64_t{0}, n);
+  const std::int64_t nc = (n + kChunk - 1) / kChunk;
+  Scratch<T> partial(nc);
+  parallel_for(
+      nc, reduce_threshold() / kChunk,
+      [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t c = lo; c < hi; ++c) partial.p[c] = block(c * kChunk, std::min(kChunk, n - c * kChunk));
+      },
+      1);
+  T s = 0;
+  for (std::int64_t c = 0; c < nc; ++c) s += partial.p[c];
+  return s;
+}
+
+// out[k] = Σ_r x[r, k] for x [R, K]. Small inputs add their rows in order. Larger ones
+// are cut into fixed blocks of rows (about kColumnBlock elements each) whose column sums
+// are computed separately (on any thread, each reading contiguous memory) and then added
+// in order; with fewer than four blocks the columns are split instead. The choice
+// depends on the shape only, so results do not depend on the thread count.
+constexpr std::int64_t kColumnBlock = std::int64_t{1} << 17;
+
+template <class T>
+void column_sums(const T* x, std::int64_t R, std::int64_t K, T* out) {
+  // Narrow rows: smaller blocks, so that even a few thousand rows split.
+  const std::int64_t rows = std::max<std::int64_t>(1, (K < 64 ? kChunk : kColumnBlock) / K);
+  const std::int64_t nc = (R + rows - 1) / rows;
+  if (R * K <= kChunk || nc < 4) {
+    parallel_for(K, (reduce_threshold() + R - 1) / R, [&](std::int64_t lo, std::int64_t hi) {
+      std::copy(x + lo, x + hi, out + lo);
+      for (std::int64_t r = 1; r < R; ++r) add_to(out + lo, x + r * K + lo, hi - lo);
+    });
+    return;
+  }
+  Scratch<T> partial(nc * K);
+  parallel_for(
+      nc, std::max<std::int64_t>(1, reduce_threshold() / (rows * K)),
+      [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t c = lo; c < hi; ++c) {
+          T* p = partial.p + c * K;
+          const std::int64_t r0 = c * rows, r1 = std::min(R, r0 + rows);
+          std::copy(x + r0 * K, x + r0 * K + K, p);
+          for (std::int64_t r = r0 + 1; r < r1; ++r) add_to(p, x + r * K, K);
+        }
+      },
+      1);
+  std::copy(partial.p, partial.p + K, out);
+  for (std::int64_t c = 1; c < nc; ++c) add_to(out, partial.p + c * K, K);
+}
+
+// out[k] = Σ_r x[k, r] for x [K, R].
+template <class T>
+void row_sums(const T* x, std::int64_t K, std::int64_t R, T* out) {
+  if (R > kChunk) {
+    for (std::int64_t k = 0; k < K; ++k)
+      out[k] = chunked_sum<T>(R, [&](std::int64_t lo, std::int64_t n) { return vec::sum(x + k * R + lo, n); });
+    return;
+  }
+  parallel_for(
+      K, (reduce_threshold() + R - 1) / R,
+      [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t k = lo; k < hi; ++k) out[k] = vec::sum(x + k * R, R);
+      },
+      1);
+}
+
+}  // namespace
 
 Tensor sum_to(const Tensor& x, const Shape& target, const char* op) {
   if (x.shape() == target) return x;
   if (target.rank() > x.rank() || broadcast_shapes(x.shape(), target, op) != x.shape())
     throw ShapeError(fmt::format("{}: cannot sum a tensor of shape {} down to shape {}", op, x.shape().str(),
                                  target.str()));
-  Tensor out = zeros(target, x.dtype());
-  auto p = plan_broadcast<2>({&x.shape(), &target}, op);
+  Tensor out(target, x.dtype());
+  // After coalescing, axes alternate between summed (target stride 0) and kept.
+  const auto p = coalesce(plan_broadcast<2>({&x.shape(), &target}, op));
+  const int r = p.out.rank();
+  const auto kept = [&](int d) { return p.strides[1][d] != 0; };
   dispatch(x.dtype(), [&]<class T>() {
     const T* xp = x.data<T>();
-    T* op_ = out.mutable_data<T>();
-    for_each_run<2>(p, [&](std::int64_t, const auto& off, const auto& st, std::int64_t n) {
-      const T* src = xp + off[0];
-      T* dst = op_ + off[1];
-      if (st[1] == 0) {
-        T acc = 0;
-        for (std::int64_t i = 0; i < n; ++i) acc += src[i * st[0]];
-        *dst += acc;
-      } else {
-        for (std::int64_t i = 0; i < n; ++i) dst[i * st[1]] += src[i * st[0]];
-      }
-    });
+    T* o = out.mutable_data<T>();
+    if (target.numel() == 0) return;
+    if (x.numel() == 0) {
+      std::fill(o, o + target.numel(), T(0));
+    } else if (r == 0 || (r == 1 && kept(0))) {  // nothing summed: the same values
+      std::copy(xp, xp + x.numel(), o);
+    } else if (r == 1) {
+      const std::int64_t n = x.numel();
+      o[0] = chunked_sum<T>(n, [&](std::int64_t lo, std::int64_t len) { return vec::sum(xp + lo, len); });
+    } else if (r == 2 && kept(0)) {
+      row_sums(xp, p.out.begin()[0], p.out.begin()[1], o);
+    } else if (r == 2) {
+      column_sums(xp, p.out.begin()[0], p.out.begin()[1], o);
+    } else {
+      std::fill(o, o + target.numel(), T(0));
+      for_each_run<2>(p, [&](std::int64_t, const auto& off, const auto& st, std::int64_t n) {
+        if (st[1] == 0) o[off[1]] += vec::sum(xp + off[0], n);
+        else add_to(o + off[1], xp + off[0], n);
+      });
+    }
   });
   return out;
 }
@@ -53,6 +163,48 @@ Shape reduced_shape(const Shape& s, int axis, bool keepdim) {
   return Shape(d);
 }
 
+namespace {
+
+// Index of the first extremum of a contiguous lane (the first NaN if there is one):
+// a vectorized pass finds the extreme value, a scan finds where it first occurs.
+template <class T>
+std::int64_t lane_extremum(const T* x, std::int64_t n, bool want_max) {
+  constexpr std::int64_t W = kLanes<T>;
+  if (n < 2 * W) {
+    std::int64_t best = 0;
+    for (std::int64_t k = 1; k < n; ++k) {
+      const T v = x[k], b = x[best];
+      if (want_max ? v > b : v < b) best = k;
+      if (std::isnan(v) && !std::isnan(b)) best = k;
+    }
+    return best;
+  }
+  Batch<T> m = Batch<T>::load_unaligned(x);
+  auto nan = xsimd::isnan(m);
+  std::int64_t i = W;
+  for (; i + W <= n; i += W) {
+    const Batch<T> v = Batch<T>::load_unaligned(x + i);
+    nan = nan | xsimd::isnan(v);
+    m = want_max ? xsimd::max(m, v) : xsimd::min(m, v);
+  }
+  const Batch<T> tail = Batch<T>::load_unaligned(x + n - W);  // overlaps: harmless for max/min
+  nan = nan | xsimd::isnan(tail);
+  m = want_max ? xsimd::max(m, tail) : xsimd::min(m, tail);
+  if (xsimd::any(nan)) {
+    for (std::int64_t k = 0; k < n; ++k)
+      if (std::isnan(x[k])) return k;
+  }
+  alignas(64) T lanes[W];
+  m.store_aligned(lanes);
+  T e = lanes[0];
+  for (std::int64_t l = 1; l < W; ++l) e = want_max ? std::max(e, lanes[l]) : std::min(e, lanes[l]);
+  for (std::int64_t k = 0; k < n; ++k)
+    if (x[k] == e) return k;
+  return 0;  // unreachable
+}
+
+}  // namespace
+
 Tensor extremum(const Tensor& x, int axis, bool want_max, std::vector<std::int64_t>* argidx) {
   AxisSplit a = split_at(x.shape(), axis);
   Tensor out(reduced_shape(x.shape(), axis, true), x.dtype());
@@ -60,45 +212,168 @@ Tensor extremum(const Tensor& x, int axis, bool want_max, std::vector<std::int64
   dispatch(x.dtype(), [&]<class T>() {
     const T* xp = x.data<T>();
     T* op = out.mutable_data<T>();
-    for (std::int64_t o = 0; o < a.outer; ++o)
-      for (std::int64_t i = 0; i < a.inner; ++i) {
-        const T* lane = xp + o * a.n * a.inner + i;
-        std::int64_t best = 0;
-        for (std::int64_t k = 1; k < a.n; ++k) {
-          T v = lane[k * a.inner], b = lane[best * a.inner];
-          if (want_max ? v > b : v < b) best = k;
-          if (std::isnan(v) && !std::isnan(b)) best = k;  // NaN propagates
+    if (a.n == 0) return;
+    if (a.inner == 1) {
+      parallel_for(
+          a.outer, (reduce_threshold() + a.n - 1) / a.n,
+          [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t o = lo; o < hi; ++o) {
+              const std::int64_t best = lane_extremum(xp + o * a.n, a.n, want_max);
+              op[o] = xp[o * a.n + best];
+              if (argidx) (*argidx)[static_cast<std::size_t>(o)] = best;
+            }
+          },
+          1);
+      return;
+    }
+    // Lanes strided by `inner`: walk rows k in memory order, all lanes at once.
+    for (std::int64_t o = 0; o < a.outer; ++o) {
+      const T* base = xp + o * a.n * a.inner;
+      T* best = op + o * a.inner;
+      std::copy(base, base + a.inner, best);
+      for (std::int64_t k = 1; k < a.n; ++k)
+        for (std::int64_t i = 0; i < a.inner; ++i) {
+          const T v = base[k * a.inner + i], b = best[i];
+          if ((want_max ? v > b : v < b) || (std::isnan(v) && !std::isnan(b))) {
+            best[i] = v;
+            if (argidx) (*argidx)[static_cast<std::size_t>(o * a.inner + i)] = k;
+          }
         }
-        op[o * a.inner + i] = lane[best * a.inner];
-        if (argidx) (*argidx)[static_cast<std::size_t>(o * a.inner + i)] = best;
-      }
+    }
   });
   return out;
 }
 
+namespace {
+
+// m and log Σ exp(x - m) of a contiguous lane; m = 0 when the max is not finite (all
+// -inf, or an inf / NaN present), where the unshifted formula is the right one.
+template <class T>
+std::pair<T, T> lane_lse(const T* x, std::int64_t n) {
+  constexpr std::int64_t W = kLanes<T>;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  Batch<T> mb(ninf);
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) mb = xsimd::max(mb, Batch<T>::load_unaligned(x + i));
+  if (i < n) mb = xsimd::max(mb, load_pad(x + i, n - i, ninf));
+  alignas(64) T lanes[W];
+  mb.store_aligned(lanes);
+  T m = lanes[0];
+  for (std::int64_t l = 1; l < W; ++l) m = std::max(m, lanes[l]);
+  if (!std::isfinite(m)) m = 0;
+  const Batch<T> mm(m);
+  Batch<T> s0(T(0)), s1(T(0));
+  using std::exp;
+  i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    s0 += exp(Batch<T>::load_unaligned(x + i) - mm);
+    s1 += exp(Batch<T>::load_unaligned(x + i + W) - mm);
+  }
+  for (; i + W <= n; i += W) s0 += exp(Batch<T>::load_unaligned(x + i) - mm);
+  if (i < n) s1 += exp(load_pad(x + i, n - i, ninf) - mm);
+  return {m, std::log(xsimd::hadd(s0 + s1))};
+}
+
+// The same for the `inner` lanes of x [n, inner] at once (lane i strided by inner):
+// m[i] and ls[i].
+template <class T>
+void strided_lse(const T* x, std::int64_t n, std::int64_t inner, T* m, T* ls) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  std::fill(m, m + inner, ninf);
+  for (std::int64_t k = 0; k < n; ++k)
+    for (std::int64_t i = 0; i < inner; ++i) m[i] = std::max(m[i], x[k * inner + i]);
+  for (std::int64_t i = 0; i < inner; ++i) {
+    if (!std::isfinite(m[i])) m[i] = 0;
+    ls[i] = 0;
+  }
+  constexpr std::int64_t W = kLanes<T>;
+  using std::exp;
+  for (std::int64_t k = 0; k < n; ++k) {
+    const T* row = x + k * inner;
+    std::int64_t i = 0;
+    for (; i + W <= inner; i += W) {
+      const Batch<T> e = exp(Batch<T>::load_unaligned(row + i) - Batch<T>::load_unaligned(m + i));
+      (Batch<T>::load_unaligned(ls + i) + e).store_unaligned(ls + i);
+    }
+    for (; i < inner; ++i) ls[i] += std::exp(row[i] - m[i]);
+  }
+  for (std::int64_t i = 0; i < inner; ++i) ls[i] = std::log(ls[i]);
+}
+
+// Calls lane(o, i, m, log_s) for every lane of x around `axis`, lanes in parallel when
+// large. Contiguous lanes (inner == 1) get the single-lane kernel; strided ones are done
+// a row block at a time.
+template <class T, class Lane>
+void for_each_lse(const Tensor& x, int axis, const Lane& lane) {
+  const AxisSplit a = split_at(x.shape(), axis);
+  const T* xp = x.data<T>();
+  if (a.n == 0 || a.outer * a.inner == 0) return;
+  if (a.inner == 1) {
+    parallel_for(
+        a.outer, (lse_threshold() + a.n - 1) / a.n,
+        [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t o = lo; o < hi; ++o) {
+            auto [m, ls] = lane_lse(xp + o * a.n, a.n);
+            lane(o, std::int64_t{0}, m, ls);
+          }
+        },
+        1);
+    return;
+  }
+  Scratch<T> ms(2 * a.inner);
+  for (std::int64_t o = 0; o < a.outer; ++o) {
+    strided_lse(xp + o * a.n * a.inner, a.n, a.inner, ms.p, ms.p + a.inner);
+    for (std::int64_t i = 0; i < a.inner; ++i) lane(o, i, ms.p[i], ms.p[a.inner + i]);
+  }
+}
+
+}  // namespace
+
 Tensor logsumexp(const Tensor& x, int axis) {
-  AxisSplit a = split_at(x.shape(), axis);
+  const AxisSplit a = split_at(x.shape(), axis);
   Tensor out(reduced_shape(x.shape(), axis, true), x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
-    const T* xp = x.data<T>();
     T* op = out.mutable_data<T>();
-    for (std::int64_t o = 0; o < a.outer; ++o)
-      for (std::int64_t i = 0; i < a.inner; ++i) {
-        const T* lane = xp + o * a.n * a.inner + i;
-        T m = -std::numeric_limits<T>::infinity();
-        for (std::int64_t k = 0; k < a.n; ++k) m = std::max(m, lane[k * a.inner]);
-        if (!std::isfinite(m)) {  // all -inf (or an inf / nan): the plain formula is right
-          T s = 0;
-          for (std::int64_t k = 0; k < a.n; ++k) s += std::exp(lane[k * a.inner]);
-          op[o * a.inner + i] = std::log(s);
-          continue;
-        }
-        T s = 0;
-        for (std::int64_t k = 0; k < a.n; ++k) s += std::exp(lane[k * a.inner] - m);
-        op[o * a.inner + i] = m + std::log(s);
-      }
+    if (a.n == 0) std::fill(op, op + out.numel(), -std::numeric_limits<T>::infinity());
+    for_each_lse<T>(x, axis, [&](std::int64_t o, std::int64_t i, T m, T ls) { op[o * a.inner + i] = m + ls; });
   });
   return out;
 }
+
+Tensor softmax(const Tensor& x, int axis, bool log) {
+  const AxisSplit a = split_at(x.shape(), axis);
+  Tensor y(x.shape(), x.dtype());
+  dispatch(x.dtype(), [&]<class T>() {
+    const T* xp = x.data<T>();
+    T* yp = y.mutable_data<T>();
+    for_each_lse<T>(x, axis, [&](std::int64_t o, std::int64_t i, T m, T ls) {
+      const std::int64_t at = o * a.n * a.inner + i;
+      const T shift = m + ls;
+      if (a.inner == 1) {
+        const std::array<const T*, 1> in{xp + at};
+        if (log) detail::run<T>(0u, simd([shift](auto v) { return v - shift; }), in, yp + at, a.n);
+        else detail::run<T>(0u, simd([shift](auto v) { using std::exp; return exp(v - shift); }), in, yp + at, a.n);
+        return;
+      }
+      for (std::int64_t k = 0; k < a.n; ++k) {
+        const T v = xp[at + k * a.inner] - shift;
+        yp[at + k * a.inner] = log ? v : std::exp(v);
+      }
+    });
+  });
+  return y;
+}
+
+Tensor dot(const Tensor& a, const Tensor& b) {
+  Tensor out(Shape{}, a.dtype());
+  dispatch(a.dtype(), [&]<class T>() {
+    const T *ap = a.data<T>(), *bp = b.data<T>();
+    out.mutable_data<T>()[0] =
+        chunked_sum<T>(a.numel(), [&](std::int64_t lo, std::int64_t n) { return vec::dot(ap + lo, bp + lo, n); });
+  });
+  return out;
+}
+
+Tensor squared_norm(const Tensor& x) { return dot(x, x); }
 
 }  // namespace hyperad::kernels

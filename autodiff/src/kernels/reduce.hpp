@@ -1,5 +1,7 @@
 #pragma once
-// Reduction kernels.
+// Reduction kernels, vectorized, with OpenMP above a size threshold. Sums use a fixed
+// chunking (partial sums of fixed-size blocks, combined in order), so results do not
+// depend on the thread count.
 #include <cstdint>
 #include <vector>
 
@@ -20,9 +22,20 @@ AxisSplit split_at(const Shape& s, int axis);
 Shape reduced_shape(const Shape& s, int axis, bool keepdim);
 
 /// Max (want_max) or min along axis; also the index of the first extremum per lane.
+/// A NaN in a lane wins (its first occurrence).
 Tensor extremum(const Tensor& x, int axis, bool want_max, std::vector<std::int64_t>* argidx);
 
 /// log Σ exp along axis (keepdim shape), max-shifted.
 Tensor logsumexp(const Tensor& x, int axis);
+
+/// Σ a_i b_i over all elements of two equally shaped tensors, as a rank-0 tensor (one
+/// pass, no temporary).
+Tensor dot(const Tensor& a, const Tensor& b);
+
+/// Σ x_i², as a rank-0 tensor.
+Tensor squared_norm(const Tensor& x);
+
+/// softmax (log_softmax when `log`) along axis: exp(x - logsumexp(x)), max-shifted.
+Tensor softmax(const Tensor& x, int axis, bool log);
 
 }  // namespace hyperad::kernels

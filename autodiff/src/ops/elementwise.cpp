@@ -29,7 +29,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
                            bw.accumulate(0, bw.grad_out());
                            bw.accumulate(1, bw.grad_out());
                          }};
-  return record(def, map_binary(a, b, [](auto x, auto y) { return x + y; }, "add"), {&a, &b});
+  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x + y; }), "add"), {&a, &b});
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
@@ -37,7 +37,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
                            bw.accumulate(0, bw.grad_out());
                            if (bw.needs(1)) bw.accumulate(1, neg(bw.grad_out()));
                          }};
-  return record(def, map_binary(a, b, [](auto x, auto y) { return x - y; }, "sub"), {&a, &b});
+  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x - y; }), "sub"), {&a, &b});
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -45,7 +45,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                            if (bw.needs(0)) bw.accumulate(0, mul(bw.grad_out(), bw.saved(1)));
                            if (bw.needs(1)) bw.accumulate(1, mul(bw.grad_out(), bw.saved(0)));
                          }};
-  return record(def, map_binary(a, b, [](auto x, auto y) { return x * y; }, "mul"), {&a, &b}, {&a, &b});
+  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x * y; }), "mul"), {&a, &b}, {&a, &b});
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -55,19 +55,19 @@ Tensor div(const Tensor& a, const Tensor& b) {
                            if (bw.needs(0)) bw.accumulate(0, div(bw.grad_out(), b));
                            if (bw.needs(1)) bw.accumulate(1, neg(div(mul(bw.grad_out(), bw.saved(0)), square(b))));
                          }};
-  return record(def, map_binary(a, b, [](auto x, auto y) { return x / y; }, "div"), {&a, &b}, {&a, &b});
+  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x / y; }), "div"), {&a, &b}, {&a, &b});
 }
 
 Tensor neg(const Tensor& x) {
   static const OpDef def{"neg", [](Backward& bw) { bw.accumulate(0, neg(bw.grad_out())); }};
-  return record(def, map_unary(x, [](auto v) { return -v; }, "neg"), {&x});
+  return record(def, map_unary(x, kernels::simd([](auto v) { return -v; }), "neg"), {&x});
 }
 
 Tensor add_scalar(const Tensor& x, double s) {
   static const OpDef def{"add_scalar", [](Backward& bw) { bw.accumulate(0, bw.grad_out()); }};
   return record(def, dispatch(x.defined() ? x.dtype() : Dtype::f64, [&]<class T>() {
                   const T c = static_cast<T>(s);
-                  return map_unary(x, [c](auto v) { return v + c; }, "add_scalar");
+                  return map_unary(x, kernels::simd([c](auto v) { return v + c; }), "add_scalar");
                 }),
                 {&x});
 }
@@ -76,7 +76,7 @@ Tensor mul_scalar(const Tensor& x, double s) {
   static const OpDef def{"mul_scalar", [](Backward& bw) { bw.accumulate(0, mul_scalar(bw.grad_out(), bw.real(0))); }};
   return record(def, dispatch(x.defined() ? x.dtype() : Dtype::f64, [&]<class T>() {
                   const T c = static_cast<T>(s);
-                  return map_unary(x, [c](auto v) { return v * c; }, "mul_scalar");
+                  return map_unary(x, kernels::simd([c](auto v) { return v * c; }), "mul_scalar");
                 }),
                 {&x}, {}, real_attr(s));
 }
@@ -85,7 +85,7 @@ Tensor rsub_scalar(double s, const Tensor& x) {
   static const OpDef def{"rsub_scalar", [](Backward& bw) { bw.accumulate(0, neg(bw.grad_out())); }};
   return record(def, dispatch(x.defined() ? x.dtype() : Dtype::f64, [&]<class T>() {
                   const T c = static_cast<T>(s);
-                  return map_unary(x, [c](auto v) { return c - v; }, "rsub_scalar");
+                  return map_unary(x, kernels::simd([c](auto v) { return c - v; }), "rsub_scalar");
                 }),
                 {&x});
 }
@@ -97,7 +97,7 @@ Tensor rdiv_scalar(double s, const Tensor& x) {
                          }};
   Tensor y = dispatch(x.defined() ? x.dtype() : Dtype::f64, [&]<class T>() {
     const T c = static_cast<T>(s);
-    return map_unary(x, [c](auto v) { return c / v; }, "rdiv_scalar");
+    return map_unary(x, kernels::simd([c](auto v) { return c / v; }), "rdiv_scalar");
   });
   return record(def, std::move(y), {&x}, {&x, kSaveOutput});
 }
@@ -106,27 +106,27 @@ Tensor rdiv_scalar(double s, const Tensor& x) {
 
 Tensor exp(const Tensor& x) {
   static const OpDef def{"exp", [](Backward& bw) { bw.accumulate(0, mul(bw.grad_out(), bw.saved(0))); }};
-  Tensor y = map_unary(x, [](auto v) { return std::exp(v); }, "exp");
+  Tensor y = map_unary(x, kernels::simd<4>([](auto v) { using std::exp; return exp(v); }), "exp");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
 
 Tensor log(const Tensor& x) {
   static const OpDef def{"log", [](Backward& bw) { bw.accumulate(0, div(bw.grad_out(), bw.saved(0))); }};
-  return record(def, map_unary(x, [](auto v) { return std::log(v); }, "log"), {&x}, {&x});
+  return record(def, map_unary(x, kernels::simd<4>([](auto v) { using std::log; return log(v); }), "log"), {&x}, {&x});
 }
 
 Tensor log1p(const Tensor& x) {
   static const OpDef def{"log1p", [](Backward& bw) {
                            bw.accumulate(0, div(bw.grad_out(), add_scalar(bw.saved(0), 1.0)));
                          }};
-  return record(def, map_unary(x, [](auto v) { return std::log1p(v); }, "log1p"), {&x}, {&x});
+  return record(def, map_unary(x, kernels::simd<4>([](auto v) { using std::log1p; return log1p(v); }), "log1p"), {&x}, {&x});
 }
 
 Tensor expm1(const Tensor& x) {
   static const OpDef def{"expm1", [](Backward& bw) {
                            bw.accumulate(0, mul(bw.grad_out(), add_scalar(bw.saved(0), 1.0)));
                          }};
-  Tensor y = map_unary(x, [](auto v) { return std::expm1(v); }, "expm1");
+  Tensor y = map_unary(x, kernels::simd<4>([](auto v) { using std::expm1; return expm1(v); }), "expm1");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
 
@@ -134,7 +134,7 @@ Tensor sqrt(const Tensor& x) {
   static const OpDef def{"sqrt", [](Backward& bw) {
                            bw.accumulate(0, mul_scalar(div(bw.grad_out(), bw.saved(0)), 0.5));
                          }};
-  Tensor y = map_unary(x, [](auto v) { return std::sqrt(v); }, "sqrt");
+  Tensor y = map_unary(x, kernels::simd([](auto v) { using std::sqrt; return sqrt(v); }), "sqrt");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
 
@@ -142,7 +142,7 @@ Tensor square(const Tensor& x) {
   static const OpDef def{"square", [](Backward& bw) {
                            bw.accumulate(0, mul(bw.grad_out(), mul_scalar(bw.saved(0), 2.0)));
                          }};
-  return record(def, map_unary(x, [](auto v) { return v * v; }, "square"), {&x}, {&x});
+  return record(def, map_unary(x, kernels::simd([](auto v) { return v * v; }), "square"), {&x}, {&x});
 }
 
 Tensor pow(const Tensor& x, double p) {
@@ -152,7 +152,7 @@ Tensor pow(const Tensor& x, double p) {
                          }};
   Tensor y = dispatch(x.defined() ? x.dtype() : Dtype::f64, [&]<class T>() {
     const T e = static_cast<T>(p);
-    return map_unary(x, [e](auto v) { return std::pow(v, e); }, "pow");
+    return map_unary(x, kernels::simd<4>([e](auto v) { using std::pow; return pow(v, decltype(v)(e)); }), "pow");
   });
   if (p == 0.0) return y;  // constant 1: no dependence on x
   return record(def, std::move(y), {&x}, {&x}, real_attr(p));
@@ -160,7 +160,7 @@ Tensor pow(const Tensor& x, double p) {
 
 Tensor abs(const Tensor& x) {
   static const OpDef def{"abs", [](Backward& bw) { bw.accumulate(0, mul(bw.grad_out(), sign(bw.saved(0)))); }};
-  return record(def, map_unary(x, [](auto v) { return std::abs(v); }, "abs"), {&x}, {&x});
+  return record(def, map_unary(x, kernels::simd([](auto v) { using std::abs; return abs(v); }), "abs"), {&x}, {&x});
 }
 
 Tensor tanh(const Tensor& x) {
@@ -168,7 +168,7 @@ Tensor tanh(const Tensor& x) {
   static const OpDef def{"tanh", [](Backward& bw) {
                            bw.accumulate(0, mul(bw.grad_out(), rsub_scalar(1.0, square(bw.saved(0)))));
                          }};
-  Tensor y = map_unary(x, [](auto v) { return std::tanh(v); }, "tanh");
+  Tensor y = map_unary(x, kernels::simd<4>([](auto v) { using std::tanh; return tanh(v); }), "tanh");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
 
@@ -180,12 +180,13 @@ Tensor sigmoid(const Tensor& x) {
                          }};
   Tensor y = map_unary(
       x,
-      [](auto v) {
+      kernels::simd<4>([](auto v) {
+        using std::abs, std::exp;
         using T = decltype(v);
-        if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-        const T e = std::exp(v);
-        return e / (T(1) + e);
-      },
+        const T e = exp(-abs(v));  // in (0, 1]: no overflow
+        const T s = T(1) / (T(1) + e);
+        return kernels::if_else(v >= T(0), s, e * s);
+      }),
       "sigmoid");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
@@ -194,7 +195,7 @@ Tensor relu(const Tensor& x) {
   static const OpDef def{"relu", [](Backward& bw) {
                            bw.accumulate(0, mul(bw.grad_out(), greater(bw.saved(0), zeros({}, bw.saved(0).dtype()))));
                          }};
-  return record(def, map_unary(x, [](auto v) { return v > decltype(v)(0) ? v : decltype(v)(0); }, "relu"), {&x},
+  return record(def, map_unary(x, kernels::simd([](auto v) { return kernels::if_else(v > decltype(v)(0), v, decltype(v)(0)); }), "relu"), {&x},
                 {&x});
 }
 
@@ -204,22 +205,23 @@ Tensor softplus(const Tensor& x) {
   return record(def,
                 map_unary(
                     x,
-                    [](auto v) {
+                    kernels::simd<4>([](auto v) {
+                      using std::abs, std::exp, std::log1p;
                       using T = decltype(v);
-                      return (v > T(0) ? v : T(0)) + std::log1p(std::exp(-std::abs(v)));
-                    },
+                      return kernels::if_else(v > T(0), v, T(0)) + log1p(exp(-abs(v)));
+                    }),
                     "softplus"),
                 {&x}, {&x});
 }
 
 Tensor sin(const Tensor& x) {
   static const OpDef def{"sin", [](Backward& bw) { bw.accumulate(0, mul(bw.grad_out(), cos(bw.saved(0)))); }};
-  return record(def, map_unary(x, [](auto v) { return std::sin(v); }, "sin"), {&x}, {&x});
+  return record(def, map_unary(x, kernels::simd<4>([](auto v) { using std::sin; return sin(v); }), "sin"), {&x}, {&x});
 }
 
 Tensor cos(const Tensor& x) {
   static const OpDef def{"cos", [](Backward& bw) { bw.accumulate(0, neg(mul(bw.grad_out(), sin(bw.saved(0))))); }};
-  return record(def, map_unary(x, [](auto v) { return std::cos(v); }, "cos"), {&x}, {&x});
+  return record(def, map_unary(x, kernels::simd<4>([](auto v) { using std::cos; return cos(v); }), "cos"), {&x}, {&x});
 }
 
 // ---- piecewise -----------------------------------------------------------------------
@@ -236,7 +238,7 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   // The mask is a condition: any dtype will do; it is compared with 0 in a's dtype.
   Tensor m = mask.dtype() == a.dtype() ? mask.detach() : mask.detach().to(a.dtype());
   Tensor out = kernels::map_ternary(
-      m, a, b, [](auto m, auto x, auto y) { return m != decltype(m)(0) ? x : y; }, "where");
+      m, a, b, kernels::simd([](auto m, auto x, auto y) { return kernels::if_else(m == decltype(m)(0), y, x); }), "where");
   return record(def, std::move(out), {&m, &a, &b}, {&m});
 }
 
@@ -260,7 +262,13 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
                          }};
   Tensor y = dispatch(x.defined() ? x.dtype() : Dtype::f64, [&]<class T>() {
     const T l = static_cast<T>(lo), h = static_cast<T>(hi);
-    return map_unary(x, [l, h](auto v) { return v < l ? l : (v > h ? h : v); }, "clamp");
+    return map_unary(
+        x,
+        kernels::simd([l, h](auto v) {
+          using V = decltype(v);
+          return kernels::if_else(v < V(l), V(l), kernels::if_else(v > V(h), V(h), v));
+        }),
+        "clamp");
   });
   OpAttrs at;
   at.real = {lo, hi};
@@ -272,7 +280,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 #define HYPERAD_COMPARISON(name, expr)                                                        \
   Tensor name(const Tensor& a, const Tensor& b) {                                             \
     return map_binary(                                                                        \
-        a, b, [](auto x, auto y) { return (expr) ? decltype(x)(1) : decltype(x)(0); }, #name); \
+        a, b, kernels::simd([](auto x, auto y) { return kernels::if_else(expr, decltype(x)(1), decltype(x)(0)); }), #name); \
   }
 HYPERAD_COMPARISON(greater, x > y)
 HYPERAD_COMPARISON(greater_equal, x >= y)
@@ -282,7 +290,13 @@ HYPERAD_COMPARISON(equal, x == y)
 #undef HYPERAD_COMPARISON
 
 Tensor sign(const Tensor& x) {
-  return map_unary(x, [](auto v) { return decltype(v)((v > decltype(v)(0)) - (v < decltype(v)(0))); }, "sign");
+  return map_unary(
+      x,
+      kernels::simd([](auto v) {
+        using T = decltype(v);
+        return kernels::if_else(v > T(0), T(1), kernels::if_else(v < T(0), T(-1), T(0)));
+      }),
+      "sign");
 }
 
 }  // namespace hyperad

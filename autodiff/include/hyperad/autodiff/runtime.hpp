@@ -1,0 +1,61 @@
+#pragma once
+/// \file runtime.hpp
+/// Process-wide knobs of the compute kernels: the number of threads large kernels use,
+/// and the buffer pool that recycles tensor storage.
+///
+/// Threads: kernels split their work over OpenMP threads only above a size threshold, so
+/// small ops never pay for thread start-up. The default count is OpenMP's
+/// (`OMP_NUM_THREADS`, else the number of cores). Results are identical for a given
+/// thread count; reductions use a fixed chunking, so they do not even depend on it.
+///
+/// Buffer pool: freed tensor storage goes to a per-thread cache of size classes instead of
+/// back to malloc, and the next tensor of the same class reuses it. A loop that repeats
+/// the same shapes therefore stops calling malloc after its first iteration. A buffer may
+/// be freed on any thread (it then joins that thread's cache).
+#include <cstddef>
+#include <cstdint>
+
+namespace hyperad::runtime {
+
+/// Threads the large kernels use (>= 1).
+int num_threads();
+/// Sets the thread count for every thread's kernels; 0 restores the default
+/// (OMP_NUM_THREADS or the core count). Throws ValueError when n < 0.
+void set_num_threads(int n);
+
+/// Work sizes below which a kernel stays on the calling thread: elements of an
+/// elementwise map or reduction, and multiply-adds (M·N·K) of a matrix product. The
+/// defaults were measured on a 2-core machine (bench/bench_threshold.cpp); a kernel uses
+/// t threads only when its work is at least t times the threshold.
+struct ParallelThresholds {
+  std::int64_t elementwise = std::int64_t{1} << 15;
+  std::int64_t gemm = std::int64_t{1} << 18;
+};
+ParallelThresholds parallel_thresholds();
+/// Sets both thresholds (values < 1 are taken as 1).
+void set_parallel_thresholds(const ParallelThresholds& t);
+
+/// Parallel regions so far whose threads did not all get a core within 3 ms (other
+/// processes keeping the cores busy). After each, kernels run on one thread for a
+/// back-off period (20 ms, doubling while stalls repeat, up to 1 s) instead of waiting a
+/// scheduler time slice per region; results are unaffected. On a machine that is busy
+/// for long, OMP_NUM_THREADS=1 or OMP_WAIT_POLICY=passive avoid the probing as well.
+std::uint64_t parallel_stalls();
+
+/// Buffer-pool counters, summed over all threads (including threads that have exited).
+struct BufferPoolStats {
+  std::uint64_t allocations = 0;  ///< requests that went to malloc (pool miss or too large)
+  std::uint64_t reuses = 0;       ///< requests served from the pool
+  std::size_t bytes_held = 0;     ///< bytes of free buffers the pool keeps for reuse
+};
+BufferPoolStats buffer_pool_stats();
+
+/// Returns the calling thread's cached buffers to the system at once; other threads drop
+/// theirs at their next allocation or release (or when they exit).
+void release_buffer_pool();
+
+/// Most bytes one thread's cache keeps (default 1 GiB); buffers released beyond it go
+/// straight back to the system. Takes effect at the next release.
+void set_buffer_pool_limit(std::size_t bytes_per_thread);
+
+}  // namespace hyperad::runtime

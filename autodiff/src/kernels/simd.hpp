@@ -1,0 +1,112 @@
+#pragma once
+// SIMD building blocks (xsimd) for the kernels. The batch type is xsimd's default for the
+// build's instruction set: AVX-512 or AVX2 under -march=native, SSE2 in the portable
+// build (HYPERAD_PORTABLE).
+//
+// Elementwise functors opt in to vectorization by being wrapped in simd(): the kernel then
+// calls them with xsimd::batch<T> for whole batches and for the padded last batch, so one
+// generic lambda serves both. Written with unqualified calls, it works for scalars and
+// batches alike (ADL finds xsimd's overloads for batches):
+//     kernels::simd<4>([](auto v) { using std::exp; return exp(v); })  // 4: cost, see Simd
+// Branches become if_else(cond, a, b). Unwrapped functors run as plain scalar loops.
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+// GCC 12 warns about the intrinsics headers' own _mm512_undefined_* idiom (GCC bug
+// 105593) where they are inlined; the diagnostic's location is in the headers, so
+// ignoring it while they are read silences exactly that and nothing of ours.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+#include <xsimd/xsimd.hpp>
+#pragma GCC diagnostic pop
+
+namespace hyperad::kernels {
+
+template <class T>
+using Batch = xsimd::batch<T>;
+
+/// Lanes of a batch of T.
+template <class T>
+inline constexpr std::int64_t kLanes = static_cast<std::int64_t>(Batch<T>::size);
+
+/// A functor that accepts batches as well as scalars (see the file comment). `Cost` is
+/// its work per element relative to one add (about 4 for exp, tanh, log, ...); the
+/// maps divide their parallel threshold by it, so expensive functions split over
+/// threads at smaller sizes (bench/bench_threshold.cpp).
+template <class F, int Cost = 1>
+struct Simd {
+  static constexpr int cost = Cost;
+  F f;
+  template <class... A>
+  auto operator()(const A&... a) const {
+    return f(a...);
+  }
+};
+
+template <int Cost = 1, class F>
+Simd<F, Cost> simd(F f) {
+  return Simd<F, Cost>{std::move(f)};
+}
+
+template <class F>
+inline constexpr bool is_simd_v = false;
+template <class F, int C>
+inline constexpr bool is_simd_v<Simd<F, C>> = true;
+
+/// Work per element of an elementwise functor, in adds (1 unless declared with simd<C>).
+template <class F>
+inline constexpr int cost_v = 1;
+template <class F, int C>
+inline constexpr int cost_v<Simd<F, C>> = C;
+
+/// cond ? a : b, for scalars, and lane by lane for batches.
+template <class T>
+  requires std::is_floating_point_v<T>
+T if_else(bool cond, T a, T b) {
+  return cond ? a : b;
+}
+template <class T, class A>
+xsimd::batch<T, A> if_else(const xsimd::batch_bool<T, A>& cond, const xsimd::batch<T, A>& a,
+                           const xsimd::batch<T, A>& b) {
+  return xsimd::select(cond, a, b);
+}
+
+/// Loads n < kLanes<T> elements into a batch padded with ones (harmless for every
+/// elementwise function), and stores the first n lanes of a batch. With AVX-512 these
+/// are single masked instructions; otherwise they go through a stack buffer.
+template <class T>
+Batch<T> load_partial(const T* p, std::int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(Batch<T>) == 64) {
+    const auto mask = static_cast<__mmask16>((1u << n) - 1);
+    if constexpr (std::is_same_v<T, double>) return _mm512_mask_loadu_pd(_mm512_set1_pd(1.0), static_cast<__mmask8>(mask), p);
+    else return _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mask, p);
+  }
+#endif
+  alignas(64) T buf[kLanes<T>];
+  for (std::int64_t i = 0; i < kLanes<T>; ++i) buf[i] = T(1);
+  std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(T));
+  return Batch<T>::load_aligned(buf);
+}
+template <class T>
+void store_partial(const Batch<T>& v, T* p, std::int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(Batch<T>) == 64) {
+    const auto mask = static_cast<__mmask16>((1u << n) - 1);
+    if constexpr (std::is_same_v<T, double>) _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v);
+    else _mm512_mask_storeu_ps(p, mask, v);
+    return;
+  }
+#endif
+  alignas(64) T buf[kLanes<T>];
+  v.store_aligned(buf);
+  std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
+}
+
+}  // namespace hyperad::kernels

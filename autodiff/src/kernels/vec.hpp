@@ -1,0 +1,74 @@
+#pragma once
+// Vectorized primitives over contiguous arrays, shared by the reduction and GEMM kernels.
+#include <cstdint>
+
+#include "kernels/simd.hpp"
+
+namespace hyperad::kernels::vec {
+
+/// n < kLanes<T> elements of p in a batch, the other lanes set to `pad`.
+template <class T>
+Batch<T> load_pad(const T* p, std::int64_t n, T pad) {
+  alignas(64) T buf[kLanes<T>];
+  for (std::int64_t i = 0; i < kLanes<T>; ++i) buf[i] = i < n ? p[i] : pad;
+  return Batch<T>::load_aligned(buf);
+}
+
+/// Σ x[0..n), with four independent accumulators (more accurate than one running sum,
+/// and not bound by the latency of one add chain). Fixed order for a given n.
+template <class T>
+T sum(const T* x, std::int64_t n) {
+  constexpr std::int64_t W = kLanes<T>;
+  Batch<T> s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+  std::int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    s0 += Batch<T>::load_unaligned(x + i);
+    s1 += Batch<T>::load_unaligned(x + i + W);
+    s2 += Batch<T>::load_unaligned(x + i + 2 * W);
+    s3 += Batch<T>::load_unaligned(x + i + 3 * W);
+  }
+  for (; i + W <= n; i += W) s0 += Batch<T>::load_unaligned(x + i);
+  if (i < n) s1 += load_pad(x + i, n - i, T(0));
+  return xsimd::hadd((s0 + s1) + (s2 + s3));
+}
+
+/// Σ a[i] b[i] over [0, n), same scheme as sum().
+template <class T>
+T dot(const T* a, const T* b, std::int64_t n) {
+  constexpr std::int64_t W = kLanes<T>;
+  using B = Batch<T>;
+  B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+  std::int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
+    s1 = xsimd::fma(B::load_unaligned(a + i + W), B::load_unaligned(b + i + W), s1);
+    s2 = xsimd::fma(B::load_unaligned(a + i + 2 * W), B::load_unaligned(b + i + 2 * W), s2);
+    s3 = xsimd::fma(B::load_unaligned(a + i + 3 * W), B::load_unaligned(b + i + 3 * W), s3);
+  }
+  for (; i + W <= n; i += W) s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
+  if (i < n) s1 = xsimd::fma(load_pad(a + i, n - i, T(0)), load_pad(b + i, n - i, T(0)), s1);
+  return xsimd::hadd((s0 + s1) + (s2 + s3));
+}
+
+/// y[0..n) += alpha * x[0..n)
+template <class T>
+void axpy(T alpha, const T* x, T* y, std::int64_t n) {
+  constexpr std::int64_t W = kLanes<T>;
+  const Batch<T> a(alpha);
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W)
+    xsimd::fma(a, Batch<T>::load_unaligned(x + i), Batch<T>::load_unaligned(y + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+/// dst[0..n) += src[0..n)
+template <class T>
+void add_to(T* dst, const T* src, std::int64_t n) {
+  constexpr std::int64_t W = kLanes<T>;
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W)
+    (Batch<T>::load_unaligned(dst + i) + Batch<T>::load_unaligned(src + i)).store_unaligned(dst + i);
+  for (; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace hyperad::kernels::vec
