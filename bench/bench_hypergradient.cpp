@@ -9,9 +9,9 @@
 //
 //   bench_hypergradient [--reps N]      writes bench/results/hypergradient.csv
 #include <cmath>
-#include <cstring>
 
 #include "bench_util.hpp"
+#include "logistic_fixture.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/itd.hpp"
@@ -23,48 +23,16 @@ using namespace hyperad::bilevel;
 
 namespace {
 
-struct Logistic {
-  Tensor X, y, Xv, yv;
-  Logistic(std::int64_t n, std::int64_t d, std::uint64_t seed) {
-    Generator g(seed);
-    Tensor w = randn({d}, g) * (3.0 / std::sqrt(static_cast<double>(d)));
-    X = randn({n, d}, g);
-    Xv = randn({n, d}, g);
-    y = sign(matmul(X, w) + randn({n}, g));
-    yv = sign(matmul(Xv, w) + randn({n}, g));
-  }
-  Problem problem() const {
-    // L-smoothness of the training loss ≤ ‖X‖²_F/(4n) + max e^λ; λ ≤ 0 here.
-    const double L = squared_norm(X).item() / (4.0 * static_cast<double>(X.size(0))) + 1.0;
-    return Problem::gradient_descent(
-        [this](const Tensors& w, const Tensors& l) {
-          return logistic_loss(matmul(X, w[0]), y) + 0.5 * sum(exp(l[0]) * square(w[0]));
-        },
-        1.0 / L, [this](const Tensors& w, const Tensors&) { return logistic_loss(matmul(Xv, w[0]), yv); },
-        {zeros({X.size(1)})});
-  }
-};
-
-double rel_err(const Tensors& a, const Tensors& b) {
-  std::vector<double> x = flatten_all(a), y = flatten_all(b);
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    num += (x[i] - y[i]) * (x[i] - y[i]);
-    den += y[i] * y[i];
-  }
-  return std::sqrt(num / den);
-}
-
 std::string f3(double v) { return fmt::format("{:.3g}", v); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int reps = 7;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--reps") == 0) reps = std::atoi(argv[i + 1]);
+  bench::parse_flags(argc, argv, {{"--reps", &reps}});
   const std::int64_t d = 100, n = 500;
-  Logistic data(n, d, 7);
+  const bench::Logistic data(n, d, 7,
+                             {.features = 1.0, .weights = 3.0 / std::sqrt(static_cast<double>(d)), .noise = 1.0});
   Problem p = data.problem();
   Generator g(3);
   Tensor lam = -1.0 - rand({d}, g);  // e^λ in (0.13, 0.37)
@@ -118,7 +86,7 @@ int main(int argc, char** argv) {
   FiniteDifferenceOptions fo;
   fo.parallel = false;  // one core each, for a fair ratio
   const double t_fd = bench::median_ms(1, [&] { fd = finite_difference_hypergradient(p, l, fo); });
-  const double e_aid = rel_err(a.grad, exact.grad), e_fd = rel_err(fd.grad, exact.grad);
+  const double e_aid = bench::rel_err(a.grad, exact.grad), e_fd = bench::rel_err(fd.grad, exact.grad);
   fmt::print("\n## AID-CG against central finite differences (d = {}, single thread)\n\n", d);
   fmt::print("| method | time (ms) | rel. error vs exact | speed-up |\n|---|---|---|---|\n");
   fmt::print("| AID-CG (tol 1e-10) | {:.2f} | {:.2e} | {:.0f}× |\n", t_aid, e_aid, t_fd / t_aid);

@@ -1,17 +1,71 @@
 #pragma once
-// Small helpers shared by the benchmarks: wall-clock medians and CSV output under
-// bench/results/. Benchmarks report medians and ratios measured side by side in one run.
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <string>
-#include <vector>
-
+// Small helpers shared by the benchmarks: command-line flags, wall-clock medians and CSV
+// output under bench/results/. Benchmarks report medians and ratios measured side by side
+// in one run.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
 namespace hyperad::bench {
+
+/// One `--name value` flag of a benchmark and where its value goes: a whole number >= 1
+/// (int or int64) or a string.
+struct Flag {
+  std::string_view name;
+  std::variant<int*, std::int64_t*, std::string*> value;
+};
+
+/// Reads `--name value` pairs into `flags`. An unknown flag, a missing value or a number
+/// that is not a whole number >= 1 ends the program with a one-line message (exit 2).
+inline void parse_flags(int argc, char** argv, std::initializer_list<Flag> flags) {
+  const std::string program = std::filesystem::path(argc > 0 ? argv[0] : "bench").filename().string();
+  auto fail = [&](const std::string& why) {
+    std::string usage;
+    for (const Flag& f : flags)
+      usage += fmt::format(" [{} {}]", f.name, std::holds_alternative<std::string*>(f.value) ? "S" : "N");
+    fmt::print(stderr, "{}: {} (usage: {}{})\n", program, why, program, usage);
+    std::exit(2);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const auto flag = std::find_if(flags.begin(), flags.end(), [&](const Flag& f) { return f.name == arg; });
+    if (flag == flags.end()) fail(fmt::format("unknown option '{}'", arg));
+    if (i + 1 >= argc) fail(fmt::format("{}: missing value", arg));
+    const std::string_view text = argv[++i];
+    if (auto* str = std::get_if<std::string*>(&flag->value)) {
+      **str = text;
+      continue;
+    }
+    std::int64_t v = 0;
+    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v);
+    const std::int64_t max = std::holds_alternative<int*>(flag->value) ? INT32_MAX : INT64_MAX;
+    if (err != std::errc() || end != text.data() + text.size() || v < 1 || v > max)
+      fail(fmt::format("{}: expected a whole number >= 1, got '{}'", arg, text));
+    if (auto* i32 = std::get_if<int*>(&flag->value))
+      **i32 = static_cast<int>(v);
+    else
+      *std::get<std::int64_t*>(flag->value) = v;
+  }
+}
+
+/// The median of `v` (the upper one for an even count); 0 for an empty list.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 /// Median of `reps` wall-clock timings of fn(), in milliseconds (one warm-up run first).
 template <class Fn>
@@ -23,8 +77,7 @@ double median_ms(int reps, Fn&& fn) {
     fn();
     t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 /// bench/results/<name> (HYPERAD_BENCH_DIR is the bench/ folder, set by CMake).
