@@ -140,7 +140,7 @@ SampleCounts full_batch_samples(const Diagnostics& d, std::int64_t n_inner, std:
   SampleCounts c;
   c.inner = n_inner * (d.inner_steps + d.recomputed_steps);
   c.outer = n_outer;
-  if (d.method.rfind("ITD", 0) == 0) {
+  if (d.method.rfind("ITD", 0) == 0 || d.method.rfind("truncated ITD", 0) == 0) {
     c.linear = n_inner * d.reverse_steps;
   } else if (d.method.rfind("AID", 0) == 0) {
     const std::int64_t per_iteration = d.method == "AID-normal-CG" ? 3 : 1;

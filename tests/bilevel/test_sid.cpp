@@ -126,6 +126,12 @@ TEST_CASE("with full batches and unit steps SID is AID-FP, including its sample 
   CHECK(hi.diagnostics.sample_counts.inner == 200 * 30);
   CHECK(hi.diagnostics.sample_counts.linear == 200 * 30);
   CHECK(hi.diagnostics.samples == 200 * 60 + 100);
+  // Truncated ITD reverses only T of its t steps.
+  io.reverse_steps = 10;
+  FullBatchCounted titd(std::make_shared<ITD>(io), 200, 100);
+  Hypergradient ht = titd.hypergradient(full, {lam});
+  CHECK(ht.diagnostics.sample_counts.inner == 200 * 30);
+  CHECK(ht.diagnostics.sample_counts.linear == 200 * 10);
 }
 
 TEST_CASE("cross term: doubling J halves the mean-square error (variance regime)") {

@@ -11,7 +11,7 @@
 ///
 /// Points with a non-finite coordinate — or y ≤ 0 on a log scale — are left out and break
 /// the line there (a gap), so a series can carry missing values. Each series is drawn in
-/// its own <g class="series" data-label="…"> group.
+/// its own `<g class="series" data-label="…">` group.
 #include <limits>
 #include <string>
 #include <string_view>

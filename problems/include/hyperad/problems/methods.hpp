@@ -1,0 +1,70 @@
+#pragma once
+/// \file methods.hpp
+/// Hypergradient methods by name, for drivers (the `hyperad` tool, tests, benchmarks) that
+/// let a user pick one: a MethodConfig names the method and its counts, and make_method
+/// builds it for a problem Instance (registry.hpp), refusing combinations that cannot work
+/// (SID without a stochastic version, CG on a non-symmetric inner map) with a message that
+/// says what to use instead.
+///
+///     auto inst = hyperad::problems::make_problem("logreg", {.small = true});
+///     auto m = hyperad::problems::make_method({.name = "aid-cg", .inner_steps = 200}, inst);
+///     hyperad::bilevel::Hypergradient h = m->hypergradient(inst.problem, inst.lambda0);
+///
+/// Counts left at −1 take the instance's Defaults (inner_steps, linear_steps, batch_size).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hyperad/autodiff/checkpoint.hpp"
+#include "hyperad/bilevel/hypergradient.hpp"
+#include "hyperad/problems/registry.hpp"
+
+namespace hyperad::problems {
+
+/// What to build. −1 in a count means "the instance's default".
+struct MethodConfig {
+  std::string name{};         ///< one of method_names(); empty: Instance::defaults.method
+  int inner_steps = -1;       ///< t (−1: Defaults::inner_steps)
+  int linear_steps = -1;      ///< K of AID and SID (−1: Defaults::linear_steps)
+  /// T of itd-truncated (steps reversed through; −1: ⌈t/4⌉) and of itd-checkpointed
+  /// (−1: all t). Refused by the other methods.
+  int reverse_steps = -1;
+  /// itd-checkpointed's policy; empty: binomial with ⌈√T⌉ snapshots.
+  std::optional<CheckpointPolicy> checkpoint{};
+  bool warm_start = false;    ///< start from the previous call's w_t (and v)
+  /// SID's inner, linear and cross batch size (0: full data; −1: Defaults::batch_size).
+  /// Refused (> 0) by the deterministic methods.
+  std::int64_t batch_size = -1;
+  int cross_batches = -1;     ///< SID's J (−1: 1). Refused (> 1) by the deterministic methods.
+  std::uint64_t seed = 0;     ///< SID's samplers
+  double inner_step_size = 1.0;   ///< SID's η₀ of the inner iteration, in (0, 1]
+  double linear_step_size = 1.0;  ///< SID's η₀ of the linear iteration, in (0, 1]
+  /// SID: > 0 makes both step sizes decrease as η₀·γ/(γ + s) with this γ; 0: constant.
+  double step_decay = 0.0;
+  /// AID: stop the linear solver at this relative residual (0: run K iterations).
+  double linear_tolerance = 0.0;
+};
+
+/// A method's name and a one-line description, for listings.
+struct MethodInfo {
+  std::string name, description;
+};
+
+/// Every method make_method knows, in the order listings show them: itd, itd-truncated,
+/// itd-checkpointed, aid-fp, aid-neumann, aid-cg, aid-gmres, aid-normal-cg, sid.
+const std::vector<MethodInfo>& method_names();
+
+/// Empty when `name` can run on `instance`, otherwise why not (one line naming the
+/// problem and what to use instead). ValueError listing the valid names for an unknown one.
+std::string method_unavailable_reason(const std::string& name, const Instance& instance);
+
+/// Builds the method. Deterministic methods on an instance with a stochastic version are
+/// wrapped in bilevel::FullBatchCounted so that their Diagnostics::samples are filled
+/// (comparable with SID's). ValueError for an unknown name (listing the valid ones), a
+/// method that cannot run on the instance (method_unavailable_reason), a setting the
+/// method does not take, or a count out of range.
+std::unique_ptr<bilevel::HypergradientMethod> make_method(const MethodConfig& config, const Instance& instance);
+
+}  // namespace hyperad::problems

@@ -1,0 +1,114 @@
+#pragma once
+/// \file registry.hpp
+/// The bilevel problems hyperad ships, on real data: hyperparameter optimization,
+/// meta-learning, data poisoning and equilibrium models. Each is built by name from a
+/// ProblemConfig into an Instance that holds everything a driver (the `hyperad` tool, the
+/// tests, the benchmarks) needs: the bilevel Problem (inner problem on training data,
+/// outer objective on validation data), the starting λ, its projections, whether to
+/// maximize, a stochastic version for SID when one makes sense, suggested method settings,
+/// and a final evaluation (e.g. test accuracy after retraining at λ).
+///
+///     auto inst = hyperad::problems::make_problem("logreg", {.dataset = "breast_cancer"});
+///     hyperad::bilevel::AID aid({.inner_steps = 200, .linear_steps = 50});
+///     auto h = aid.hypergradient(inst.problem, inst.lambda0);
+///
+/// Problem-specific settings are string key=value pairs in ProblemConfig::options; each
+/// problem declares the keys it accepts (ProblemInfo::options), and make_problem rejects
+/// an unknown key or a malformed value with a ValueError naming the problem and the key.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hyperad/bilevel/outer.hpp"
+#include "hyperad/bilevel/problem.hpp"
+#include "hyperad/bilevel/projection.hpp"
+#include "hyperad/bilevel/stochastic.hpp"
+
+namespace hyperad::problems {
+
+/// What the caller chooses about a problem.
+struct ProblemConfig {
+  std::string dataset{};   ///< empty: the problem's default (ProblemInfo::datasets[0])
+  std::string data_dir{};  ///< Fashion-MNIST directory; empty: fashion_mnist_dir()
+  std::uint64_t seed = 0;  ///< data splits, initialization, task sampling
+  /// Tiny sizes (a few dozen weights and outer variables) so that finite differences and
+  /// the exact dense hypergradient are cheap: tests and `hyperad check` use it.
+  bool small = false;
+  std::map<std::string, std::string> options{};  ///< problem-specific, e.g. {"train_size", "2000"}
+};
+
+/// The settings a problem suggests for the outer loop and the methods (a driver's defaults
+/// when the user gives none).
+struct Defaults {
+  std::string method = "aid-cg";  ///< a name of methods.hpp
+  int inner_steps = 100;          ///< t
+  int linear_steps = 50;          ///< K
+  int outer_steps = 50;
+  double outer_step_size = 0.1;   ///< α
+  bilevel::OuterUpdate update = bilevel::OuterUpdate::adam;
+  std::int64_t batch_size = 0;    ///< SID's inner/linear batches (0: full)
+};
+
+/// A named scalar reported by Instance::evaluate, e.g. {"test_accuracy", 0.93}.
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+/// A problem built and ready to optimize.
+struct Instance {
+  std::string name{};     ///< the registry name
+  std::string summary{};  ///< one line: data sizes, what w and λ are
+  bilevel::Problem problem;                    ///< full batch: inner on training, E on validation
+  bilevel::Tensors lambda0{};                  ///< the starting outer variable (feasible)
+  std::vector<bilevel::Projection> projections{};  ///< empty, or one per tensor of λ
+  bool maximize = false;                       ///< the attacker of poisoning maximizes E
+  /// The same problem over index batches, for SID; empty when SID does not apply.
+  std::optional<bilevel::StochasticProblem> stochastic{};
+  /// An extra per-step number for the log (e.g. validation accuracy); may be empty.
+  bilevel::ValidationFn validation{};
+  std::string validation_name{};              ///< what `validation` returns, e.g. "val_acc"
+  /// Final metrics at λ (re-solving the inner problem, retraining, testing as the problem
+  /// defines them), e.g. test loss and accuracy. Never empty.
+  std::function<Metrics(const bilevel::Tensors& lambda)> evaluate{};
+  Defaults defaults{};
+};
+
+/// One problem-specific option: key, default value (as text) and a one-line help.
+struct OptionInfo {
+  std::string key, default_value, help;
+};
+
+/// A registry entry.
+struct ProblemInfo {
+  std::string name;                    ///< e.g. "logreg"
+  std::string family;                  ///< "hyperparameters", "meta-learning", "poisoning", "equilibrium"
+  std::string summary;                 ///< one line for `hyperad list`
+  std::vector<std::string> datasets;   ///< accepted dataset names; the first is the default
+  std::vector<OptionInfo> options;     ///< accepted keys of ProblemConfig::options
+  std::function<Instance(const ProblemConfig&)> make;
+};
+
+/// Every problem, in the order `hyperad list` shows them.
+const std::vector<ProblemInfo>& all_problems();
+/// The entry named `name`; ValueError listing the valid names otherwise.
+const ProblemInfo& find_problem(const std::string& name);
+/// Checks `config` against the entry (dataset among ProblemInfo::datasets, option keys
+/// among ProblemInfo::options; ValueError naming the problem and listing the valid ones)
+/// and builds the instance.
+Instance make_problem(const std::string& name, const ProblemConfig& config = {});
+
+// ---- option values (for the problem implementations) ---------------------------------
+
+/// The value of `key` in config.options, or `fallback` when absent. ValueError naming the
+/// problem, the key and the text when it does not parse as a whole number / number /
+/// boolean (true/false/1/0/yes/no), or lies outside [lo, hi].
+std::int64_t option_int(const ProblemConfig& config, const std::string& problem, const std::string& key,
+                        std::int64_t fallback, std::int64_t lo, std::int64_t hi);
+double option_double(const ProblemConfig& config, const std::string& problem, const std::string& key,
+                     double fallback, double lo, double hi);
+bool option_bool(const ProblemConfig& config, const std::string& problem, const std::string& key, bool fallback);
+std::string option_string(const ProblemConfig& config, const std::string& key, const std::string& fallback);
+
+}  // namespace hyperad::problems

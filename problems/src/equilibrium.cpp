@@ -1,0 +1,267 @@
+// `equilibrium`: a deep-equilibrium classifier. Each example's hidden state is the fixed
+// point z = tanh(A z + B x + c), read out by logits U z + b. For a batch of n examples the
+// states form Z [n, h] and Φ(Z, λ) = tanh(Z Aᵀ + X Bᵀ + c). Training the model is the
+// bilevel problem with inner state w = Z_train, λ = (A, B, c, U, b) and outer objective the
+// mean training cross-entropy (+ optional weight decay). tanh is 1-Lipschitz, so ‖A‖₂ ≤ r < 1
+// (a spectral-ball projection on A) makes Φ a contraction; ∂_ZΦ = diag(tanh′) (I ⊗ A) is
+// not symmetric, so AID needs FP, GMRES or normal-equation CG (CG is flagged by AID).
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "equilibrium.hpp"
+#include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/autodiff/ops/linalg.hpp"
+#include "hyperad/autodiff/ops/loss.hpp"
+#include "hyperad/autodiff/ops/reduce.hpp"
+#include "hyperad/autodiff/ops/shape_ops.hpp"
+#include "hyperad/autodiff/tape.hpp"
+#include "hyperad/bilevel/inner.hpp"
+#include "hyperad/problems/data.hpp"
+
+namespace hyperad::problems::detail {
+
+namespace {
+
+using bilevel::Tensors;
+constexpr const char* kName = "equilibrium";
+
+// Positions in λ = {A [h, h], B [h, d], c [h], U [C, h], b [C]}.
+enum : std::size_t { kA, kB, kC, kU, kb };
+
+struct Settings {
+  std::string dataset;
+  std::int64_t hidden = 0, train_size = 0, val_size = 0, test_size = 0, pool = 1;
+  double radius = 0.9, weight_decay = 0.0;
+};
+
+// Examples: standardized features [n, d] and labels.
+struct Data {
+  Tensor x;
+  std::vector<std::int64_t> y;
+};
+struct Sets {
+  Data train, val, test;
+  std::int64_t classes = 0;
+};
+
+Settings parse(const ProblemConfig& config) {
+  Settings s;
+  s.dataset = config.dataset.empty() ? "digits" : config.dataset;
+  const bool digits = s.dataset == "digits", small = config.small;
+  s.hidden = option_int(config, kName, "hidden", small ? 4 : 32, 1, 4096);
+  s.radius = option_double(config, kName, "radius", 0.9, 0.0, 1.0);
+  if (!(s.radius > 0.0 && s.radius < 1.0))
+    throw ValueError(fmt::format("problem '{}': option radius={} must lie strictly between 0 and 1 "
+                                 "(‖A‖₂ < 1 makes the equilibrium map a contraction)",
+                                 kName, s.radius));
+  s.train_size = option_int(config, kName, "train_size", small ? 24 : 1000, 1, 60000);
+  s.val_size = option_int(config, kName, "val_size", small ? 20 : (digits ? 300 : 500), 1, 60000);
+  s.test_size = option_int(config, kName, "test_size", small ? 40 : (digits ? 497 : 1000), 1, 10000);
+  s.pool = option_int(config, kName, "pool", small ? (digits ? 4 : 7) : (digits ? 1 : 2), 1, 28);
+  s.weight_decay = option_double(config, kName, "weight_decay", 0.0, 0.0, 1e3);
+  const std::int64_t side = digits ? 8 : 28;
+  if (side % s.pool != 0)
+    throw ValueError(fmt::format("problem '{}': option pool={} must divide the image side {} of {}", kName, s.pool,
+                                 side, s.dataset));
+  return s;
+}
+
+// p×p average pooling of square images stored as rows of side² pixels.
+Tensor pool_images(const Tensor& x, std::int64_t side, std::int64_t p) {
+  if (p == 1) return x;
+  const std::int64_t n = x.size(0), s = side / p;
+  return reshape(mean(reshape(x, {n, s, p, s, p}), {2, 4}), {n, s * s});
+}
+
+std::vector<std::int64_t> first(std::int64_t k) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(k));
+  std::iota(idx.begin(), idx.end(), 0);
+  return idx;
+}
+
+// Seeded train/validation split; test examples from the dataset's own test part when it
+// has one (Fashion-MNIST), else from the rest of the shuffled data (digits).
+Sets load(const Settings& s, const ProblemConfig& config) {
+  Splits parts;
+  std::int64_t side = 0;
+  const std::int64_t fit = s.train_size + s.val_size;
+  if (s.dataset == "digits") {
+    side = 8;
+    Dataset all = load_builtin("digits");
+    const std::int64_t n = all.size();
+    if (fit + s.test_size > n)
+      throw ValueError(fmt::format("problem '{}': train_size + val_size + test_size = {} exceeds the {} examples of "
+                                   "digits",
+                                   kName, fit + s.test_size, n));
+    const double N = static_cast<double>(n);
+    parts = split(all, {static_cast<double>(s.train_size) / N, static_cast<double>(s.val_size) / N,
+                        1.0 - static_cast<double>(fit) / N},
+                  config.seed);
+    parts.test = subset(parts.test, first(s.test_size));
+  } else {
+    side = 28;
+    if (fit > 60000)
+      throw ValueError(fmt::format("problem '{}': train_size + val_size = {} exceeds the 60000 training images of "
+                                   "fashion_mnist",
+                                   kName, fit));
+    std::filesystem::path dir;
+    try {
+      dir = fashion_mnist_dir(config.data_dir);
+    } catch (const DataError& e) {  // says how to install it; add who asked
+      throw DataError(fmt::format("problem '{}': {}", kName, e.what()), e.file());
+    }
+    Dataset head = load_fashion_mnist(FashionMnistPart::train, {.limit = fit}, dir);
+    const double N = static_cast<double>(fit);
+    parts = split(head, {static_cast<double>(s.train_size) / N, static_cast<double>(s.val_size) / N, 0.0},
+                  config.seed);
+    parts.test = load_fashion_mnist(FashionMnistPart::test, {.limit = s.test_size}, dir);
+  }
+  NoGradGuard off;
+  Sets out;
+  out.classes = parts.train.num_classes;
+  Tensor xtr = pool_images(parts.train.features, side, s.pool);
+  const Standardizer st = Standardizer::fit(xtr);
+  out.train = {st.transform(xtr), parts.train.labels};
+  out.val = {st.transform(pool_images(parts.validation.features, side, s.pool)), parts.validation.labels};
+  out.test = {st.transform(pool_images(parts.test.features, side, s.pool)), parts.test.labels};
+  return out;
+}
+
+// ---- the model -----------------------------------------------------------------------
+
+// Φ on the rows of Z: tanh(Z Aᵀ + X Bᵀ + c).
+Tensor layer(const Tensor& z, const Tensor& x, const Tensors& lam) {
+  return tanh(matmul_t(z, lam[kA], false, true) + matmul_t(x, lam[kB], false, true) + lam[kC]);
+}
+Tensor logits(const Tensor& z, const Tensors& lam) { return matmul_t(z, lam[kU], false, true) + lam[kb]; }
+Tensor loss(const Tensor& z, const std::vector<std::int64_t>& y, const Tensors& lam, double weight_decay) {
+  Tensor e = cross_entropy(logits(z, lam), y);
+  if (weight_decay == 0.0) return e;
+  return e + (0.5 * weight_decay) * (squared_norm(lam[kA]) + squared_norm(lam[kB]) + squared_norm(lam[kU]));
+}
+
+struct Score {
+  double loss = 0, accuracy = 0;
+};
+
+// Held-out examples: their equilibrium by fixed-point iteration to a tolerance (per
+// element about 1e-8), then the cross-entropy and accuracy of the readout.
+Score score(const Data& d, const Tensors& lam, std::int64_t hidden) {
+  const Tensor x = d.x;
+  bilevel::Problem p = bilevel::Problem::from_map(
+      [x](const Tensors& w, const Tensors& l) { return Tensors{layer(w[0], x, l)}; },
+      [](const Tensors&, const Tensors&) { return scalar(0.0); }, {zeros({x.size(0), hidden})});
+  const double tol = 1e-8 * std::sqrt(static_cast<double>(x.size(0) * hidden));
+  const bilevel::InnerResult r =
+      bilevel::solve_inner(p, lam, p.initial_state(), {.max_steps = 10000, .tolerance = tol});
+  NoGradGuard off;
+  const Tensor lg = logits(r.state[0], lam);
+  const std::vector<std::int64_t> pred = argmax(lg, 1);
+  std::int64_t right = 0;
+  for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == d.y[i];
+  return {cross_entropy(lg, d.y).item(), static_cast<double>(right) / static_cast<double>(pred.size())};
+}
+
+// A seeded starting point: ‖A‖₂ about 0.5 (then clipped to the radius), unit-scale
+// pre-activations, and a random readout so that every part of λ has a nonzero gradient.
+Tensors initial_lambda(std::int64_t h, std::int64_t d, std::int64_t classes, double radius, std::uint64_t seed) {
+  Generator gen(seed ^ 0xe9b1f5a3c7d2ull);
+  const double sh = std::sqrt(static_cast<double>(h));
+  Tensor a = bilevel::project_spectral_ball(randn({h, h}, gen) * (0.25 / sh), radius);
+  Tensor b = randn({h, d}, gen) * (1.0 / std::sqrt(static_cast<double>(d)));
+  Tensor u = randn({classes, h}, gen) * (1.0 / sh);
+  return {a, b, zeros({h}), u, zeros({classes})};
+}
+
+// The stochastic version over index batches ξ of training rows. Φ_ξ moves only the rows in
+// ξ, scaled by n/|ξ|: Φ_ξ(Z) = Z + (n/|ξ|) P_ξ(Φ(Z) − Z), so E_ξ[Φ_ξ] = Φ (and its Jacobians
+// are unbiased too). SID's damped step (1 − η) Z + η Φ_ξ(Z) is a contraction for η ≤ |ξ|/n;
+// η = |ξ|/n is block-coordinate fixed-point iteration. The full batch gives Φ itself.
+bilevel::StochasticProblem stochastic_version(const Data& train, std::int64_t hidden, double weight_decay) {
+  const Tensor x = train.x;
+  const std::vector<std::int64_t> y = train.y;
+  const std::int64_t n = x.size(0);
+  auto phi = [x, n](const Tensors& w, const Tensors& lam, const bilevel::Batch& xi) -> Tensors {
+    if (bilevel::is_full_batch(xi, n)) return {layer(w[0], x, lam)};
+    const Tensor z = bilevel::rows(w[0], xi);
+    const double scale = static_cast<double>(n) / static_cast<double>(xi.size());
+    return {w[0] + scale * index_add(w[0].shape(), 0, xi, layer(z, bilevel::rows(x, xi), lam) - z)};
+  };
+  auto outer = [y, weight_decay](const Tensors& w, const Tensors& lam, const bilevel::Batch& zeta) {
+    return loss(bilevel::rows(w[0], zeta), bilevel::pick(y, zeta), lam, weight_decay);
+  };
+  return bilevel::StochasticProblem::from_map(phi, n, outer, n, {zeros({n, hidden})});
+}
+
+Instance make(const ProblemConfig& config) {
+  const Settings s = parse(config);
+  const Sets data = load(s, config);
+  const std::int64_t n = data.train.x.size(0), d = data.train.x.size(1), h = s.hidden;
+
+  Instance inst;
+  inst.summary = fmt::format(
+      "deep-equilibrium classifier on {} ({} train / {} validation / {} test, {} features, {} classes): "
+      "w = Z_train [{}, {}] with Z = tanh(Z Aᵀ + X Bᵀ + c), λ = (A [{}, {}], ‖A‖₂ ≤ {}; B [{}, {}]; c; U [{}, {}]; b)",
+      s.dataset, n, data.val.x.size(0), data.test.x.size(0), d, data.classes, n, h, h, h, s.radius, h, d,
+      data.classes, h);
+
+  const Tensor x = data.train.x;
+  const std::vector<std::int64_t> y = data.train.y;
+  const double wd = s.weight_decay;
+  inst.problem = bilevel::Problem::from_map(
+      [x](const Tensors& w, const Tensors& lam) { return Tensors{layer(w[0], x, lam)}; },
+      [y, wd](const Tensors& w, const Tensors& lam) { return loss(w[0], y, lam, wd); }, {zeros({n, h})});
+  inst.lambda0 = initial_lambda(h, d, data.classes, s.radius, config.seed);
+  inst.projections = {bilevel::Projection::spectral_ball(s.radius), bilevel::Projection::identity(),
+                      bilevel::Projection::identity(), bilevel::Projection::identity(),
+                      bilevel::Projection::identity()};
+  inst.stochastic = stochastic_version(data.train, h, wd);
+
+  const Data val = data.val, test = data.test, train = data.train;
+  inst.validation = [val, h](const Tensors&, const Tensors& lam) { return score(val, lam, h).accuracy; };
+  inst.validation_name = "val_acc";
+  inst.evaluate = [train, val, test, h](const Tensors& lam) {
+    const Score te = score(test, lam, h);
+    return Metrics{{"test_loss", te.loss},
+                   {"test_accuracy", te.accuracy},
+                   {"validation_accuracy", score(val, lam, h).accuracy},
+                   {"train_accuracy", score(train, lam, h).accuracy},
+                   {"spectral_norm_A", bilevel::singular_values(lam[kA]).front()}};
+  };
+  inst.defaults = {.method = "aid-gmres",
+                   .inner_steps = 40,
+                   .linear_steps = 20,
+                   .outer_steps = 100,
+                   .outer_step_size = 0.01,
+                   .update = bilevel::OuterUpdate::adam,
+                   .batch_size = 0};
+  return inst;
+}
+
+}  // namespace
+
+ProblemInfo equilibrium_classifier() {
+  return {
+      .name = kName,
+      .family = "equilibrium",
+      .summary = "deep-equilibrium classifier z = tanh(Az + Bx + c), ‖A‖₂ ≤ radius, trained by implicit "
+                 "differentiation (w = training states, λ = all weights)",
+      .datasets = {"digits", "fashion_mnist"},
+      .options =
+          {
+              {"hidden", "32 (small: 4)", "h, the size of the equilibrium state"},
+              {"radius", "0.9", "bound on ‖A‖₂, in (0, 1): the contraction constant of Φ"},
+              {"train_size", "1000 (small: 24)", "training examples (the inner state)"},
+              {"val_size", "300 digits, 500 fashion_mnist (small: 20)", "validation examples (val_acc)"},
+              {"test_size", "497 digits (the rest), 1000 fashion_mnist (small: 40)", "test examples (evaluate)"},
+              {"pool", "1 digits, 2 fashion_mnist (small: 4, 7)", "average-pool the images p×p (p divides the side)"},
+              {"weight_decay", "0", "½·wd·(‖A‖² + ‖B‖² + ‖U‖²) added to the training loss"},
+          },
+      .make = make,
+  };
+}
+
+}  // namespace hyperad::problems::detail

@@ -1,0 +1,137 @@
+// Shared pieces of the hyperparameter-optimization problems (see hpo_common.hpp).
+#include "hpo_common.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+namespace hyperad::problems::hpo {
+
+Dataset select_features(const Dataset& ds, const std::vector<std::int64_t>& columns) {
+  Dataset out = ds;
+  out.features = index_select(ds.features, 1, columns);
+  out.feature_names.clear();
+  for (std::int64_t c : columns) out.feature_names.push_back(ds.feature_names[static_cast<std::size_t>(c)]);
+  return out;
+}
+
+Parts prepare(const Dataset& ds, const SplitFractions& fractions, std::uint64_t seed, bool shrink,
+              const SmallSpec& small) {
+  const bool stratified = ds.is_classification();
+  Dataset data = ds;
+  if (shrink) {
+    if (!small.features.empty()) data = select_features(data, small.features);
+    if (small.rows > 0 && small.rows < data.size()) {
+      const double keep = static_cast<double>(small.rows) / static_cast<double>(data.size());
+      data = split(data, {keep, 1.0 - keep, 0.0}, seed + 1, stratified).train;
+    }
+  }
+  Splits s = split(data, fractions, seed, stratified);
+  standardize(s.train, s.validation, s.test);
+  return {std::move(s.train), std::move(s.validation), std::move(s.test)};
+}
+
+double max_eigenvalue(const Tensor& a) {
+  NoGradGuard off;
+  const std::int64_t n = a.size(0);
+  Generator gen(12345);
+  Tensor v = randn({n}, gen);
+  v = v / norm(v).item();
+  double rayleigh = 0.0;
+  // The Rayleigh quotient never exceeds λmax and converges at the rate (λ2/λ1)²; 300
+  // iterations plus the margin suffice for the bounds used here (one-off cost).
+  for (int k = 0; k < 300; ++k) {
+    Tensor av = matmul(a, v);
+    rayleigh = dot(v, av).item();
+    const double nrm = norm(av).item();
+    if (nrm == 0.0) break;
+    v = av / nrm;
+  }
+  return 1.05 * rayleigh;
+}
+
+double gram_max_eigenvalue(const Tensor& x, bool bias) {
+  NoGradGuard off;
+  Tensor xa = bias ? concat({x, ones({x.size(0), 1})}, 1) : x;
+  return max_eigenvalue(matmul_t(xa, xa, true, false) / static_cast<double>(x.size(0)));
+}
+
+double binary_accuracy(const Tensor& scores, const Tensor& signs) {
+  const std::vector<double> s = scores.to_vector(), y = signs.to_vector();
+  std::int64_t right = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) right += (s[i] > 0.0) == (y[i] > 0.0);
+  return static_cast<double>(right) / static_cast<double>(s.size());
+}
+
+double multiclass_accuracy(const Tensor& logits, const std::vector<std::int64_t>& labels) {
+  const std::int64_t n = logits.size(0), c = logits.size(1);
+  const std::vector<double> z = logits.to_vector();
+  std::int64_t right = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto row = z.begin() + i * c;
+    right += std::max_element(row, row + c) - row == labels[static_cast<std::size_t>(i)];
+  }
+  return static_cast<double>(right) / static_cast<double>(n);
+}
+
+Retrained retrain(const bilevel::Problem& problem, const Tensors& lambda, int max_steps) {
+  // Nesterov's accelerated gradient descent written with Φ(y) = y − η∇L(y) only, restarted
+  // (O'Donoghue & Candès) whenever the momentum points against the gradient step: the inner
+  // losses are ill-conditioned when some e^λ is tiny, and plain Φ iterations would need
+  // 1/(ημ) steps.
+  Tensors lam, w, y;
+  for (const Tensor& l : lambda) lam.push_back(l.detach());
+  for (const Tensor& t : problem.initial_state()) w.push_back(t.detach());
+  y = w;
+  int k = 0, steps = 0;
+  while (steps < max_steps) {
+    Tensors next;
+    {
+      TapeScope scope;
+      NoGradGuard off;
+      for (const Tensor& t : problem.phi(y, lam)) next.push_back(t.detach());
+    }
+    ++steps;
+    const double residual = bilevel::distance(next, y);
+    if (!std::isfinite(residual))
+      throw ConvergenceError(fmt::format("retraining at λ diverged after {} steps", steps));
+    NoGradGuard off;
+    double agreement = 0.0;  // ⟨y − Φ(y), Φ(y) − w⟩
+    for (std::size_t i = 0; i < w.size(); ++i) agreement += dot(flatten(y[i] - next[i]), flatten(next[i] - w[i])).item();
+    const double beta = agreement > 0.0 ? 0.0 : static_cast<double>(k) / (k + 3.0);
+    k = agreement > 0.0 ? 0 : k + 1;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      y[i] = next[i] + beta * (next[i] - w[i]);
+      w[i] = next[i];
+    }
+    if (residual <= 1e-10) break;
+  }
+  return {problem.weights(w), steps};
+}
+
+void set_classification_metrics(Instance& inst, Scorer validation, Scorer test) {
+  inst.validation_name = "val_acc";
+  inst.validation = [validation](const Tensors& w, const Tensors&) {
+    if (w.empty()) return std::numeric_limits<double>::quiet_NaN();
+    NoGradGuard off;
+    return validation(w).accuracy;
+  };
+  inst.evaluate = [problem = inst.problem, validation, test](const Tensors& lambda) {
+    const Retrained r = retrain(problem, lambda);
+    NoGradGuard off;
+    const Score t = test(r.w), v = validation(r.w);
+    return Metrics{{"test_loss", t.loss},
+                   {"test_accuracy", t.accuracy},
+                   {"val_loss", v.loss},
+                   {"val_accuracy", v.accuracy},
+                   {"retrain_steps", static_cast<double>(r.steps)}};
+  };
+}
+
+void reject_option(const std::string& problem, const std::string& key, const std::string& why) {
+  throw ValueError(fmt::format("problem '{}': option {}{}", problem, key, why));
+}
+
+}  // namespace hyperad::problems::hpo

@@ -1,0 +1,86 @@
+#pragma once
+// Shared pieces of the hyperparameter-optimization problems (hpo_*.cpp): data preparation
+// (seeded split, standardization on the training part, tiny versions for config.small),
+// the step size of the inner gradient descent, and metrics.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hyperad/bilevel.hpp"
+#include "hyperad/problems/data.hpp"
+#include "hyperad/problems/registry.hpp"
+
+namespace hyperad::problems::hpo {
+
+using bilevel::Tensors;
+
+/// Every per-coordinate log-regularization λ lives in this box (Projection::box). The upper
+/// end bounds e^λ, hence the curvature of the inner loss, hence a step size that is stable
+/// over the whole box; the lower end (e^-8 ≈ 3e-4) is "almost unregularized".
+inline constexpr double kLogRegMin = -8.0;
+inline constexpr double kLogRegMax = 2.0;
+
+/// Train / validation / test parts; features standardized with the training statistics.
+struct Parts {
+  Dataset train, validation, test;
+};
+
+/// How to shrink a dataset for config.small: keep these feature columns (empty: all) and
+/// about `rows` examples (0: all), drawn with the split's seed (stratified when classifying).
+struct SmallSpec {
+  std::vector<std::int64_t> features{};
+  std::int64_t rows = 0;
+};
+
+/// The columns `columns` of a dataset (names follow).
+Dataset select_features(const Dataset& ds, const std::vector<std::int64_t>& columns);
+/// Seeded split of `ds` (shrunk by `small` when `shrink`), then standardization fitted on
+/// the training part. Classification datasets are split stratified.
+Parts prepare(const Dataset& ds, const SplitFractions& fractions, std::uint64_t seed, bool shrink,
+              const SmallSpec& small);
+
+/// Largest eigenvalue of [X 1]ᵀ[X 1] / n (X [n, d]; with the column of ones when `bias`),
+/// by power iteration, times a 5 % safety margin: the curvature bound of mean losses in a
+/// linear model.
+double gram_max_eigenvalue(const Tensor& x, bool bias);
+/// Largest eigenvalue of a symmetric matrix by power iteration (+5 %).
+double max_eigenvalue(const Tensor& a);
+
+/// Fraction of examples with sign(score) == y (y ∈ {−1, +1}).
+double binary_accuracy(const Tensor& scores, const Tensor& signs);
+/// Fraction of rows whose argmax is the label.
+double multiclass_accuracy(const Tensor& logits, const std::vector<std::int64_t>& labels);
+
+/// The inner solution at λ to high accuracy (for Instance::evaluate): gradient descent from
+/// w0 until the step norm is below 1e-10, at most `max_steps` steps. Returns the weights and
+/// the steps taken.
+struct Retrained {
+  Tensors w;
+  int steps = 0;
+};
+Retrained retrain(const bilevel::Problem& problem, const Tensors& lambda, int max_steps = 20000);
+
+/// A classifier's loss and accuracy on one part of the data.
+struct Score {
+  double loss = 0, accuracy = 0;
+};
+/// The Score of weights w on a fixed part (validation or test); called without recording.
+using Scorer = std::function<Score(const Tensors& w)>;
+/// The classification problems' reporting: inst.validation ("val_acc", the validation
+/// accuracy of the current weights) and inst.evaluate (retrain at λ, then test and validation
+/// loss and accuracy, and the retraining steps).
+void set_classification_metrics(Instance& inst, Scorer validation, Scorer test);
+
+/// ValueError "problem 'P': option K" + `why` (e.g. "='x' is not one of: ...").
+[[noreturn]] void reject_option(const std::string& problem, const std::string& key, const std::string& why);
+
+}  // namespace hyperad::problems::hpo
+
+namespace hyperad::problems::detail {
+// The registry entries, one per file.
+ProblemInfo logreg_problem();        // hpo_logreg.cpp
+ProblemInfo ridge_problem();         // hpo_ridge.cpp
+ProblemInfo multinomial_problem();   // hpo_multinomial.cpp
+ProblemInfo kernel_ridge_problem();  // hpo_kernel_ridge.cpp
+}  // namespace hyperad::problems::detail

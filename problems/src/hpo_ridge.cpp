@@ -1,0 +1,96 @@
+// ridge: least squares with one ℓ2 strength e^{λ_j} per feature, on a standardized target.
+//   inner  L(w, b; λ) = ½ mean_i (x_iᵀw + b − y_i)² + ½ Σ_j e^{λ_j} w_j²   (training)
+//   outer  E(w, b)    = ½ mean_i (x_iᵀw + b − y_i)²                        (validation)
+// The target is standardized with the training mean and deviation, so e^λ is on the scale of
+// the (standardized) features; evaluate reports the test error in the target's own units.
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "hpo_common.hpp"
+
+namespace hyperad::problems::detail {
+
+namespace {
+
+using namespace hyperad::bilevel;
+using hpo::kLogRegMax;
+using hpo::kLogRegMin;
+
+const char* const kName = "ridge";
+
+Instance make(const ProblemConfig& c) {
+  const std::string dataset = c.dataset.empty() ? "diabetes" : c.dataset;
+  const double lambda0 = option_double(c, kName, "lambda0", 0.0, kLogRegMin, kLogRegMax);
+  // small: 6 of the 10 features, 60 examples.
+  const hpo::Parts parts = hpo::prepare(load_builtin(dataset), {0.6, 0.2, 0.2}, c.seed, c.small,
+                                        {.features = {0, 1, 2, 3, 4, 5}, .rows = 60});
+
+  const std::vector<double> ytrain = parts.train.targets.to_vector();
+  double mu = 0, var = 0;
+  for (double v : ytrain) mu += v / static_cast<double>(ytrain.size());
+  for (double v : ytrain) var += (v - mu) * (v - mu) / static_cast<double>(ytrain.size());
+  const double sd = std::sqrt(var);
+  const Tensor X = parts.train.features, y = (parts.train.targets - mu) / sd;
+  const Tensor Xv = parts.validation.features, yv = (parts.validation.targets - mu) / sd;
+  const Tensor Xt = parts.test.features, yt = (parts.test.targets - mu) / sd;
+  const std::int64_t d = X.size(1);
+
+  // ∇²L = [X 1]ᵀ[X 1]/n + diag(e^λ, 0): η = 1/(its bound at the top of the box).
+  const double step = 1.0 / (hpo::gram_max_eigenvalue(X, true) + std::exp(kLogRegMax));
+  auto inner = [X, y](const Tensors& w, const Tensors& lam) {
+    return 0.5 * mean(square(matmul(X, w[0]) + w[1] - y)) + 0.5 * sum(exp(lam[0]) * square(w[0]));
+  };
+  auto outer = [Xv, yv](const Tensors& w, const Tensors&) { return 0.5 * mean(square(matmul(Xv, w[0]) + w[1] - yv)); };
+
+  Instance inst{.problem = Problem::gradient_descent(inner, step, outer, {zeros({d}), zeros({1})})};
+  inst.summary = fmt::format(
+      "{}: {} train / {} validation / {} test examples, {} features, standardized target; w: {} weights + bias; "
+      "λ: {} per-feature log ℓ2 strengths in [{}, {}]; inner step {:.3g}",
+      dataset, X.size(0), Xv.size(0), Xt.size(0), d, d, d, kLogRegMin, kLogRegMax, step);
+  inst.lambda0 = {full({d}, lambda0)};
+  inst.projections = {Projection::box(kLogRegMin, kLogRegMax)};
+  inst.validation_name = "val_r2";
+  // R² = 1 − SSE/SST on a part, in standardized units (the ratio is unit-free).
+  auto r2 = [](const Tensor& pred, const Tensor& target) {
+    NoGradGuard off;
+    const Tensor centered = target - mean(target);
+    return 1.0 - squared_norm(pred - target).item() / squared_norm(centered).item();
+  };
+  inst.validation = [Xv, yv, r2](const Tensors& w, const Tensors&) {
+    if (w.empty()) return std::numeric_limits<double>::quiet_NaN();
+    NoGradGuard off;
+    return r2(matmul(Xv, w[0]) + w[1], yv);
+  };
+  inst.evaluate = [problem = inst.problem, Xv, yv, Xt, yt, sd, r2](const Tensors& lambda) {
+    const hpo::Retrained r = hpo::retrain(problem, lambda);
+    NoGradGuard off;
+    const Tensor pt = matmul(Xt, r.w[0]) + r.w[1], pv = matmul(Xv, r.w[0]) + r.w[1];
+    return Metrics{{"test_mse", mse_loss(pt, yt).item() * sd * sd},
+                   {"test_r2", r2(pt, yt)},
+                   {"val_mse", mse_loss(pv, yv).item() * sd * sd},
+                   {"val_r2", r2(pv, yv)},
+                   {"retrain_steps", static_cast<double>(r.steps)}};
+  };
+  inst.defaults = {.method = "aid-cg",
+                   .inner_steps = 200,
+                   .linear_steps = 20,
+                   .outer_steps = 50,
+                   .outer_step_size = 0.2,
+                   .update = OuterUpdate::adam};
+  return inst;
+}
+
+}  // namespace
+
+ProblemInfo ridge_problem() {
+  return {.name = kName,
+          .family = "hyperparameters",
+          .summary = "ridge regression, one ℓ2 strength e^λ per feature, tuned on validation error",
+          .datasets = {"diabetes"},
+          .options = {{"lambda0", "0", "initial log ℓ2 strength of every feature, in [-8, 2]"}},
+          .make = make};
+}
+
+}  // namespace hyperad::problems::detail

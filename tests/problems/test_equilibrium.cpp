@@ -1,0 +1,235 @@
+// The `equilibrium` problem (deep-equilibrium classifier): every applicable hypergradient
+// method against finite differences and the exact reference on the small instance, CG on
+// the non-symmetric map, a short constrained outer run, the stochastic version, options.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/bilevel/aid.hpp"
+#include "hyperad/bilevel/inner.hpp"
+#include "hyperad/bilevel/itd.hpp"
+#include "hyperad/bilevel/outer.hpp"
+#include "hyperad/bilevel/reference.hpp"
+#include "hyperad/bilevel/sid.hpp"
+#include "hyperad/problems/data.hpp"
+#include "hyperad/problems/registry.hpp"
+
+using namespace hyperad;
+using namespace hyperad::bilevel;
+using namespace hyperad::problems;
+
+namespace {
+
+double norm_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x * x;
+  return std::sqrt(s);
+}
+
+// ‖a − b‖ / ‖b‖ over all tensors.
+double rel_error(const Tensors& a, const Tensors& b) {
+  std::vector<double> x = flatten_all(a), y = flatten_all(b);
+  REQUIRE(x.size() == y.size());
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] -= y[i];
+  return norm_of(x) / norm_of(y);
+}
+
+Instance small(std::map<std::string, std::string> options = {}) {
+  return make_problem("equilibrium", {.seed = 3, .small = true, .options = std::move(options)});
+}
+
+double spectral_norm(const Tensor& a) { return singular_values(a).front(); }
+
+const AIDOptions converged{.inner_steps = 20000, .inner_tolerance = 1e-14, .linear_steps = 2000,
+                           .linear_tolerance = 1e-13};
+
+}  // namespace
+
+TEST_CASE("equilibrium: the small instance") {
+  Instance inst = small();
+  CHECK(inst.name == "equilibrium");
+  REQUIRE(inst.lambda0.size() == 5);
+  CHECK(inst.lambda0[0].shape() == Shape{4, 4});   // A
+  CHECK(inst.lambda0[1].shape() == Shape{4, 4});   // B: digits pooled 4×4 → 2×2 pixels
+  CHECK(inst.lambda0[2].shape() == Shape{4});      // c
+  CHECK(inst.lambda0[3].shape() == Shape{10, 4});  // U
+  CHECK(inst.lambda0[4].shape() == Shape{10});     // b
+  CHECK(inst.problem.initial_state()[0].shape() == Shape{24, 4});
+  CHECK_FALSE(inst.problem.symmetric_jacobian());
+  CHECK(inst.projections.size() == 5);
+  CHECK(inst.projections[0].name() != "none");
+  CHECK(spectral_norm(inst.lambda0[0]) <= 0.9 + 1e-12);
+  REQUIRE(inst.stochastic.has_value());
+  // Φ is a contraction: at most ‖A‖₂.
+  const Tensors w = solve_inner(inst.problem, inst.lambda0, inst.problem.initial_state(), {.max_steps = 300}).state;
+  CHECK(estimate_contraction(inst.problem, w, inst.lambda0) <= spectral_norm(inst.lambda0[0]) + 1e-9);
+  // The seed changes the initialization.
+  Instance other = make_problem("equilibrium", {.seed = 4, .small = true});
+  CHECK(rel_error(other.lambda0, inst.lambda0) > 0.1);
+  const Metrics m = inst.evaluate(inst.lambda0);
+  REQUIRE(m.size() >= 2);
+  CHECK(m[0].first == "test_loss");
+  CHECK(m[1].first == "test_accuracy");
+  CHECK((m[1].second >= 0.0 && m[1].second <= 1.0));
+  const double v = inst.validation({}, inst.lambda0);
+  CHECK((v >= 0.0 && v <= 1.0));
+}
+
+TEST_CASE("equilibrium: AID (FP, GMRES, normal-CG) and ITD agree with finite differences and the exact reference") {
+  Instance inst = small({{"weight_decay", "0.01"}});  // covers the decay term too
+  const Problem& p = inst.problem;
+  const Tensors& lam = inst.lambda0;
+  const Hypergradient exact = exact_hypergradient(p, lam);
+  const Hypergradient fd = finite_difference_hypergradient(p, lam);
+  // Every block of λ (A, B, c in Φ; U, b in E) has a gradient: none agrees trivially at 0.
+  for (const Tensor& g : exact.grad) CHECK(norm_of(g.to_vector()) > 1e-4);
+  const double fd_err = rel_error(fd.grad, exact.grad);
+  MESSAGE("FD vs exact: " << fd_err);
+  CHECK(fd_err < 1e-6);
+
+  for (LinearSolver s : {LinearSolver::fixed_point, LinearSolver::gmres, LinearSolver::normal_cg}) {
+    AIDOptions o = converged;
+    o.solver = s;
+    const Hypergradient h = AID(o).hypergradient(p, lam);
+    const double e = rel_error(h.grad, exact.grad), e_fd = rel_error(h.grad, fd.grad);
+    MESSAGE("AID-" << std::string(linear_solver_name(s)) << ": vs exact " << e << ", vs FD " << e_fd);
+    CHECK(h.diagnostics.warnings.empty());
+    CHECK(e < 1e-9);
+    CHECK(e_fd < 1e-6);
+  }
+  const Hypergradient itd = ITD({.inner_steps = 400}).hypergradient(p, lam);
+  MESSAGE("ITD(400): vs exact " << rel_error(itd.grad, exact.grad) << ", vs FD " << rel_error(itd.grad, fd.grad));
+  CHECK(rel_error(itd.grad, exact.grad) < 1e-9);
+  CHECK(rel_error(itd.grad, fd.grad) < 1e-6);
+
+  // The instance's suggested t and K are enough for a usable hypergradient.
+  const Hypergradient def = AID({.inner_steps = inst.defaults.inner_steps, .solver = LinearSolver::gmres,
+                                 .linear_steps = inst.defaults.linear_steps})
+                                .hypergradient(p, lam);
+  MESSAGE("AID-GMRES at the defaults (t = " << inst.defaults.inner_steps << ", K = " << inst.defaults.linear_steps
+                                             << "): vs exact " << rel_error(def.grad, exact.grad));
+  CHECK(rel_error(def.grad, exact.grad) < 1e-4);
+}
+
+TEST_CASE("equilibrium: CG on the non-symmetric map is flagged, and refused with the symmetry probe") {
+  Instance inst = small();
+  AIDOptions o{.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 20};
+  const Hypergradient h = AID(o).hypergradient(inst.problem, inst.lambda0);
+  REQUIRE_FALSE(h.diagnostics.warnings.empty());
+  CHECK(h.diagnostics.warnings[0].find("symmetric") != std::string::npos);
+  o.check_symmetry = true;
+  CHECK_THROWS_WITH_AS(AID(o).hypergradient(inst.problem, inst.lambda0), doctest::Contains("is not symmetric"),
+                       ValueError);
+}
+
+TEST_CASE("equilibrium: a short outer run lowers the training loss and keeps ‖A‖₂ within the radius") {
+  const double radius = 0.3;  // below ‖A₀‖₂ ≈ 0.5: the projection is active from the start
+  Instance inst = small({{"radius", "0.3"}});
+  CHECK(std::abs(spectral_norm(inst.lambda0[0]) - radius) < 1e-9);
+  AID aid({.inner_steps = 60, .solver = LinearSolver::gmres, .linear_steps = 30});
+  OuterOptions o;
+  o.steps = 15;
+  o.step_size = StepSizeSchedule::constant(0.05);
+  o.update = OuterUpdate::adam;
+  o.warm_start = WarmStartMode::inner;
+  OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
+  const auto& hist = opt.run();
+  REQUIRE(hist.size() == 15);
+  MESSAGE("training loss " << hist.front().objective << " -> " << hist.back().objective);
+  CHECK(hist.back().objective < 0.8 * hist.front().objective);
+  CHECK(spectral_norm(opt.lambda()[0]) <= radius + 1e-9);
+  CHECK(rel_error({opt.lambda()[0]}, {inst.lambda0[0]}) > 1e-3);  // A was trained, not frozen
+  // The loss E at the final λ, re-solved from scratch, agrees with the run's progress.
+  CHECK(outer_value(inst.problem, opt.lambda(), {.max_steps = 2000, .tolerance = 1e-12}) < hist.front().objective);
+}
+
+TEST_CASE("equilibrium: the stochastic version is unbiased and its full batch is the deterministic problem") {
+  Instance inst = small();
+  const StochasticProblem& sp = *inst.stochastic;
+  REQUIRE(sp.n_inner() == 24);
+  REQUIRE(sp.n_outer() == 24);
+  Generator gen(5);
+  const Tensors w{randn({24, 4}, gen) * 0.5};
+  const Tensor full = inst.problem.phi(w, inst.lambda0)[0];
+  // A partition into 4 batches: the mean of Φ_ξ is Φ.
+  Tensor avg = zeros({24, 4});
+  for (std::int64_t k = 0; k < 4; ++k) {
+    Batch xi;
+    for (std::int64_t i = 0; i < 24; ++i)
+      if (i % 4 == k) xi.push_back(i);
+    const Tensor pk = sp.phi(w, inst.lambda0, xi)[0];
+    // Rows outside the batch are untouched.
+    CHECK(pk.at({(k + 1) % 4, 0}) == w[0].at({(k + 1) % 4, 0}));
+    avg = avg + 0.25 * pk;
+  }
+  CHECK(rel_error({avg}, {full}) < 1e-12);
+  // E on a batch is the mean over its rows: the four quarter-batches average to the full E.
+  double e = 0;
+  for (std::int64_t k = 0; k < 4; ++k) e += 0.25 * sp.outer(w, inst.lambda0, {k * 6, k * 6 + 1, k * 6 + 2, k * 6 + 3, k * 6 + 4, k * 6 + 5}).item();
+  CHECK(std::abs(e - inst.problem.outer(w, inst.lambda0).item()) < 1e-12);
+
+  // The full batch is the deterministic problem; SID with full batches is AID-FP.
+  const AIDOptions fp{.inner_steps = 80, .solver = LinearSolver::fixed_point, .linear_steps = 60};
+  const Hypergradient det = AID(fp).hypergradient(inst.problem, inst.lambda0);
+  const Hypergradient viafull = AID(fp).hypergradient(sp.full_batch(), inst.lambda0);
+  CHECK(rel_error(viafull.grad, det.grad) < 1e-13);
+  SID sid(sp, {.inner_steps = 80, .linear_steps = 60});
+  CHECK(rel_error(sid.hypergradient(inst.lambda0).grad, det.grad) < 1e-12);
+}
+
+TEST_CASE("equilibrium: bad options are rejected with the problem, the option and the value") {
+  const auto make = [](std::map<std::string, std::string> o, std::string dataset = "") {
+    return make_problem("equilibrium", {.dataset = std::move(dataset), .small = true, .options = std::move(o)});
+  };
+  CHECK_THROWS_WITH_AS(make({{"radius", "1"}}), doctest::Contains("radius=1 must lie strictly between 0 and 1"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(make({{"radius", "0"}}), doctest::Contains("radius=0 must lie strictly"), ValueError);
+  CHECK_THROWS_WITH_AS(make({{"radius", "big"}}), doctest::Contains("option radius='big' is not a number"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(make({{"hidden", "0"}}), doctest::Contains("problem 'equilibrium': option hidden=0 is outside"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(make({{"pool", "3"}}), doctest::Contains("pool=3 must divide the image side 8 of digits"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(make({{"train_size", "1760"}}), doctest::Contains("exceeds the 1797 examples of digits"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(make({{"depth", "2"}}), doctest::Contains("unknown option 'depth'"), ValueError);
+  CHECK_THROWS_WITH_AS(make({}, "mnist"), doctest::Contains("unknown dataset 'mnist'"), ValueError);
+  CHECK_THROWS_WITH_AS(make_problem("equilibrium", {.dataset = "fashion_mnist",
+                                                    .data_dir = "/nonexistent/fashion",
+                                                    .small = true}),
+                       doctest::Contains("apt-get install dataset-fashion-mnist"), DataError);
+}
+
+TEST_CASE("equilibrium: Fashion-MNIST, pooled") {
+  try {
+    fashion_mnist_dir();
+  } catch (const DataError&) {
+    MESSAGE("Fashion-MNIST is not installed: skipped");
+    return;
+  }
+  Instance inst = make_problem("equilibrium", {.dataset = "fashion_mnist", .small = true});
+  CHECK(inst.lambda0[1].shape() == Shape{4, 16});  // 28×28 pooled 7×7 → 4×4 pixels
+  CHECK(inst.problem.initial_state()[0].shape() == Shape{24, 4});
+  const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
+  const Hypergradient h = AID({.inner_steps = 200, .solver = LinearSolver::gmres, .linear_steps = 50})
+                              .hypergradient(inst.problem, inst.lambda0);
+  CHECK(rel_error(h.grad, exact.grad) < 1e-8);
+}
+
+TEST_CASE("equilibrium: SID on row batches approximates the hypergradient") {
+  Instance inst = small();
+  const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
+  // Batches of 6 of the 24 rows: η = 6/24 makes each inner step an exact block update.
+  SIDOptions o{.inner_steps = 400, .linear_steps = 400, .inner_batch = 6, .linear_batch = 6, .cross_batch = 6,
+               .inner_step = StepSize::constant(0.25), .linear_step = StepSize::decreasing(0.25, 50.0),
+               .seed = 9};
+  o.cross_batches = 8;
+  SID sid(*inst.stochastic, o);
+  const Hypergradient h = sid.hypergradient(inst.lambda0);
+  const double e = rel_error(h.grad, exact.grad);
+  MESSAGE("SID (batches of 6/24): vs exact " << e);
+  CHECK(e < 0.2);
+}
