@@ -1,0 +1,143 @@
+// `hyperad check PROBLEM`: the hypergradient at λ0 by every applicable method, against
+// finite differences and (when the inner state is small enough) the exact dense answer.
+#include <cmath>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/bilevel/inner.hpp"
+#include "hyperad/bilevel/reference.hpp"
+#include "hyperad/problems/methods.hpp"
+
+namespace hyperad::cli {
+
+namespace {
+
+std::int64_t elements(const bilevel::Tensors& ts) {
+  std::int64_t n = 0;
+  for (const Tensor& t : ts) n += t.numel();
+  return n;
+}
+
+// ‖h − ref‖ / ‖ref‖ (absolute when ref is 0).
+double relative_error(const bilevel::Tensors& h, const bilevel::Tensors& ref) {
+  const std::vector<double> a = bilevel::flatten_all(h), b = bilevel::flatten_all(ref);
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += b[i] * b[i];
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+// The first line of a message, cut to `n` characters, for a table cell.
+std::string short_text(std::string s, std::size_t n = 70) {
+  s = s.substr(0, s.find('\n'));
+  if (s.size() > n) s = s.substr(0, n - 3) + "...";
+  return s;
+}
+
+// Cap on the automatic t (ITD tapes every step).
+constexpr int kMaxSteps = 20000;
+
+}  // namespace
+
+int check_command(const CheckArgs& a) {
+  apply_threads(a.problem.threads);
+  problems::ProblemConfig config = problem_config(a.problem);
+  config.small = !a.full;
+  const problems::Instance inst = problems::make_problem(a.problem.problem, config);
+  const bilevel::Tensors& lambda = inst.lambda0;
+  const std::int64_t n_lambda = elements(lambda), n_w = elements(inst.problem.initial_state());
+  const bilevel::ExactOptions exact_options;
+
+  fmt::print("{}{}: {}\n", inst.name, a.full ? "" : " (small)", inst.summary);
+  fmt::print("hypergradient at λ0: {} outer variables, inner state of {} elements, {}\n\n", n_lambda, n_w,
+             inst.problem.symmetric_jacobian() ? "symmetric inner Jacobian" : "non-symmetric inner Jacobian");
+
+  // The references.
+  std::optional<bilevel::Hypergradient> fd, exact;
+  if (n_lambda <= a.max_fd) {
+    try {
+      fd = bilevel::finite_difference_hypergradient(inst.problem, lambda);
+      fmt::print("finite differences: central, {} inner solves, {}\n", 2 * n_lambda,
+                 duration(fd->diagnostics.seconds));
+    } catch (const Error& e) {
+      fmt::print("finite differences: failed: {}\n", short_text(e.what(), 200));
+    }
+  } else {
+    fmt::print("finite differences: skipped ({} outer variables > --max-fd {}; try without --full)\n", n_lambda,
+               a.max_fd);
+  }
+  if (n_w <= exact_options.max_state_elements) {
+    try {
+      exact = bilevel::exact_hypergradient(inst.problem, lambda, exact_options);
+      fmt::print("exact (dense LU): {}, linear residual {}\n", duration(exact->diagnostics.seconds),
+                 sci(exact->diagnostics.linear_residual));
+    } catch (const Error& e) {
+      fmt::print("exact (dense LU): failed: {}\n", short_text(e.what(), 200));
+    }
+  } else {
+    fmt::print("exact (dense LU): skipped (inner state of {} elements > {})\n", n_w, exact_options.max_state_elements);
+  }
+  if (!fd && !exact) throw Error(fmt::format("check '{}': no reference hypergradient could be computed", inst.name));
+  if (fd && exact) fmt::print("finite differences vs exact: relative difference {}\n", sci(relative_error(fd->grad, exact->grad)));
+
+  // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
+  // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so
+  // the errors measure the derivatives and not the truncation.
+  int t_default = a.inner_steps, k_default = a.linear_steps;
+  if (t_default < 0) {
+    const bilevel::InnerResult r = bilevel::solve_inner(inst.problem, lambda, inst.problem.initial_state(),
+                                                        {.max_steps = kMaxSteps, .tolerance = 1e-12});
+    t_default = r.steps;
+    fmt::print("t = {}: the inner iteration {} (-t sets another)\n", t_default,
+               r.converged ? "converges to a step of 1e-12 in as many steps" : "has not converged after as many steps");
+  }
+  if (k_default < 0) k_default = t_default;
+  fmt::print("\n");
+  Table t({"method", "vs FD", "vs exact", "inner", "linear", "time", "note"}, "lrrrrrl");
+  std::vector<std::string> failures;
+  for (const problems::MethodInfo& m : problems::method_names()) {
+    if (const std::string why = problems::method_unavailable_reason(m.name, inst); !why.empty()) {
+      t.add({m.name, "", "", "", "", "",
+             m.name == "sid" ? "not applicable: no stochastic version" : "not applicable: non-symmetric Jacobian"});
+      continue;
+    }
+    problems::MethodConfig mc{.name = m.name, .inner_steps = t_default, .linear_steps = k_default};
+    if (m.name.rfind("aid", 0) == 0) mc.linear_tolerance = 1e-12;
+    if (m.name == "sid") mc.batch_size = 0;  // full batches: deterministic, comparable
+    try {
+      auto method = problems::make_method(mc, inst);
+      const bilevel::Hypergradient h = method->hypergradient(inst.problem, lambda);
+      const bilevel::Diagnostics& d = h.diagnostics;
+      const double e_fd = fd ? relative_error(h.grad, fd->grad) : NAN;
+      const double e_exact = exact ? relative_error(h.grad, exact->grad) : NAN;
+      std::string note = m.name == "itd-truncated" ? "biased by design" : "";
+      if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
+      t.add({m.name, sci(e_fd), sci(e_exact), fmt::format("{}", d.inner_steps),
+             m.name.rfind("itd", 0) == 0 ? "-" : fmt::format("{}", d.linear_iterations), duration(d.seconds), note});
+      const double err = exact ? e_exact : e_fd;
+      if (a.tolerance > 0 && m.name != "itd-truncated" && !(err <= a.tolerance))
+        failures.push_back(fmt::format("{} ({})", m.name, sci(err)));
+    } catch (const Error& e) {
+      t.add({m.name, "", "", "", "", "", "failed: " + short_text(e.what())});
+      if (a.tolerance > 0) failures.push_back(m.name + " (failed)");
+    }
+  }
+  fmt::print("{}", t.str());
+  if (a.tolerance > 0) {
+    if (!failures.empty()) {
+      std::string list;
+      for (const std::string& f : failures) list += (list.empty() ? "" : ", ") + f;
+      throw Error(fmt::format("check '{}': relative error above --tolerance {}: {}", inst.name, a.tolerance, list));
+    }
+    fmt::print("\nall methods within --tolerance {} of the {} hypergradient\n", a.tolerance,
+               exact ? "exact" : "finite-difference");
+  }
+  return 0;
+}
+
+}  // namespace hyperad::cli

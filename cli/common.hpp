@@ -1,0 +1,86 @@
+#pragma once
+// What the `hyperad` subcommands share: the problem arguments (PROBLEM, --dataset,
+// --option key=value, ...), the thread count, number formatting and aligned tables.
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hyperad/problems/registry.hpp"
+
+namespace hyperad::cli {
+
+/// Arguments that select and configure a problem (run and check).
+struct ProblemArgs {
+  std::string problem;
+  std::string dataset, data_dir;
+  std::uint64_t seed = 0;
+  bool small = false;
+  std::vector<std::string> options;  ///< "key=value"
+  int threads = 0;                   ///< 0: the default (OMP_NUM_THREADS or the cores)
+};
+
+/// Adds PROBLEM and the problem flags to a subcommand.
+void add_problem_args(CLI::App& sub, ProblemArgs& args);
+/// The ProblemConfig the arguments describe (ValueError for an option without '=').
+problems::ProblemConfig problem_config(const ProblemArgs& args);
+/// Sets the compute thread count (0 keeps the default).
+void apply_threads(int threads);
+
+/// A number in a table: 6 significant digits, "-" for NaN.
+std::string num(double v);
+/// A relative error or other small positive quantity: 2 digits in scientific notation.
+std::string sci(double v);
+/// Seconds as "850 ms", "12.3 s" or "4 min 05 s".
+std::string duration(double seconds);
+
+/// Validators with one-line messages naming the expected value ("--outer-steps: expected
+/// a whole number >= 0, got 'abc'"), in place of CLI11's range checks.
+CLI::Validator whole_number(long long min);
+CLI::Validator real_number(double min);
+
+/// A plain text table. `align` has one letter per column, 'l' or 'r'; by default the first
+/// column is left-aligned and the others right-aligned.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header, std::string align = {})
+      : header_(std::move(header)), align_(std::move(align)) {}
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  /// The table, each line starting with `indent`.
+  std::string str(const std::string& indent = "  ") const;
+
+ private:
+  std::vector<std::string> header_;
+  std::string align_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// The subcommands (each returns the process exit code).
+struct ListArgs {
+  std::string what = "all";  ///< all, problems, methods, datasets
+};
+int list_command(const ListArgs& args);
+
+struct RunArgs {
+  ProblemArgs problem;
+  std::string method;
+  int inner_steps = -1, linear_steps = -1, reverse_steps = -1, cross_batches = -1;
+  std::int64_t outer_steps = -1, batch_size = -1, save_every = 10;
+  double step_size = -1;
+  std::string update, warm_start = "inner+linear";
+  std::string csv, plot, state;
+  bool resume = false, quiet = false;
+};
+int run_command(const RunArgs& args);
+
+struct CheckArgs {
+  ProblemArgs problem;
+  bool full = false;            ///< default sizes instead of --small ones
+  int inner_steps = -1, linear_steps = -1;
+  std::int64_t max_fd = 1000;   ///< finite differences only up to this many outer variables
+  double tolerance = 0;         ///< > 0: exit 1 when a method's relative error exceeds it
+};
+int check_command(const CheckArgs& args);
+
+}  // namespace hyperad::cli

@@ -1,0 +1,140 @@
+// `hyperad run PROBLEM`: the outer optimizer on a registered problem, with a progress
+// display, an optional CSV log, figure and save/resume, and a summary at the end.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/bilevel/outer.hpp"
+#include "hyperad/problems/methods.hpp"
+#include "plot.hpp"
+#include "progress.hpp"
+
+namespace hyperad::cli {
+
+namespace {
+
+bilevel::OuterUpdate parse_update(const std::string& s) {
+  if (s == "gradient") return bilevel::OuterUpdate::gradient;
+  if (s == "momentum") return bilevel::OuterUpdate::momentum;
+  if (s == "adam") return bilevel::OuterUpdate::adam;
+  throw ValueError(fmt::format("--update '{}': expected gradient, momentum or adam", s));
+}
+
+bilevel::WarmStartMode parse_warm_start(const std::string& s) {
+  if (s == "none") return bilevel::WarmStartMode::none;
+  if (s == "inner") return bilevel::WarmStartMode::inner;
+  if (s == "inner+linear") return bilevel::WarmStartMode::inner_and_linear;
+  throw ValueError(fmt::format("--warm-start '{}': expected none, inner or inner+linear", s));
+}
+
+// "logreg (breast_cancer, small)" for titles.
+std::string describe(const RunArgs& a, const problems::Instance& inst) {
+  const problems::ProblemInfo& info = problems::find_problem(a.problem.problem);
+  std::string s = inst.name + " on " + (a.problem.dataset.empty() ? info.datasets.front() : a.problem.dataset);
+  return a.problem.small ? s + " (small)" : s;
+}
+
+// Fails before the run, not after it, when an output cannot be written there.
+void require_directory(const std::string& path, const char* flag) {
+  if (path.empty()) return;
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir))
+    throw ValueError(fmt::format("{} '{}': the directory '{}' does not exist", flag, path, dir.string()));
+}
+
+}  // namespace
+
+int run_command(const RunArgs& a) {
+  using Clock = std::chrono::steady_clock;
+  const auto t_start = Clock::now();
+  apply_threads(a.problem.threads);
+  require_directory(a.csv, "--csv");
+  require_directory(a.plot, "--plot");
+  require_directory(a.state, "--save-state");
+  const problems::Instance inst = problems::make_problem(a.problem.problem, problem_config(a.problem));
+  const problems::Defaults& def = inst.defaults;
+
+  problems::MethodConfig mc;
+  mc.name = a.method.empty() ? def.method : a.method;
+  mc.inner_steps = a.inner_steps;
+  mc.linear_steps = a.linear_steps;
+  mc.reverse_steps = a.reverse_steps;
+  mc.batch_size = a.batch_size;
+  mc.cross_batches = a.cross_batches;
+  mc.seed = a.problem.seed;
+  auto method = problems::make_method(mc, inst);
+
+  bilevel::OuterOptions o;
+  o.steps = a.outer_steps < 0 ? def.outer_steps : a.outer_steps;
+  o.step_size = bilevel::StepSizeSchedule::constant(a.step_size < 0 ? def.outer_step_size : a.step_size);
+  o.update = a.update.empty() ? def.update : parse_update(a.update);
+  o.warm_start = parse_warm_start(a.warm_start);
+  o.maximize = inst.maximize;
+  o.validation = inst.validation;
+  o.csv_path = a.csv;
+  o.state_path = a.state;
+  o.save_every = a.state.empty() ? 0 : a.save_every;
+  o.resume = a.resume;
+  if (a.resume && a.state.empty()) throw ValueError("--resume needs --save-state FILE (the state to continue from)");
+
+  bilevel::OuterOptimizer opt(inst.problem, *method, inst.lambda0, o, inst.projections);
+  bool resumed = false;
+  if (a.resume && std::filesystem::exists(a.state)) {
+    opt.load(a.state);
+    resumed = true;
+  }
+  const std::int64_t first = opt.steps_done();
+  const std::string title = describe(a, inst);
+  if (!a.quiet) {
+    fmt::print(stderr, "{}: {}\n", inst.name, inst.summary);
+    fmt::print(stderr, "method {} ({}), {} update, step size {}, warm start {}, {} outer steps{}\n", mc.name,
+               method->name(), bilevel::outer_update_name(o.update), o.step_size.alpha0,
+               bilevel::warm_start_mode_name(o.warm_start), o.steps,
+               resumed ? fmt::format(" (resumed from '{}' at step {})", a.state, first) : "");
+  }
+
+  Progress progress(first, o.steps, !a.quiet);
+  while (opt.steps_done() < o.steps) {
+    const bilevel::OuterRecord& r = opt.step();
+    progress.update(opt.steps_done(), r.objective, r.validation, inst.validation_name);
+  }
+  progress.finish();
+  if (!a.state.empty()) opt.save(a.state);
+
+  // Summary: the run's first and last records, the evaluation at λ0 and at the final λ.
+  const auto& h = opt.history();
+  const problems::Metrics start = inst.evaluate(inst.lambda0), end = inst.evaluate(opt.lambda());
+  fmt::print("\n{} — {} outer steps with {}{}\n\n", title, o.steps, method->name(),
+             resumed ? fmt::format(" (steps {}–{} in this run)", first, o.steps - 1) : "");
+  if (!h.empty()) {
+    Table t({"", fmt::format("step {}", h.front().step), fmt::format("step {}", h.back().step)});
+    t.add({std::string("outer objective") + (inst.maximize ? " (maximized)" : ""), num(h.front().objective),
+           num(h.back().objective)});
+    if (!inst.validation_name.empty()) t.add({inst.validation_name, num(h.front().validation), num(h.back().validation)});
+    t.add({"‖h‖", num(h.front().grad_norm), num(h.back().grad_norm)});
+    fmt::print("{}\n", t.str());
+  }
+  Table e({"evaluation", "at λ0", "at final λ"});
+  for (std::size_t i = 0; i < end.size(); ++i)
+    e.add({end[i].first, i < start.size() && start[i].first == end[i].first ? num(start[i].second) : "-",
+           num(end[i].second)});
+  fmt::print("{}\n", e.str());
+  const double total = std::chrono::duration<double>(Clock::now() - t_start).count();
+  const double outer = h.empty() ? 0.0 : h.back().total_seconds;
+  fmt::print("time {} (outer loop {}), samples {}\n", duration(total), duration(outer), opt.total_samples());
+
+  if (!a.plot.empty()) {
+    const Curve curve = !a.csv.empty() ? curve_from_csv(a.csv) : curve_from_history(h);
+    write_run_plot(a.plot, title, curve, inst.validation_name);
+  }
+  if (!a.csv.empty()) fmt::print("CSV log: {}\n", a.csv);
+  if (!a.plot.empty()) fmt::print("plot: {}\n", a.plot);
+  if (!a.state.empty()) fmt::print("state: {} (continue with --save-state {} --resume)\n", a.state, a.state);
+  return 0;
+}
+
+}  // namespace hyperad::cli

@@ -1,0 +1,273 @@
+// The `hyperad` tool, run as a user would: every subcommand exits 0; the CSV log parses;
+// the figure is well-formed SVG with the expected series; bad input gives one line
+// `hyperad: error: ...` and a non-zero code; a saved run resumes to the same numbers.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "hyperad/bilevel/outer.hpp"
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/problems/methods.hpp"
+#include "hyperad/problems/registry.hpp"
+
+// make_method (methods.hpp), which the tool is built on: names, refusals, defaults.
+TEST_CASE("make_method builds every method by name and refuses what cannot work") {
+  using hyperad::ValueError;
+  using namespace hyperad::problems;
+  const Instance logreg = make_problem("logreg", {.small = true});
+  CHECK(method_names().size() == 9);
+  for (const MethodInfo& m : method_names()) {
+    if (!method_unavailable_reason(m.name, logreg).empty()) continue;
+    auto method = make_method({.name = m.name, .inner_steps = 5, .linear_steps = 3}, logreg);
+    CHECK(method->hypergradient(logreg.problem, logreg.lambda0).grad.size() == logreg.lambda0.size());
+  }
+  CHECK_THROWS_WITH_AS(make_method({.name = "nope"}, logreg),
+                       doctest::Contains("unknown method 'nope'; the methods are: itd, itd-truncated"), ValueError);
+  CHECK_THROWS_WITH_AS(make_method({.name = "aid-cg", .batch_size = 4}, logreg),
+                       doctest::Contains("applies to sid only"), ValueError);
+  CHECK_THROWS_WITH_AS(make_method({.name = "aid-gmres", .reverse_steps = 4}, logreg),
+                       doctest::Contains("reverse steps T apply to itd-truncated"), ValueError);
+  CHECK(make_method({}, logreg)->name() == make_method({.name = logreg.defaults.method}, logreg)->name());
+  // Problems without a stochastic version refuse sid; non-symmetric maps refuse aid-cg.
+  for (const ProblemInfo& info : all_problems()) {
+    const Instance inst = make_problem(info.name, {.small = true});
+    if (!inst.stochastic)
+      CHECK_THROWS_WITH_AS(make_method({.name = "sid"}, inst), doctest::Contains("needs a stochastic"), ValueError);
+    if (!inst.problem.symmetric_jacobian())
+      CHECK_THROWS_WITH_AS(make_method({.name = "aid-cg"}, inst), doctest::Contains("use aid-gmres"), ValueError);
+  }
+}
+
+#ifdef HYPERAD_CLI
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+// A scratch directory for this process, removed at exit.
+const fs::path& scratch() {
+  static const struct Dir {
+    fs::path path = fs::temp_directory_path() / ("hyperad_test_cli_" + std::to_string(getpid()));
+    Dir() { fs::create_directories(path); }
+    ~Dir() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } dir;
+  return dir.path;
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs `hyperad ARGS` with stdout and stderr captured apart.
+Result cli(const std::string& args) {
+  const fs::path out = scratch() / "stdout", err = scratch() / "stderr";
+  // Built with += (GCC 12 warns falsely about "literal" + std::string chains under -O3).
+  std::string cmd = "'";
+  cmd += HYPERAD_CLI;
+  cmd += "' ";
+  cmd += args;
+  cmd += " >'";
+  cmd += out.string();
+  cmd += "' 2>'";
+  cmd += err.string();
+  cmd += "'";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read(out);
+  r.err = read(err);
+  return r;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> v;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) v.push_back(l);
+  return v;
+}
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> f;
+  std::istringstream in(line);
+  for (std::string s; std::getline(in, s, ',');) f.push_back(s);
+  if (!line.empty() && line.back() == ',') f.emplace_back();
+  return f;
+}
+
+// Expects a failure with exactly one line on stderr, `hyperad: error: ...` containing `what`.
+void expect_error(const Result& r, int code, const std::string& what) {
+  CHECK(r.code == code);
+  const auto l = lines(r.err);
+  REQUIRE(l.size() == 1);
+  CHECK(l[0].rfind("hyperad: error: ", 0) == 0);
+  INFO("stderr: ", r.err);
+  CHECK(l[0].find(what) != std::string::npos);
+}
+
+// Well-formed XML, enough for our writer's output: balanced, properly nested tags, quoted
+// attributes, one root. Returns the root element's name, or "" when malformed.
+std::string xml_root(const std::string& s) {
+  std::vector<std::string> stack;
+  std::string root;
+  for (std::size_t i = s.find('<'); i != std::string::npos; i = s.find('<', i)) {
+    if (s.compare(i, 2, "<?") == 0 || s.compare(i, 4, "<!--") == 0) {
+      const std::size_t end = s.find(s[i + 1] == '?' ? "?>" : "-->", i);
+      if (end == std::string::npos) return "";
+      i = end + 2;
+      continue;
+    }
+    // The tag's end: the first '>' outside a quoted attribute value.
+    std::size_t j = i + 1;
+    for (char quote = 0; j < s.size() && (quote || s[j] != '>'); ++j)
+      if (s[j] == '"') quote = quote ? 0 : '"';
+    if (j >= s.size()) return "";
+    const std::string tag = s.substr(i + 1, j - i - 1);
+    const bool closing = tag[0] == '/', empty = tag.back() == '/';
+    const std::string name = tag.substr(closing, tag.find_first_of(" \t\n/>", 1) - closing);
+    if (closing) {
+      if (stack.empty() || stack.back() != name) return "";
+      stack.pop_back();
+    } else {
+      if (stack.empty() && !root.empty()) return "";  // a second root
+      if (root.empty()) root = name;
+      if (!empty) stack.push_back(name);
+    }
+    i = j + 1;
+  }
+  return stack.empty() ? root : "";
+}
+
+}  // namespace
+
+TEST_CASE("hyperad list and --help exit 0 and show the problems, methods and datasets") {
+  const Result r = cli("list");
+  CHECK(r.code == 0);
+  for (const char* word : {"logreg", "breast_cancer", "aid-cg", "itd-checkpointed", "sid", "Datasets", "fashion_mnist"})
+    CHECK_MESSAGE(r.out.find(word) != std::string::npos, word);
+  CHECK(cli("list methods").out.find("logreg") == std::string::npos);
+  CHECK(cli("run --help").code == 0);
+  CHECK(cli("--version").code == 0);
+}
+
+TEST_CASE("hyperad run writes a parsable CSV and a well-formed SVG, and the objective falls") {
+  const fs::path csv = scratch() / "run.csv", svg = scratch() / "run.svg";
+  const Result r = cli("run logreg --small --outer-steps 4 --threads 1 --csv '" + csv.string() + "' --plot '" +
+                           svg.string() + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("test_accuracy") != std::string::npos);  // the evaluation in the summary
+  CHECK(r.out.find(svg.string()) != std::string::npos);     // where the plot went
+
+  const auto rows = lines(read(csv));
+  REQUIRE(rows.size() == 5);
+  CHECK(rows[0] == hyperad::bilevel::kOuterCsvHeader);
+  const std::size_t columns = split(rows[0]).size();
+  std::vector<double> objective;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto f = split(rows[i]);
+    REQUIRE(f.size() == columns);
+    CHECK(std::stoll(f[0]) == static_cast<long long>(i - 1));
+    for (std::size_t c = 0; c + 1 < columns; ++c) {  // all but the warnings
+      std::size_t used = 0;
+      CHECK_NOTHROW(std::stod(f[c], &used));
+      CHECK(used == f[c].size());
+    }
+    objective.push_back(std::stod(f[1]));
+  }
+  CHECK(objective.back() < objective.front());
+
+  const std::string doc = read(svg);
+  CHECK(xml_root(doc) == "svg");
+  const auto inst = hyperad::problems::make_problem("logreg", {.small = true});
+  for (const std::string& label : {std::string("outer objective"), inst.validation_name, std::string("‖h‖")})
+    CHECK_MESSAGE(doc.find("data-label=\"" + label + "\"") != std::string::npos, label);
+}
+
+TEST_CASE("hyperad check agrees with the exact and finite-difference hypergradients") {
+  const Result r = cli("check logreg --tolerance 1e-6 --threads 1");
+  INFO("stdout: ", r.out, "\nstderr: ", r.err);
+  CHECK(r.code == 0);
+  for (const char* m : {"itd", "itd-checkpointed", "aid-fp", "aid-cg", "aid-gmres", "aid-normal-cg", "sid"})
+    CHECK_MESSAGE(r.out.find(m) != std::string::npos, m);
+  CHECK(r.out.find("within --tolerance") != std::string::npos);
+  // An impossible tolerance fails, naming the methods.
+  expect_error(cli("check logreg -t 50 --tolerance 1e-30"), 1, "relative error above --tolerance");
+}
+
+TEST_CASE("hyperad reports bad input in one line with a non-zero exit code") {
+  struct Bad {
+    const char* args;
+    int code;  // 2: rejected by the command-line parser, 1: by the run itself
+    const char* message;
+  };
+  const Bad cases[] = {
+      {"run logreg --bogus", 2, "--bogus"},
+      {"run no_such_problem", 1, "unknown problem 'no_such_problem'; the problems are: logreg"},
+      {"run logreg --method nope", 1, "unknown method 'nope'; the methods are: itd"},
+      {"run logreg --outer-steps abc", 2, "--outer-steps: expected a whole number >= 0, got 'abc'"},
+      {"run logreg -t 0", 2, "--inner-steps"},
+      {"run logreg --update sideways", 2, "--update"},
+      {"run logreg --option nonsense", 1, "--option 'nonsense': expected key=value"},
+      {"run logreg --option no_key=1", 1, "unknown option 'no_key'"},
+      {"run logreg --resume", 2, "--save-state"},
+      {"run logreg --plot /nonexistent_dir/x.svg", 1, "does not exist"},
+      {"check", 2, "problem is required"},
+      {"", 2, "subcommand"},
+  };
+  for (const Bad& c : cases) {
+    INFO("hyperad ", c.args);
+    expect_error(cli(c.args), c.code, c.message);
+  }
+  // A problem reading Fashion-MNIST from a directory without it says how to get it.
+  for (const auto& p : hyperad::problems::all_problems()) {
+    if (std::find(p.datasets.begin(), p.datasets.end(), "fashion_mnist") == p.datasets.end()) continue;
+    expect_error(cli("run " + p.name + " --small --dataset fashion_mnist --data-dir /nonexistent_dir"), 1,
+                 "apt-get install dataset-fashion-mnist");
+    break;
+  }
+}
+
+TEST_CASE("hyperad run --save-state then --resume continues to the uninterrupted run's numbers") {
+  const fs::path state = scratch() / "run.state", csv = scratch() / "resumed.csv", full = scratch() / "full.csv";
+  const std::string common = "run logreg --small --threads 1 -q ";
+  REQUIRE(cli(common + "-n 6 --csv '" + full.string() + "'").code == 0);
+  REQUIRE(cli(common + "-n 3 --save-state '" + state.string() + "' --csv '" + csv.string() + "'").code == 0);
+  CHECK(fs::exists(state));
+  const Result r = cli(common + "-n 6 --save-state '" + state.string() + "' --resume --csv '" + csv.string() + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("steps 3–5 in this run") != std::string::npos);
+  const auto a = lines(read(full)), b = lines(read(csv));
+  REQUIRE(a.size() == 7);
+  REQUIRE(b.size() == 7);
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    const auto fa = split(a[i]), fb = split(b[i]);
+    CHECK(fa[0] == fb[0]);  // step
+    CHECK(fa[1] == fb[1]);  // objective, to 17 digits
+    CHECK(fa[3] == fb[3]);  // ‖h‖
+  }
+  // A different method cannot continue this state.
+  expect_error(cli(common + "-n 8 -m itd --save-state '" + state.string() + "' --resume"), 1, "state file");
+}
+
+#endif  // HYPERAD_CLI
