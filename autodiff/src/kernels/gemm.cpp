@@ -276,7 +276,9 @@ void gemv(bool rows_contiguous, std::int64_t rows, std::int64_t cols, const T* m
   } else {
     parallel_for(cols, (2 * parallel_elementwise() + rows - 1) / rows, [&](std::int64_t lo, std::int64_t hi) {
       std::fill(y + lo, y + hi, T(0));
-      for (std::int64_t k = 0; k < rows; ++k) vec::axpy(x[k], mat + k * cols + lo, y + lo, hi - lo);
+      std::int64_t k = 0;
+      for (; k + 4 <= rows; k += 4) vec::axpy_rows<4>(x + k, mat + k * cols + lo, cols, y + lo, hi - lo);
+      for (; k < rows; ++k) vec::axpy(x[k], mat + k * cols + lo, y + lo, hi - lo);
     });
   }
 }

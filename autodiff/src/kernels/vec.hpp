@@ -61,6 +61,23 @@ void axpy(T alpha, const T* x, T* y, std::int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+/// y[0..n) += Σ_r alpha[r] · x[r·ld .. r·ld + n) over R rows, added in row order: the same
+/// values as R calls of axpy, but y is loaded and stored once instead of R times.
+template <int R, class T>
+void axpy_rows(const T* alpha, const T* x, std::int64_t ld, T* y, std::int64_t n) {
+  constexpr std::int64_t W = kLanes<T>;
+  Batch<T> a[R];
+  for (int r = 0; r < R; ++r) a[r] = Batch<T>(alpha[r]);
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    Batch<T> acc = Batch<T>::load_unaligned(y + i);
+    for (int r = 0; r < R; ++r) acc = xsimd::fma(a[r], Batch<T>::load_unaligned(x + r * ld + i), acc);
+    acc.store_unaligned(y + i);
+  }
+  for (; i < n; ++i)
+    for (int r = 0; r < R; ++r) y[i] += alpha[r] * x[r * ld + i];
+}
+
 /// dst[0..n) += src[0..n)
 template <class T>
 void add_to(T* dst, const T* src, std::int64_t n) {
