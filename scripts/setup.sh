@@ -18,6 +18,7 @@ PACKAGES=(
   libcli11-dev
   libbenchmark-dev
   zlib1g-dev
+  doxygen
   dataset-fashion-mnist
 )
 
