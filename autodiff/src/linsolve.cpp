@@ -62,6 +62,14 @@ Start start(const LinearOp& A, const Vec& b, const Vec& x0, const char* solver, 
   return {std::move(x), std::move(r)};
 }
 
+// The relative accuracy of the vectors' arithmetic: float32's epsilon if any tensor is
+// float32, else float64's.
+double working_epsilon(const Vec& v) {
+  for (const Tensor& t : v)
+    if (t.dtype() == Dtype::f32) return std::numeric_limits<float>::epsilon();
+  return std::numeric_limits<double>::epsilon();
+}
+
 void check_options(const Options& o, const char* solver) {
   if (!(o.rtol >= 0) || !(o.atol >= 0) || o.max_iter < 0)
     throw ValueError(fmt::format("linsolve::{}: tolerances and max_iter must be >= 0 (rtol {}, atol {}, max_iter {})",
@@ -188,7 +196,12 @@ Result cg(const LinearOp& A, const Vec& b, const Vec& x0, const Options& o) {
   check_options(o, "cg");
   Result res;
   Start s = start(A, b, x0, "cg", res.matvecs);
-  res.tolerance = std::max(o.atol, o.rtol * norm(b));
+  const double bn = norm(b);
+  res.tolerance = std::max(o.atol, o.rtol * bn);
+  // Below ε‖b‖ the recursive residual is rounding noise: p'Ap and r'r then shrink towards
+  // underflow, their ratio is garbage, and iterating on (tolerance 0, large K) can blow x
+  // up by 30 orders of magnitude. Nothing is left to gain there, so CG stops.
+  const double floor = working_epsilon(b) * bn;
   Vec x = std::move(s.x), r = std::move(s.r);
   Vec p = clone(r);
   double rs = dot(r, r), rn = std::sqrt(rs);
@@ -198,6 +211,13 @@ Result cg(const LinearOp& A, const Vec& b, const Vec& x0, const Options& o) {
       res.converged = true;
       res.reason = fmt::format("converged: residual {:.3e} <= tolerance {:.3e} after {} iterations", rn,
                                res.tolerance, res.iterations);
+      break;
+    }
+    if (rn <= floor) {
+      res.converged = true;
+      res.reason = fmt::format("converged to machine precision: residual {:.3e} <= eps*|b| = {:.3e} after {} "
+                               "iterations (the tolerance {:.3e} is below what the arithmetic resolves)",
+                               rn, floor, res.iterations, res.tolerance);
       break;
     }
     if (!std::isfinite(rn)) {
@@ -225,7 +245,7 @@ Result cg(const LinearOp& A, const Vec& b, const Vec& x0, const Options& o) {
     ++res.iterations;
     double rs_new = dot(r, r);
     rn = std::sqrt(rs_new);
-    if (rn <= res.tolerance || !std::isfinite(rn)) continue;  // reported at the loop head
+    if (rn <= std::max(res.tolerance, floor) || !std::isfinite(rn)) continue;  // reported at the loop head
     scale(p, rs_new / rs);  // rs > tolerance² >= 0 from the previous check: no 0/0
     axpy(1.0, r, p);
     rs = rs_new;

@@ -279,3 +279,24 @@ TEST_CASE("hpo: bad options, values and datasets are rejected") {
   m = message_of("kernel_ridge", {.options = {{"log_reg0", "9"}}});
   CHECK(contains(m, "problem 'kernel_ridge': option log_reg0=9 is outside [-6, 2]"));
 }
+
+TEST_CASE("kernel_ridge: AID-CG with tolerance 0 and K far past convergence stays at the solution") {
+  // Regression: CG used to keep iterating on a rounding-level residual and blew the
+  // hypergradient up to a relative error of 1e32 (t = 34) and 1e37 (t = 200) with K = 1000.
+  // It now stops at eps·‖b‖; what remains is the error of the inner solve alone.
+  const Instance inst = make_problem("kernel_ridge", {.small = true, .options = {{"log_reg0", "1"}}});
+  const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
+  double previous = 1e300;
+  for (int t : {34, 200}) {
+    AID aid({.inner_steps = t, .solver = LinearSolver::cg, .linear_steps = 1000, .linear_tolerance = 0.0});
+    const Hypergradient h = aid.hypergradient(inst.problem, inst.lambda0);
+    INFO("t = " << t);
+    CHECK(h.diagnostics.linear_converged);
+    CHECK(h.diagnostics.linear_iterations < 1000);
+    const double err = rel_error(h.grad, exact.grad);
+    CHECK(err < 1e-2);
+    CHECK(err < previous);  // more inner steps, smaller error
+    previous = err;
+  }
+  CHECK(previous < 1e-8);
+}
