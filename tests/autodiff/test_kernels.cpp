@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include <fmt/format.h>
 
 #include "../../autodiff/src/kernels/gemm.hpp"
@@ -473,6 +475,12 @@ TEST_CASE("runtime thread count: default from OpenMP, settable, validated") {
   runtime::set_num_threads(3);
   CHECK(runtime::num_threads() == 3);
   runtime::set_num_threads(0);
+  CHECK(runtime::num_threads() == def);
+  // The default follows OpenMP's setting as it changes, not just its value at first use.
+  const int omp_before = omp_get_max_threads();
+  omp_set_num_threads(def + 1);
+  CHECK(runtime::num_threads() == def + 1);
+  omp_set_num_threads(omp_before);
   CHECK(runtime::num_threads() == def);
   CHECK_THROWS_WITH_AS(runtime::set_num_threads(-2), doctest::Contains("set_num_threads: needs n >= 0"),
                        ValueError);

@@ -11,7 +11,8 @@
 namespace hyperad {
 
 namespace {
-// 0 = not chosen yet: OpenMP's default (OMP_NUM_THREADS, else the core count) at first use.
+// 0 = follow OpenMP: its current setting (OMP_NUM_THREADS, omp_set_num_threads, else the
+// core count), read at each large kernel (a cheap call, and only above the thresholds).
 constinit std::atomic<int> g_threads{0};
 }  // namespace
 
@@ -22,12 +23,8 @@ constinit std::atomic<std::int64_t> kernels::g_backoff{0};
 constinit std::atomic<std::int64_t> kernels::g_stalls{0};
 
 int kernels::thread_count() {
-  int n = g_threads.load(std::memory_order_relaxed);
-  if (n == 0) {
-    n = std::max(1, omp_get_max_threads());
-    g_threads.store(n, std::memory_order_relaxed);
-  }
-  return n;
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : std::max(1, omp_get_max_threads());
 }
 
 int runtime::num_threads() { return kernels::thread_count(); }

@@ -19,8 +19,9 @@ namespace hyperad::runtime {
 
 /// Threads the large kernels use (>= 1).
 int num_threads();
-/// Sets the thread count for every thread's kernels; 0 restores the default
-/// (OMP_NUM_THREADS or the core count). Throws ValueError when n < 0.
+/// Sets the thread count for every thread's kernels; 0 restores the default, which
+/// follows OpenMP's current setting (OMP_NUM_THREADS, omp_set_num_threads, else the core
+/// count). Throws ValueError when n < 0.
 void set_num_threads(int n);
 
 /// Work sizes below which a kernel stays on the calling thread: elements of an
