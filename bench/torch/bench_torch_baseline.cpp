@@ -11,8 +11,11 @@
 // a recorded ∇_wL (what hypertorch does). Per hypergradient, at 1 and 2 threads
 // (torch::set_num_threads and omp_set_num_threads): median wall times, and the medians of
 // the per-rep ratios torch / hyperad of wall and of process CPU time (reps alternate
-// between the two, so both see the same machine load). Both libraries' results are
-// compared (relative difference).
+// between the two, so both see the same machine load). At 2 threads each timed call
+// follows a 250 ms pause: libtorch's OpenBLAS threads spin for a while after a call and
+// would take the core the other library's second thread needs (hyperad's kernels then
+// back off to one thread: the stalls column counts such events). Both libraries' results
+// are compared (relative difference).
 //
 //   bench_torch_baseline [--reps N] [--n N] [--t T]    writes bench/results/torch_baseline.csv
 #include <omp.h>
@@ -22,11 +25,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "../bench_util.hpp"
 #include "../logistic_fixture.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/itd.hpp"
+#include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/hyperad.hpp"
 
 namespace hb = hyperad::bilevel;
@@ -153,11 +158,12 @@ int main(int argc, char** argv) {
   hyperad::bench::parse_flags(argc, argv, {{"--reps", &reps}, {"--n", &n}, {"--t", &t}});
   const int K = t;
   std::vector<std::vector<std::string>> csv{
-      {"d", "threads", "method", "hyperad_ms", "torch_ms", "wall_ratio", "cpu_ratio", "rel_diff", "hyperad_linear_iters"}};
+      {"d", "threads", "method", "hyperad_ms", "torch_ms", "wall_ratio", "cpu_ratio", "rel_diff", "hyperad_linear_iters",
+       "hyperad_stalls"}};
   fmt::print("## hyperad vs libtorch {} autograd: logistic regression, n = {}, t = K = {}, median of {}\n\n",
              TORCH_VERSION, n, t, reps);
-  fmt::print("| d | threads | method | hyperad (ms) | torch (ms) | torch / hyperad (wall) | (CPU) | rel. diff |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|\n");
+  fmt::print("| d | threads | method | hyperad (ms) | torch (ms) | torch / hyperad (wall) | (CPU) | rel. diff | stalls |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|\n");
   for (std::int64_t d : {10, 100, 1000}) {
     Data D(n, d, 21);
     hb::Problem p = D.problem();
@@ -190,8 +196,14 @@ int main(int argc, char** argv) {
         std::vector<double> wall_ratio, cpu_ratio;
         h = m.ours->hypergradient(p, l);  // warm-up
         th = m.theirs();
+        const auto pause = [&] {
+          if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        };
+        const std::uint64_t stalls0 = hyperad::runtime::parallel_stalls();
         for (int r = 0; r < reps; ++r) {
+          pause();
           ours.push_back(timed([&] { h = m.ours->hypergradient(p, l); }));
+          pause();
           theirs.push_back(timed([&] { th = m.theirs(); }));
           wall_ratio.push_back(theirs.back().wall / ours.back().wall);
           cpu_ratio.push_back(theirs.back().cpu / ours.back().cpu);
@@ -199,10 +211,11 @@ int main(int argc, char** argv) {
         const double ow = median(ours, &Timing::wall), tw = median(theirs, &Timing::wall);
         const double wr = median(wall_ratio), cr = median(cpu_ratio);
         const double diff = rel_diff(th, h.grad[0]);
-        fmt::print("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f}× | {:.2f}× | {:.1e} |\n", d, threads, m.name, ow, tw, wr,
-                   cr, diff);
+        const std::uint64_t stalls = hyperad::runtime::parallel_stalls() - stalls0;
+        fmt::print("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f}× | {:.2f}× | {:.1e} | {} |\n", d, threads, m.name, ow, tw,
+                   wr, cr, diff, stalls);
         csv.push_back({std::to_string(d), std::to_string(threads), m.name, g3(ow), g3(tw), g3(wr), g3(cr), g3(diff),
-                       std::to_string(h.diagnostics.linear_iterations)});
+                       std::to_string(h.diagnostics.linear_iterations), std::to_string(stalls)});
         std::fflush(stdout);
       }
     }

@@ -418,6 +418,46 @@ TEST_CASE("GEMM: all four transpose cases on odd sizes against a naive triple lo
   run.operator()<double>();
 }
 
+TEST_CASE("matrix-vector products: both orientations, every tail, each blocking path, any thread count") {
+  // y = X v reads rows (dot products, 8 rows per pass); y = Xᵀ s sums weighted rows, in
+  // fixed row blocks for tall matrices and split by columns for wide ones.
+  struct Size {
+    std::int64_t rows, cols;
+  };
+  const Size sizes[] = {{37, 1}, {37, 7}, {37, 9}, {37, 17}, {13, 7}, {1001, 17}, {2000, 10},
+                        {2000, 100}, {20000, 30}, {300, 1500}, {9, 3000}};
+  auto run = [&]<class T>() {
+    for (const Size& s : sizes)
+      for (bool transposed : {false, true}) {
+        const std::int64_t n = transposed ? s.rows : s.cols;  // length of the vector
+        std::vector<T> X(static_cast<std::size_t>(s.rows * s.cols)), v(static_cast<std::size_t>(n));
+        for (T& e : X) e = static_cast<T>(gen.uniform() * 2 - 1);
+        for (T& e : v) e = static_cast<T>(gen.uniform() * 2 - 1);
+        const std::int64_t m = transposed ? s.cols : s.rows;
+        // Through gemm with N = 1: X·v, or Xᵀ·s as op(A) = Aᵀ with A = X.
+        auto product = [&](int threads) {
+          ThreadCount tc(threads);
+          std::vector<T> y(static_cast<std::size_t>(m), T(7));
+          if (transposed) kernels::gemm<T>(true, false, s.cols, 1, s.rows, X.data(), v.data(), y.data());
+          else kernels::gemm<T>(false, false, s.rows, 1, s.cols, X.data(), v.data(), y.data());
+          return y;
+        };
+        const std::vector<T> one = product(1), two = product(2);
+        const std::vector<double> want = transposed ? naive_gemm(true, false, s.cols, 1, s.rows, X, v)
+                                                    : naive_gemm(false, false, s.rows, 1, s.cols, X, v);
+        const double tol = (sizeof(T) == 4 ? 2e-6 : 4e-15) * std::sqrt(double(n) + 1) * 4;
+        std::int64_t bad = -1;
+        for (std::size_t i = 0; i < one.size() && bad < 0; ++i)
+          if (std::abs(one[i] - want[i]) > tol) bad = static_cast<std::int64_t>(i);
+        INFO(s.rows << "x" << s.cols << (transposed ? " transposed" : "") << " bytes=" << sizeof(T));
+        CHECK(bad == -1);
+        CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(T)) == 0);
+      }
+  };
+  run.operator()<float>();
+  run.operator()<double>();
+}
+
 TEST_CASE("batched matmul_t runs the kernel on each batch") {
   for (Dtype d : kDtypes) {
     Tensor a = uniform({3, 17, 23}, -1, 1, d), b = uniform({3, 19, 23}, -1, 1, d);

@@ -16,6 +16,7 @@
 #include <new>
 
 #include "kernels/parallel.hpp"
+#include "kernels/reduce.hpp"
 #include "kernels/simd.hpp"
 #include "kernels/vec.hpp"
 
@@ -260,27 +261,21 @@ void gemm_rows_parallel(const Operands<T>& o, std::int64_t M, std::int64_t N, st
   if (error) std::rethrow_exception(error);
 }
 
-// y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): a row of dot products or a sum of
-// scaled rows, whichever reads memory contiguously. Read-bound like a reduction, so the
-// parallel threshold is twice a map's.
+// y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): rows of dot products, eight rows per pass
+// over x, or a weighted sum of rows (reduce.hpp), whichever reads memory contiguously.
+// Read-bound like a reduction, so the parallel threshold is twice a map's.
 template <class T>
 void gemv(bool rows_contiguous, std::int64_t rows, std::int64_t cols, const T* mat, const T* x, T* y) {
   // mat is rows×cols (row-major); y = mat·x when rows_contiguous, else y = matᵀ·x
-  if (rows_contiguous) {
-    parallel_for(
-        rows, (2 * parallel_elementwise() + cols - 1) / cols,
-        [&](std::int64_t lo, std::int64_t hi) {
-          for (std::int64_t i = lo; i < hi; ++i) y[i] = vec::dot(mat + i * cols, x, cols);
-        },
-        1);
-  } else {
-    parallel_for(cols, (2 * parallel_elementwise() + rows - 1) / rows, [&](std::int64_t lo, std::int64_t hi) {
-      std::fill(y + lo, y + hi, T(0));
-      std::int64_t k = 0;
-      for (; k + 4 <= rows; k += 4) vec::axpy_rows<4>(x + k, mat + k * cols + lo, cols, y + lo, hi - lo);
-      for (; k < rows; ++k) vec::axpy(x[k], mat + k * cols + lo, y + lo, hi - lo);
-    });
-  }
+  if (!rows_contiguous) return weighted_column_sums(mat, x, rows, cols, y);
+  parallel_for(
+      rows, (2 * parallel_elementwise() + cols - 1) / cols,
+      [&](std::int64_t lo, std::int64_t hi) {
+        std::int64_t i = lo;
+        for (; i + 8 <= hi; i += 8) vec::dot_rows<8>(mat + i * cols, cols, x, cols, y + i);
+        for (; i < hi; ++i) vec::dot_rows<1>(mat + i * cols, cols, x, cols, y + i);
+      },
+      1);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "kernels/reduce.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -24,7 +25,6 @@ std::int64_t reduce_threshold() { return 2 * parallel_elementwise(); }
 std::int64_t lse_threshold() { return parallel_elementwise() / 4; }
 
 using vec::add_to;
-using vec::load_pad;
 
 // A scratch array of n values of T from the buffer pool.
 template <class T>
@@ -55,40 +55,50 @@ T chunked_sum(std::int64_t n, const Block& block) {
   return s;
 }
 
-// out[k] = Σ_r x[r, k] for x [R, K]. Small inputs add their rows in order. Larger ones
-// are cut into fixed blocks of rows (about kColumnBlock elements each) whose column sums
-// are computed separately (on any thread, each reading contiguous memory) and then added
-// in order; with fewer than four blocks the columns are split instead. The choice
-// depends on the shape only, so results do not depend on the thread count.
 constexpr std::int64_t kColumnBlock = std::int64_t{1} << 17;
 
+}  // namespace
+
+// Rows are added in order, eight per pass over the output (vec::axpy_rows). Small inputs
+// go straight into out. Larger ones are cut into fixed blocks of rows whose weighted sums
+// are computed separately (on any thread, each reading contiguous memory, and each thread
+// keeping to the same rows call after call, so a matrix that fits the threads' caches
+// stays there) and then added in order; very wide rows are split by columns instead.
+// The choice depends on the shape only, so results do not depend on the thread count.
 template <class T>
-void column_sums(const T* x, std::int64_t R, std::int64_t K, T* out) {
-  // Narrow rows: smaller blocks, so that even a few thousand rows split.
-  const std::int64_t rows = std::max<std::int64_t>(1, (K < 64 ? kChunk : kColumnBlock) / K);
-  const std::int64_t nc = (R + rows - 1) / rows;
-  if (R * K <= kChunk || nc < 4) {
-    parallel_for(K, (reduce_threshold() + R - 1) / R, [&](std::int64_t lo, std::int64_t hi) {
-      std::copy(x + lo, x + hi, out + lo);
-      for (std::int64_t r = 1; r < R; ++r) add_to(out + lo, x + r * K + lo, hi - lo);
-    });
+void weighted_column_sums(const T* x, const T* w, std::int64_t R, std::int64_t K, T* out) {
+  static constexpr T kOnes[8] = {T(1), T(1), T(1), T(1), T(1), T(1), T(1), T(1)};
+  // p[c0, c1) = Σ_{r in [r0, r1)} w_r x[r, c0..c1); fma by one is exactly an add.
+  const auto add_rows = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1, T* p) {
+    std::fill(p + c0, p + c1, T(0));
+    std::int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) vec::axpy_rows<8>(w ? w + r : kOnes, x + r * K + c0, K, p + c0, c1 - c0);
+    for (; r < r1; ++r) vec::axpy_rows<1>(w ? w + r : kOnes, x + r * K + c0, K, p + c0, c1 - c0);
+  };
+  constexpr std::int64_t kWide = 1024;  // columns per row above which threads split columns
+  // 2 to 64 blocks of about kColumnBlock elements, of equal rows (so two threads each
+  // take the half of the rows that a row-split product gives them).
+  const std::int64_t blocks = std::clamp<std::int64_t>((R * K + kColumnBlock - 1) / kColumnBlock, 2, 64);
+  const std::int64_t rows = (R + blocks - 1) / blocks, nc = (R + rows - 1) / rows;
+  if (R * K <= kChunk || K >= kWide || nc < 2) {
+    parallel_for(K, (reduce_threshold() + R - 1) / R, [&](std::int64_t lo, std::int64_t hi) { add_rows(0, R, lo, hi, out); });
     return;
   }
   Scratch<T> partial(nc * K);
   parallel_for(
       nc, std::max<std::int64_t>(1, reduce_threshold() / (rows * K)),
       [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t c = lo; c < hi; ++c) {
-          T* p = partial.p + c * K;
-          const std::int64_t r0 = c * rows, r1 = std::min(R, r0 + rows);
-          std::copy(x + r0 * K, x + r0 * K + K, p);
-          for (std::int64_t r = r0 + 1; r < r1; ++r) add_to(p, x + r * K, K);
-        }
+        for (std::int64_t c = lo; c < hi; ++c) add_rows(c * rows, std::min(R, c * rows + rows), 0, K, partial.p + c * K);
       },
       1);
   std::copy(partial.p, partial.p + K, out);
   for (std::int64_t c = 1; c < nc; ++c) add_to(out, partial.p + c * K, K);
 }
+
+template void weighted_column_sums<float>(const float*, const float*, std::int64_t, std::int64_t, float*);
+template void weighted_column_sums<double>(const double*, const double*, std::int64_t, std::int64_t, double*);
+
+namespace {
 
 // out[k] = Σ_r x[k, r] for x [K, R].
 template <class T>
@@ -132,7 +142,7 @@ Tensor sum_to(const Tensor& x, const Shape& target, const char* op) {
     } else if (r == 2 && kept(0)) {
       row_sums(xp, p.out.begin()[0], p.out.begin()[1], o);
     } else if (r == 2) {
-      column_sums(xp, p.out.begin()[0], p.out.begin()[1], o);
+      weighted_column_sums<T>(xp, nullptr, p.out.begin()[0], p.out.begin()[1], o);
     } else {
       std::fill(o, o + target.numel(), T(0));
       for_each_run<2>(p, [&](std::int64_t, const auto& off, const auto& st, std::int64_t n) {
@@ -255,7 +265,7 @@ std::pair<T, T> lane_lse(const T* x, std::int64_t n) {
   Batch<T> mb(ninf);
   std::int64_t i = 0;
   for (; i + W <= n; i += W) mb = xsimd::max(mb, Batch<T>::load_unaligned(x + i));
-  if (i < n) mb = xsimd::max(mb, load_pad(x + i, n - i, ninf));
+  if (i < n) mb = xsimd::max(mb, load_partial(x + i, n - i, ninf));
   alignas(64) T lanes[W];
   mb.store_aligned(lanes);
   T m = lanes[0];
@@ -270,7 +280,7 @@ std::pair<T, T> lane_lse(const T* x, std::int64_t n) {
     s1 += exp(Batch<T>::load_unaligned(x + i + W) - mm);
   }
   for (; i + W <= n; i += W) s0 += exp(Batch<T>::load_unaligned(x + i) - mm);
-  if (i < n) s1 += exp(load_pad(x + i, n - i, ninf) - mm);
+  if (i < n) s1 += exp(load_partial(x + i, n - i, ninf) - mm);
   return {m, std::log(xsimd::hadd(s0 + s1))};
 }
 

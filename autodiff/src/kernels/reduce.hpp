@@ -12,6 +12,12 @@ namespace hyperad::kernels {
 /// Sum of x down to `target`, which must broadcast to x's shape (ShapeError naming `op`).
 Tensor sum_to(const Tensor& x, const Shape& target, const char* op);
 
+/// out[k] = Σ_r w[r] x[r, k] for a row-major x [R, K] (w = nullptr: plain column sums),
+/// the transposed matrix-vector product; threads above a size threshold, the same values
+/// for every thread count.
+template <class T>
+void weighted_column_sums(const T* x, const T* w, std::int64_t R, std::int64_t K, T* out);
+
 /// x viewed as [outer, n, inner] around `axis`.
 struct AxisSplit {
   std::int64_t outer = 1, n = 1, inner = 1;

@@ -77,20 +77,21 @@ xsimd::batch<T, A> if_else(const xsimd::batch_bool<T, A>& cond, const xsimd::bat
   return xsimd::select(cond, a, b);
 }
 
-/// Loads n < kLanes<T> elements into a batch padded with ones (harmless for every
-/// elementwise function), and stores the first n lanes of a batch. With AVX-512 these
-/// are single masked instructions; otherwise they go through a stack buffer.
+/// Loads n < kLanes<T> elements into a batch whose other lanes are `pad` (by default
+/// one, harmless for every elementwise function), and stores the first n lanes of a
+/// batch. With AVX-512 these are single masked instructions; otherwise they go through a
+/// stack buffer.
 template <class T>
-Batch<T> load_partial(const T* p, std::int64_t n) {
+Batch<T> load_partial(const T* p, std::int64_t n, T pad = T(1)) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(Batch<T>) == 64) {
     const auto mask = static_cast<__mmask16>((1u << n) - 1);
-    if constexpr (std::is_same_v<T, double>) return _mm512_mask_loadu_pd(_mm512_set1_pd(1.0), static_cast<__mmask8>(mask), p);
-    else return _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mask, p);
+    if constexpr (std::is_same_v<T, double>) return _mm512_mask_loadu_pd(_mm512_set1_pd(pad), static_cast<__mmask8>(mask), p);
+    else return _mm512_mask_loadu_ps(_mm512_set1_ps(pad), mask, p);
   }
 #endif
   alignas(64) T buf[kLanes<T>];
-  for (std::int64_t i = 0; i < kLanes<T>; ++i) buf[i] = T(1);
+  for (std::int64_t i = 0; i < kLanes<T>; ++i) buf[i] = pad;
   std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(T));
   return Batch<T>::load_aligned(buf);
 }

@@ -6,14 +6,6 @@
 
 namespace hyperad::kernels::vec {
 
-/// n < kLanes<T> elements of p in a batch, the other lanes set to `pad`.
-template <class T>
-Batch<T> load_pad(const T* p, std::int64_t n, T pad) {
-  alignas(64) T buf[kLanes<T>];
-  for (std::int64_t i = 0; i < kLanes<T>; ++i) buf[i] = i < n ? p[i] : pad;
-  return Batch<T>::load_aligned(buf);
-}
-
 /// Σ x[0..n), with four independent accumulators (more accurate than one running sum,
 /// and not bound by the latency of one add chain). Fixed order for a given n.
 template <class T>
@@ -28,7 +20,7 @@ T sum(const T* x, std::int64_t n) {
     s3 += Batch<T>::load_unaligned(x + i + 3 * W);
   }
   for (; i + W <= n; i += W) s0 += Batch<T>::load_unaligned(x + i);
-  if (i < n) s1 += load_pad(x + i, n - i, T(0));
+  if (i < n) s1 += load_partial(x + i, n - i, T(0));
   return xsimd::hadd((s0 + s1) + (s2 + s3));
 }
 
@@ -46,8 +38,29 @@ T dot(const T* a, const T* b, std::int64_t n) {
     s3 = xsimd::fma(B::load_unaligned(a + i + 3 * W), B::load_unaligned(b + i + 3 * W), s3);
   }
   for (; i + W <= n; i += W) s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
-  if (i < n) s1 = xsimd::fma(load_pad(a + i, n - i, T(0)), load_pad(b + i, n - i, T(0)), s1);
+  if (i < n) s1 = xsimd::fma(load_partial(a + i, n - i, T(0)), load_partial(b + i, n - i, T(0)), s1);
   return xsimd::hadd((s0 + s1) + (s2 + s3));
+}
+
+/// y[r] = Σ_i a[r·ld + i] x[i] for R rows at once (a matrix-vector product's rows): each
+/// batch of x is loaded once for all R rows. One accumulator per row, so a row's value
+/// does not depend on R or on which rows share a call.
+template <int R, class T>
+void dot_rows(const T* a, std::int64_t ld, const T* x, std::int64_t n, T* y) {
+  constexpr std::int64_t W = kLanes<T>;
+  using B = Batch<T>;
+  B s[R];
+  for (int r = 0; r < R; ++r) s[r] = B(T(0));
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const B xv = B::load_unaligned(x + i);
+    for (int r = 0; r < R; ++r) s[r] = xsimd::fma(B::load_unaligned(a + r * ld + i), xv, s[r]);
+  }
+  if (i < n) {
+    const B xv = load_partial(x + i, n - i, T(0));  // zero lanes cancel a's padding
+    for (int r = 0; r < R; ++r) s[r] = xsimd::fma(load_partial(a + r * ld + i, n - i), xv, s[r]);
+  }
+  for (int r = 0; r < R; ++r) y[r] = xsimd::hadd(s[r]);
 }
 
 /// y[0..n) += alpha * x[0..n)
@@ -74,8 +87,11 @@ void axpy_rows(const T* alpha, const T* x, std::int64_t ld, T* y, std::int64_t n
     for (int r = 0; r < R; ++r) acc = xsimd::fma(a[r], Batch<T>::load_unaligned(x + r * ld + i), acc);
     acc.store_unaligned(y + i);
   }
-  for (; i < n; ++i)
-    for (int r = 0; r < R; ++r) y[i] += alpha[r] * x[r * ld + i];
+  if (i < n) {  // the padded lanes are computed but not stored
+    Batch<T> acc = load_partial(y + i, n - i);
+    for (int r = 0; r < R; ++r) acc = xsimd::fma(a[r], load_partial(x + r * ld + i, n - i), acc);
+    store_partial(acc, y + i, n - i);
+  }
 }
 
 /// dst[0..n) += src[0..n)

@@ -193,11 +193,12 @@ Tensor logistic_loss(const Tensor& z, const Tensor& y, Reduction reduction) {
   // (not 1 + tiny rounded to 1) when m << 0.
   Tensor per = kernels::map_binary(
       z, y,
-      [](auto zv, auto yv) {
+      kernels::simd<8>([](auto zv, auto yv) {
+        using std::abs, std::exp, std::log1p;  // ADL finds xsimd's for batches
         using T = decltype(zv);
         const T m = -yv * zv;
-        return (m > T(0) ? m : T(0)) + std::log1p(std::exp(-std::abs(m)));
-      },
+        return kernels::if_else(m > T(0), m, T(0)) + log1p(exp(-abs(m)));
+      }),
       op);
   return record(def, reduce_losses(std::move(per), reduction, scale), {&z, &y}, {&z, &y},
                 reduction_attr(reduction, scale));
@@ -213,7 +214,7 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction reduction) {
   const char* op = "mse_loss";
   require_same_shape(pred, target, op, "prediction", "target");
   const double scale = reduction_scale(reduction, pred.numel(), op);
-  Tensor per = kernels::map_binary(pred, target, [](auto p, auto t) { return (p - t) * (p - t); }, op);
+  Tensor per = kernels::map_binary(pred, target, kernels::simd([](auto p, auto t) { return (p - t) * (p - t); }), op);
   return record(def, reduce_losses(std::move(per), reduction, scale), {&pred, &target}, {&pred, &target},
                 reduction_attr(reduction, scale));
 }
