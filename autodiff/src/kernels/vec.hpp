@@ -63,19 +63,8 @@ void dot_rows(const T* a, std::int64_t ld, const T* x, std::int64_t n, T* y) {
   for (int r = 0; r < R; ++r) y[r] = xsimd::hadd(s[r]);
 }
 
-/// y[0..n) += alpha * x[0..n)
-template <class T>
-void axpy(T alpha, const T* x, T* y, std::int64_t n) {
-  constexpr std::int64_t W = kLanes<T>;
-  const Batch<T> a(alpha);
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W)
-    xsimd::fma(a, Batch<T>::load_unaligned(x + i), Batch<T>::load_unaligned(y + i)).store_unaligned(y + i);
-  for (; i < n; ++i) y[i] += alpha * x[i];
-}
-
 /// y[0..n) += Σ_r alpha[r] · x[r·ld .. r·ld + n) over R rows, added in row order: the same
-/// values as R calls of axpy, but y is loaded and stored once instead of R times.
+/// values as R single-row calls, but y is loaded and stored once instead of R times.
 template <int R, class T>
 void axpy_rows(const T* alpha, const T* x, std::int64_t ld, T* y, std::int64_t n) {
   constexpr std::int64_t W = kLanes<T>;
