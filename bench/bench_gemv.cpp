@@ -2,9 +2,12 @@
 // a logistic or ridge loss over a dataset, whose hypergradients are almost all such
 // products). hyperad's kernels (through matmul, the op users call) against OpenBLAS's
 // cblas_dgemv, when CMake found it, in the same run; and against a plain read of X (sum),
-// the bandwidth any product must pay. GB/s = bytes of X / median time.
+// the bandwidth any product must pay. Also the fused gradient and Hessian-vector product of
+// a logistic loss (linear_model_grad / _hvp: Xᵀℓ'(Xw) and Xᵀ(ℓ''(Xw) ⊙ Xv) in one pass
+// over X, where matmul would take two and three). GB/s = bytes of X / median time.
 //
 //   bench_gemv [--reps N] [--rounds R] [--out NAME]   writes bench/results/gemv.csv (or NAME)
+#include <cmath>
 #include <thread>
 
 #include "bench_util.hpp"
@@ -25,13 +28,15 @@ int main(int argc, char** argv) {
     int threads;
     std::int64_t n, d;
     Tensor X, w, s;
-    std::vector<double> xw, xts, blas_xw, blas_xts, read;
+    Tensor y;  // ±1 labels for the fused logistic loss
+    std::vector<double> xw, xts, blas_xw, blas_xts, read, grad, hvp;
   };
   std::vector<Entry> entries;
   for (int threads : {1, 2})
     for (auto [n, d] : {std::pair<std::int64_t, std::int64_t>{2000, 10}, {2000, 100}, {2000, 1000}, {20000, 100}}) {
       Generator g(5);
-      entries.push_back({threads, n, d, randn({n, d}, g), randn({d}, g), randn({n}, g), {}, {}, {}, {}, {}});
+      Tensor X = randn({n, d}, g), w = randn({d}, g) * (1.0 / std::sqrt(double(d))), s = randn({n}, g);
+      entries.push_back({threads, n, d, X, w, s, sign(randn({n}, g)), {}, {}, {}, {}, {}, {}, {}});
     }
   const auto rate = [](const Entry& e, double ms) { return double(e.n * e.d * 8) / (ms * 1e6); };
   const std::uint64_t stalls0 = runtime::parallel_stalls();  // see runtime.hpp
@@ -46,6 +51,9 @@ int main(int argc, char** argv) {
           e.xw.push_back(rate(e, bench::median_ms(reps, [&] { matmul(e.X, e.w); })));
           e.xts.push_back(rate(e, bench::median_ms(reps, [&] { matmul(e.s, e.X); })));
           e.read.push_back(rate(e, bench::median_ms(reps, [&] { sum(e.X); })));
+          e.grad.push_back(rate(e, bench::median_ms(reps, [&] { linear_model_grad(e.X, e.w, e.y, LinearLoss::logistic); })));
+          e.hvp.push_back(
+              rate(e, bench::median_ms(reps, [&] { linear_model_hvp(e.X, e.w, e.y, e.w, LinearLoss::logistic); })));
           continue;
         }
 #ifdef HYPERAD_HAVE_OPENBLAS
@@ -66,13 +74,17 @@ int main(int argc, char** argv) {
   }
   runtime::set_num_threads(0);
   std::vector<std::vector<std::string>> rows = {{"n", "d", "threads", "hyperad_Xw_GBs", "hyperad_XTs_GBs",
-                                                 "openblas_Xw_GBs", "openblas_XTs_GBs", "read_X_GBs"}};
+                                                 "openblas_Xw_GBs", "openblas_XTs_GBs", "read_X_GBs",
+                                                 "fused_grad_GBs", "fused_hvp_GBs"}};
   const auto cell = [](const std::vector<double>& v) { return v.empty() ? std::string() : fmt::format("{:.1f}", bench::median(v)); };
   for (const Entry& e : entries) {
     rows.push_back({std::to_string(e.n), std::to_string(e.d), std::to_string(e.threads), cell(e.xw), cell(e.xts),
-                    cell(e.blas_xw), cell(e.blas_xts), cell(e.read)});
-    fmt::print("{:6d}x{:<5d} {}T  GB/s  Xw {:>6}  Xᵀs {:>6}   OpenBLAS Xw {:>6}  Xᵀs {:>6}   read(X) {:>6}\n", e.n, e.d,
-               e.threads, cell(e.xw), cell(e.xts), cell(e.blas_xw), cell(e.blas_xts), cell(e.read));
+                    cell(e.blas_xw), cell(e.blas_xts), cell(e.read), cell(e.grad), cell(e.hvp)});
+    fmt::print(
+        "{:6d}x{:<5d} {}T  GB/s  Xw {:>6}  Xᵀs {:>6}   OpenBLAS Xw {:>6}  Xᵀs {:>6}   read(X) {:>6}   fused grad {:>6}  "
+        "hvp {:>6}\n",
+        e.n, e.d, e.threads, cell(e.xw), cell(e.xts), cell(e.blas_xw), cell(e.blas_xts), cell(e.read), cell(e.grad),
+        cell(e.hvp));
   }
   fmt::print("parallel stalls (machine busy) during the run: {}\n", runtime::parallel_stalls() - stalls0);
   bench::write_csv(bench::results_path(out), rows);

@@ -38,16 +38,18 @@ struct Logistic {
   }
 
   /// L(w; λ) = mean logistic loss on (X, y) + ½ Σ_j e^{λ_j} w_j², E(w) = the same loss on
-  /// (Xv, yv) without the penalty, from w = 0. Captures the tensors (shared), not `this`.
-  bilevel::Problem problem() const {
+  /// (Xv, yv) without the penalty, from w = 0. Written with logistic_loss(matmul(X, w), y),
+  /// or (fused) with linear_model_loss, which reads X once per gradient and per
+  /// Hessian-vector product. Captures the tensors (shared), not `this`.
+  bilevel::Problem problem(bool fused = false) const {
+    const auto loss = [fused](const Tensor& A, const Tensor& w, const Tensor& b) {
+      return fused ? linear_model_loss(A, w, b, LinearLoss::logistic) : logistic_loss(matmul(A, w), b);
+    };
     return bilevel::Problem::gradient_descent(
-        [X = X, y = y](const bilevel::Tensors& w, const bilevel::Tensors& l) {
-          return logistic_loss(matmul(X, w[0]), y) + 0.5 * sum(exp(l[0]) * square(w[0]));
+        [X = X, y = y, loss](const bilevel::Tensors& w, const bilevel::Tensors& l) {
+          return loss(X, w[0], y) + 0.5 * sum(exp(l[0]) * square(w[0]));
         },
-        step(),
-        [Xv = Xv, yv = yv](const bilevel::Tensors& w, const bilevel::Tensors&) {
-          return logistic_loss(matmul(Xv, w[0]), yv);
-        },
+        step(), [Xv = Xv, yv = yv, loss](const bilevel::Tensors& w, const bilevel::Tensors&) { return loss(Xv, w[0], yv); },
         {zeros({X.size(1)})});
   }
 };

@@ -8,14 +8,19 @@
 //   AID-FP  K iterations v ← ∂_wΦᵀv + ∇_wE, then h = ∂_λΦᵀv;
 //   AID-CG  CG on (I − ∂_wΦᵀ)v = ∇_wE (at most K iterations, relative residual 1e-10);
 // in torch the products ∂_wΦᵀv, ∂_λΦᵀv are double-backward vector-Jacobian products through
-// a recorded ∇_wL (what hypertorch does). Per hypergradient, at 1 and 2 threads
+// a recorded ∇_wL (what hypertorch does). hyperad runs the problem twice: written with
+// logistic_loss(matmul(X, w), y), the same ops as torch's, and with the fused
+// linear_model_loss (one pass over X per gradient and per Hessian-vector product, where
+// the composition takes two). Per hypergradient, at 1 and 2 threads
 // (torch::set_num_threads and omp_set_num_threads): median wall times, and the medians of
 // the per-rep ratios torch / hyperad of wall and of process CPU time (reps alternate
-// between the two, so both see the same machine load). At 2 threads each timed call
-// follows a 250 ms pause: libtorch's OpenBLAS threads spin for a while after a call and
-// would take the core the other library's second thread needs (hyperad's kernels then
-// back off to one thread: the stalls column counts such events). Both libraries' results
-// are compared (relative difference).
+// between the libraries, so all see the same machine load). At 2 threads each timed call
+// follows a 250 ms pause and an untimed call of the same library: libtorch's OpenBLAS
+// threads spin for a while after a call and would take the core the other library's
+// second thread needs, and after the pause the virtual machine's idle CPU must be woken
+// up (hyperad's kernels back off to one thread when a thread starts over 3 ms late: the
+// stalls column counts such events). Both libraries' results are compared (relative
+// difference).
 //
 //   bench_torch_baseline [--reps N] [--n N] [--t T]    writes bench/results/torch_baseline.csv
 #include <omp.h>
@@ -157,16 +162,17 @@ int main(int argc, char** argv) {
   std::int64_t n = 2000;
   hyperad::bench::parse_flags(argc, argv, {{"--reps", &reps}, {"--n", &n}, {"--t", &t}});
   const int K = t;
-  std::vector<std::vector<std::string>> csv{
-      {"d", "threads", "method", "hyperad_ms", "torch_ms", "wall_ratio", "cpu_ratio", "rel_diff", "hyperad_linear_iters",
-       "hyperad_stalls"}};
+  std::vector<std::vector<std::string>> csv{{"d", "threads", "method", "hyperad_ms", "hyperad_fused_ms", "torch_ms",
+                                             "wall_ratio", "cpu_ratio", "fused_wall_ratio", "fused_cpu_ratio",
+                                             "rel_diff", "fused_rel_diff", "hyperad_linear_iters", "hyperad_stalls"}};
   fmt::print("## hyperad vs libtorch {} autograd: logistic regression, n = {}, t = K = {}, median of {}\n\n",
              TORCH_VERSION, n, t, reps);
-  fmt::print("| d | threads | method | hyperad (ms) | torch (ms) | torch / hyperad (wall) | (CPU) | rel. diff | stalls |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|---|\n");
+  fmt::print("| d | threads | method | hyperad (ms) | fused (ms) | torch (ms) | torch / hyperad | torch / fused | "
+             "(CPU) | rel. diff | stalls |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (std::int64_t d : {10, 100, 1000}) {
     Data D(n, d, 21);
-    hb::Problem p = D.problem();
+    const hb::Problem p = D.problem(), pf = D.problem(true);
     hyperad::Generator g(4);
     const Tensor lam = -1.0 - rand({d}, g);
     const hb::Tensors l{lam};
@@ -188,34 +194,50 @@ int main(int argc, char** argv) {
       torch::set_num_threads(threads);
       omp_set_num_threads(threads);
       for (const Pair& m : pairs) {
-        hb::Hypergradient h;
+        hb::Hypergradient h, hf;
         torch::Tensor th;
-        // Paired reps (ours, then theirs) so that both see the same machine load; the
-        // ratio is the median of the per-rep ratios, of wall time and of process CPU time.
-        std::vector<Timing> ours, theirs;
-        std::vector<double> wall_ratio, cpu_ratio;
+        // Paired reps (ours plain, ours fused, theirs) so that all see the same machine
+        // load; ratios are medians of the per-rep ratios, of wall and of process CPU time.
+        std::vector<Timing> ours, fused, theirs;
+        std::vector<double> wall_ratio, cpu_ratio, fused_wall_ratio, fused_cpu_ratio;
         h = m.ours->hypergradient(p, l);  // warm-up
+        hf = m.ours->hypergradient(pf, l);
         th = m.theirs();
-        const auto pause = [&] {
-          if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        // At 2 threads: a pause, so that the other library's threads have stopped, then
+        // an untimed call, so that the idle virtual CPUs are awake again (after a pause
+        // the hypervisor takes milliseconds to resume the second one).
+        const auto settle = [&](const auto& call) {
+          if (threads == 1) return;
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));
+          call();
         };
+        const auto plain = [&] { h = m.ours->hypergradient(p, l); };
+        const auto with_fused = [&] { hf = m.ours->hypergradient(pf, l); };
+        const auto torch_call = [&] { th = m.theirs(); };
         const std::uint64_t stalls0 = hyperad::runtime::parallel_stalls();
         for (int r = 0; r < reps; ++r) {
-          pause();
-          ours.push_back(timed([&] { h = m.ours->hypergradient(p, l); }));
-          pause();
-          theirs.push_back(timed([&] { th = m.theirs(); }));
+          settle(plain);
+          ours.push_back(timed(plain));
+          settle(with_fused);
+          fused.push_back(timed(with_fused));
+          settle(torch_call);
+          theirs.push_back(timed(torch_call));
           wall_ratio.push_back(theirs.back().wall / ours.back().wall);
           cpu_ratio.push_back(theirs.back().cpu / ours.back().cpu);
+          fused_wall_ratio.push_back(theirs.back().wall / fused.back().wall);
+          fused_cpu_ratio.push_back(theirs.back().cpu / fused.back().cpu);
         }
-        const double ow = median(ours, &Timing::wall), tw = median(theirs, &Timing::wall);
-        const double wr = median(wall_ratio), cr = median(cpu_ratio);
-        const double diff = rel_diff(th, h.grad[0]);
+        const double ow = median(ours, &Timing::wall), fw = median(fused, &Timing::wall),
+                     tw = median(theirs, &Timing::wall);
+        const double wr = median(wall_ratio), cr = median(cpu_ratio), fwr = median(fused_wall_ratio),
+                     fcr = median(fused_cpu_ratio);
+        const double diff = rel_diff(th, h.grad[0]), fdiff = rel_diff(th, hf.grad[0]);
         const std::uint64_t stalls = hyperad::runtime::parallel_stalls() - stalls0;
-        fmt::print("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f}× | {:.2f}× | {:.1e} | {} |\n", d, threads, m.name, ow, tw,
-                   wr, cr, diff, stalls);
-        csv.push_back({std::to_string(d), std::to_string(threads), m.name, g3(ow), g3(tw), g3(wr), g3(cr), g3(diff),
-                       std::to_string(h.diagnostics.linear_iterations), std::to_string(stalls)});
+        fmt::print("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f}× | {:.2f}× | {:.2f}× / {:.2f}× | {:.1e} | {} |\n",
+                   d, threads, m.name, ow, fw, tw, wr, fwr, cr, fcr, std::max(diff, fdiff), stalls);
+        csv.push_back({std::to_string(d), std::to_string(threads), m.name, g3(ow), g3(fw), g3(tw), g3(wr), g3(cr),
+                       g3(fwr), g3(fcr), g3(diff), g3(fdiff), std::to_string(h.diagnostics.linear_iterations),
+                       std::to_string(stalls)});
         std::fflush(stdout);
       }
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/hyperad.hpp"
 
 namespace hyperad::testing {
@@ -121,6 +122,14 @@ inline void expect_ad(const std::string& name, const TensorFn& fn, const std::ve
     }
   }
 }
+
+/// Sets the kernels' thread count for a scope (restores the default on exit).
+struct ThreadCount {
+  explicit ThreadCount(int n) { runtime::set_num_threads(n); }
+  ~ThreadCount() { runtime::set_num_threads(0); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+};
 
 /// Reads a whole tensor as doubles (for CHECKs against closed forms).
 inline std::vector<double> values(const Tensor& t) { return t.to_vector(); }

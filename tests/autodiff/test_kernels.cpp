@@ -17,6 +17,7 @@
 
 #include "../../autodiff/src/kernels/gemm.hpp"
 #include "../../autodiff/src/kernels/reduce.hpp"
+#include "autodiff/ad_harness.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
@@ -25,6 +26,7 @@
 #include "hyperad/autodiff/tensor.hpp"
 
 using namespace hyperad;
+using hyperad::testing::ThreadCount;
 
 namespace {
 
@@ -172,12 +174,6 @@ std::vector<double> naive_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N,
     }
   return C;
 }
-
-// Restores the thread count on scope exit.
-struct ThreadCount {
-  explicit ThreadCount(int n) { runtime::set_num_threads(n); }
-  ~ThreadCount() { runtime::set_num_threads(0); }
-};
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
+#include "hyperad/autodiff/ops/linear_model.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"

@@ -57,6 +57,55 @@ T chunked_sum(std::int64_t n, const Block& block) {
 
 constexpr std::int64_t kColumnBlock = std::int64_t{1} << 17;
 
+// 2 to 64 blocks of about kColumnBlock elements, of equal rows (so two threads each take
+// the half of the rows that a row-split product gives them): rows per block and count.
+std::pair<std::int64_t, std::int64_t> row_blocks(std::int64_t R, std::int64_t K) {
+  const std::int64_t blocks = std::clamp<std::int64_t>((R * K + kColumnBlock - 1) / kColumnBlock, 2, 64);
+  const std::int64_t rows = (R + blocks - 1) / blocks;
+  return {rows, (R + rows - 1) / rows};
+}
+
+// Calls run(r0, r1, p) over fixed blocks of rows, p the block's K partial sums, then sets
+// out to the sum of the partials in block order (on the caller's thread alone, straight
+// into out, when the work is small or gives one block).
+template <class T, class Run>
+void row_blocked_sums(std::int64_t R, std::int64_t K, T* out, const Run& run) {
+  const auto [rows, nc] = row_blocks(R, K);
+  if (R * K <= kChunk || nc < 2) return run(std::int64_t{0}, R, out);
+  // Partials a whole number of cache lines apart: two threads writing the two ends of one
+  // line would pass it back and forth on every group of rows.
+  constexpr std::int64_t kLine = 64 / sizeof(T);
+  const std::int64_t stride = (K + kLine - 1) / kLine * kLine;
+  Scratch<T> partial(out ? nc * stride : 0);
+  parallel_for(
+      nc, std::max<std::int64_t>(1, reduce_threshold() / (rows * K)),
+      [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t c = lo; c < hi; ++c)
+          run(c * rows, std::min(R, c * rows + rows), out ? partial.p + c * stride : nullptr);
+      },
+      1);
+  if (!out) return;
+  std::copy(partial.p, partial.p + K, out);
+  for (std::int64_t c = 1; c < nc; ++c) add_to(out, partial.p + c * stride, K);
+}
+
+// y[i] = x_{r+i}·v for m consecutive rows of x [·, K], eight at a time.
+template <class T>
+void row_dots(const T* x, std::int64_t K, std::int64_t m, const T* v, T* y) {
+  std::int64_t i = 0;
+  for (; i + 8 <= m; i += 8) vec::dot_rows<8>(x + i * K, K, v, K, y + i);
+  for (; i < m; ++i) vec::dot_rows<1>(x + i * K, K, v, K, y + i);
+}
+
+// p[0..n) += Σ_i c[i] x_i over m rows of stride K, in row order, eight per pass over p.
+template <class T>
+void add_weighted_rows(const T* c, const T* x, std::int64_t K, std::int64_t m, T* p, std::int64_t n) {
+  static constexpr T kOnes[8] = {T(1), T(1), T(1), T(1), T(1), T(1), T(1), T(1)};
+  std::int64_t i = 0;
+  for (; i + 8 <= m; i += 8) vec::axpy_rows<8>(c ? c + i : kOnes, x + i * K, K, p, n);
+  for (; i < m; ++i) vec::axpy_rows<1>(c ? c + i : kOnes, x + i * K, K, p, n);
+}
+
 }  // namespace
 
 // Rows are added in order, eight per pass over the output (vec::axpy_rows). Small inputs
@@ -67,34 +116,42 @@ constexpr std::int64_t kColumnBlock = std::int64_t{1} << 17;
 // The choice depends on the shape only, so results do not depend on the thread count.
 template <class T>
 void weighted_column_sums(const T* x, const T* w, std::int64_t R, std::int64_t K, T* out) {
-  static constexpr T kOnes[8] = {T(1), T(1), T(1), T(1), T(1), T(1), T(1), T(1)};
   // p[c0, c1) = Σ_{r in [r0, r1)} w_r x[r, c0..c1); fma by one is exactly an add.
   const auto add_rows = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1, T* p) {
     std::fill(p + c0, p + c1, T(0));
-    std::int64_t r = r0;
-    for (; r + 8 <= r1; r += 8) vec::axpy_rows<8>(w ? w + r : kOnes, x + r * K + c0, K, p + c0, c1 - c0);
-    for (; r < r1; ++r) vec::axpy_rows<1>(w ? w + r : kOnes, x + r * K + c0, K, p + c0, c1 - c0);
+    add_weighted_rows(w ? w + r0 : nullptr, x + r0 * K + c0, K, r1 - r0, p + c0, c1 - c0);
   };
   constexpr std::int64_t kWide = 1024;  // columns per row above which threads split columns
-  // 2 to 64 blocks of about kColumnBlock elements, of equal rows (so two threads each
-  // take the half of the rows that a row-split product gives them).
-  const std::int64_t blocks = std::clamp<std::int64_t>((R * K + kColumnBlock - 1) / kColumnBlock, 2, 64);
-  const std::int64_t rows = (R + blocks - 1) / blocks, nc = (R + rows - 1) / rows;
-  if (R * K <= kChunk || K >= kWide || nc < 2) {
+  if (R * K > kChunk && (K >= kWide || row_blocks(R, K).second < 2)) {
     parallel_for(K, (reduce_threshold() + R - 1) / R, [&](std::int64_t lo, std::int64_t hi) { add_rows(0, R, lo, hi, out); });
     return;
   }
-  Scratch<T> partial(nc * K);
-  parallel_for(
-      nc, std::max<std::int64_t>(1, reduce_threshold() / (rows * K)),
-      [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t c = lo; c < hi; ++c) add_rows(c * rows, std::min(R, c * rows + rows), 0, K, partial.p + c * K);
-      },
-      1);
-  std::copy(partial.p, partial.p + K, out);
-  for (std::int64_t c = 1; c < nc; ++c) add_to(out, partial.p + c * K, K);
+  row_blocked_sums(R, K, out, [&](std::int64_t r0, std::int64_t r1, T* p) { add_rows(r0, r1, 0, K, p); });
 }
 
+// Groups of kGroup rows: their dots, weights and weighted sum while the rows are in cache
+// (16 rows of 1000 doubles are 128 KB: L2; of 100, L1).
+template <class T>
+void fused_row_pass(const T* x, std::int64_t R, std::int64_t K, const T* v0, const T* v1, RowWeights<T> weights,
+                    T* out) {
+  constexpr std::int64_t kGroup = 16;
+  row_blocked_sums(R, K, out, [&](std::int64_t r0, std::int64_t r1, T* p) {
+    if (p) std::fill(p, p + K, T(0));
+    alignas(64) T d0[kGroup], d1[kGroup], c[kGroup];
+    for (std::int64_t r = r0; r < r1; r += kGroup) {
+      const std::int64_t m = std::min(kGroup, r1 - r);
+      row_dots(x + r * K, K, m, v0, d0);
+      if (v1) row_dots(x + r * K, K, m, v1, d1);
+      weights.fn(weights.ctx, r, m, d0, v1 ? d1 : nullptr, c);
+      if (p) add_weighted_rows(c, x + r * K, K, m, p, K);
+    }
+  });
+}
+
+template void fused_row_pass<float>(const float*, std::int64_t, std::int64_t, const float*, const float*,
+                                    RowWeights<float>, float*);
+template void fused_row_pass<double>(const double*, std::int64_t, std::int64_t, const double*, const double*,
+                                     RowWeights<double>, double*);
 template void weighted_column_sums<float>(const float*, const float*, std::int64_t, std::int64_t, float*);
 template void weighted_column_sums<double>(const double*, const double*, std::int64_t, std::int64_t, double*);
 

@@ -13,6 +13,7 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/record.hpp"
+#include "ops/loss_common.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/reduce.hpp"
 
@@ -46,6 +47,10 @@ void for_each_lane(const Tensor& x, int axis, F&& f) {
       f(base, a.inner, a.n, m, std::log(s));
     }
 }
+
+}  // namespace
+
+namespace detail {
 
 // The factor each per-example cotangent is scaled by: 1/count for mean, else 1. Throws
 // for a mean over nothing (it has no value) and for a Reduction outside the enum.
@@ -88,7 +93,9 @@ void require_same_shape(const Tensor& a, const Tensor& b, const char* op, const 
     throw DtypeError(fmt::format("{}: dtypes differ: {} {} vs {} {}", op, ra, dtype_name(a.dtype()), rb,
                                  dtype_name(b.dtype())));
 }
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 Tensor softmax(const Tensor& x, int axis) {
   // dx = y ⊙ (g − Σ_axis g⊙y)

@@ -1,0 +1,49 @@
+#pragma once
+/// \file ops/linear_model.hpp
+/// Losses of linear models, L(w) = Σ_i ℓ(x_iᵀw, y_i) (or the mean), with their gradient
+/// and Hessian-vector product as ops of their own. Each reads the data matrix X once:
+/// `logistic_loss(matmul(X, w), y)` and its derivatives read X twice per gradient and
+/// twice per Hessian-vector product, which dominates when X does not fit in cache.
+/// Inner problems of bilevel optimization are often of this form, and their
+/// hypergradients are hundreds of such gradients and products.
+///
+/// The three ops are tied by their backward rules, so autodiff composes them and the
+/// fused forms are what it uses:
+///
+///     d/dw linear_model_loss      = linear_model_grad
+///     d/dw linear_model_grad · u  = linear_model_hvp(…, u)
+///
+/// Every derivative exists, to any order, w.r.t. X, w and y (the remaining ones in plain
+/// DSL ops). With grad enabled and w requiring gradients, linear_model_loss computes its
+/// gradient in the same pass over X and keeps it for the backward pass.
+#include "hyperad/autodiff/ops/loss.hpp"
+#include "hyperad/autodiff/tensor.hpp"
+
+namespace hyperad {
+
+/// The per-example loss ℓ(z, y) of a linear model with score z = xᵀw.
+enum class LinearLoss {
+  logistic,  ///< log(1 + exp(−y z)), labels y ∈ {−1, +1}: as logistic_loss
+  squared,   ///< (z − y)²: as mse_loss
+};
+
+/// Σ_i ℓ(x_iᵀw, y_i) reduced by `reduction` (mean, sum, or none: the n per-example losses),
+/// for X [n, d], w [d], y [n] of one dtype. Equal to logistic_loss(matmul(X, w), y) or
+/// mse_loss(matmul(X, w), y) up to rounding. ShapeError naming the shapes otherwise. For
+/// an intercept, append a column of ones to X (and leave its weight out of any penalty).
+Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss,
+                         Reduction reduction = Reduction::mean);
+
+/// ∇_w of linear_model_loss: s·Xᵀ ℓ'(Xw, y), s = 1/n (mean) or 1 (sum); shape [d]. A
+/// reduction of none has no single gradient: ValueError.
+Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss,
+                         Reduction reduction = Reduction::mean);
+
+/// ∇²_w linear_model_loss · v = s·Xᵀ (ℓ''(Xw, y) ⊙ Xv), v [d]; shape [d].
+Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
+                        Reduction reduction = Reduction::mean);
+
+/// "logistic" or "squared".
+const char* linear_loss_name(LinearLoss loss);
+
+}  // namespace hyperad

@@ -1,0 +1,318 @@
+// Linear-model losses and their w-gradient and w-Hessian-vector product, each one fused
+// pass over X (kernels::fused_row_pass). The three ops differentiate into each other in
+// w; every other derivative (w.r.t. X and y, and the third w-derivative) is written in
+// DSL ops from the per-example derivatives of ℓ below, so all orders work.
+#include "hyperad/autodiff/ops/linear_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/autodiff/ops/linalg.hpp"
+#include "hyperad/autodiff/record.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/reduce.hpp"
+#include "ops/loss_common.hpp"
+
+namespace hyperad {
+
+using namespace detail;
+
+namespace {
+
+// ---- ℓ and its z-derivatives in the kernels, for scalars or xsimd batches -------------
+
+// ℓ, ℓ' and ℓ'' at scores z and labels y, for xsimd batches; a null output is skipped.
+// Logistic, with m = −yz: ℓ = softplus(m) = max(m, 0) + log1p(e), ℓ' = −y σ(m),
+// ℓ'' = y² σ(m) σ(−m), all from the one exponential e = exp(−|m|) ∈ (0, 1] (no overflow
+// at any z, and tiny losses keep their relative precision).
+template <class V>
+void logistic_terms(V z, V y, V* value, V* d1, V* d2) {
+  using std::abs, std::exp, std::log1p;  // ADL finds xsimd's for batches
+  const V m = -y * z, e = exp(-abs(m));
+  if (value) *value = kernels::if_else(m > V(0), m, V(0)) + log1p(e);
+  const V r = V(1) / (V(1) + e);
+  if (d1) *d1 = -y * kernels::if_else(m > V(0), r, e * r);
+  if (d2) *d2 = y * y * e * r * r;
+}
+
+template <class V>
+void squared_terms(V z, V y, V* value, V* d1, V* d2) {
+  if (value) *value = (z - y) * (z - y);
+  if (d1) *d1 = V(2) * (z - y);
+  if (d2) *d2 = V(2);
+}
+
+// For m ≤ 16 rows with scores z and labels y: the per-example losses into `value`,
+// s·ℓ' into `d1`, and ℓ'' into `d2` (times s·times[i] when `times` is given); null
+// outputs are not computed.
+template <class T>
+void eval_terms(LinearLoss loss, std::int64_t m, const T* z, const T* y, T s, T* value, T* d1, T* d2,
+                const T* times) {
+  constexpr std::int64_t W = kernels::kLanes<T>;
+  using B = kernels::Batch<T>;
+  for (std::int64_t i = 0; i < m; i += W) {
+    const std::int64_t len = std::min(W, m - i);
+    const B zv = kernels::load_partial(z + i, len, T(0)), yv = kernels::load_partial(y + i, len, T(0));
+    B v, g, h;
+    if (loss == LinearLoss::logistic)
+      logistic_terms<B>(zv, yv, value ? &v : nullptr, d1 ? &g : nullptr, d2 ? &h : nullptr);
+    else
+      squared_terms<B>(zv, yv, value ? &v : nullptr, d1 ? &g : nullptr, d2 ? &h : nullptr);
+    if (value) kernels::store_partial(v, value + i, len);
+    if (d1) kernels::store_partial(g * B(s), d1 + i, len);
+    if (d2) kernels::store_partial(times ? h * B(s) * kernels::load_partial(times + i, len, T(0)) : h, d2 + i, len);
+  }
+}
+
+// ---- the same derivatives in DSL ops, for the backward rules -------------------------
+
+// ∂_z^k ∂_y^j ℓ(z, y) (k ≤ 3, j ≤ 1, not both zero) as DSL ops of z and y, so that it is
+// differentiated further; undefined where it is identically zero. Logistic: ℓ = φ(yz)
+// with φ(m) = softplus(−m), φ' = −σ(−m), φ'' = σ(m)σ(−m), φ''' = φ''·(σ(−m) − σ(m)); so
+// ∂_z^k ℓ = y^k φ^(k)(yz) and ∂_y ∂_z^k ℓ = k y^(k−1) φ^(k) + y^k z φ^(k+1).
+Tensor loss_derivative(LinearLoss loss, const Tensor& z, const Tensor& y, int k, int j) {
+  if (loss == LinearLoss::squared) {  // ℓ = (z − y)²: ∂_y = −∂_z
+    if (k + j == 1) return mul_scalar(sub(z, y), j ? -2.0 : 2.0);
+    if (k + j == 2) return full_like(z, j ? -2.0 : 2.0);
+    return Tensor();
+  }
+  const Tensor m = mul(y, z), s = sigmoid(m), sb = sigmoid(neg(m));
+  const auto phi = [&](int order) {
+    if (order == 1) return neg(sb);
+    const Tensor p2 = mul(s, sb);
+    return order == 2 ? p2 : mul(p2, sub(sb, s));
+  };
+  const auto ypow = [&](int p) {
+    Tensor r = y;
+    for (int i = 1; i < p; ++i) r = mul(r, y);
+    return r;
+  };
+  if (j == 0) return mul(ypow(k), phi(k));
+  if (k == 0) return mul(z, phi(1));
+  Tensor lead = k == 1 ? phi(1) : mul_scalar(mul(ypow(k - 1), phi(k)), k);
+  return add(lead, mul(mul(ypow(k), z), phi(k + 1)));
+}
+
+// ---- checks -------------------------------------------------------------------------
+
+struct Dims {
+  std::int64_t n, d;
+};
+
+Dims check_operands(const char* op, const Tensor& X, const Tensor& w, const Tensor& y, const Tensor* v,
+                    LinearLoss loss) {
+  kernels::require_defined(X, op, "data X");
+  kernels::require_defined(w, op, "weights w");
+  kernels::require_defined(y, op, "labels y");
+  if (v) kernels::require_defined(*v, op, "direction v");
+  if (loss != LinearLoss::logistic && loss != LinearLoss::squared)
+    throw ValueError(fmt::format("{}: unknown LinearLoss {}", op, static_cast<int>(loss)));
+  const auto shapes = [&] {
+    return fmt::format("X {}, w {}, y {}{}", X.shape().str(), w.shape().str(), y.shape().str(),
+                       v ? fmt::format(", v {}", v->shape().str()) : std::string());
+  };
+  if (X.rank() != 2 || w.rank() != 1 || y.rank() != 1 || (v && v->rank() != 1))
+    throw ShapeError(fmt::format("{}: expects X [n, d], w [d], y [n]{}; got {}", op, v ? ", v [d]" : "", shapes()));
+  const Dims dims{X.size(0), X.size(1)};
+  if (w.size(0) != dims.d || y.size(0) != dims.n || (v && v->size(0) != dims.d))
+    throw ShapeError(fmt::format("{}: sizes disagree (n = {} rows and d = {} columns of X): {}", op, dims.n, dims.d,
+                                 shapes()));
+  for (const Tensor* t : {&w, &y, v})
+    if (t && t->dtype() != X.dtype())
+      throw DtypeError(fmt::format("{}: dtypes differ: X {} vs {} ({})", op, dtype_name(X.dtype()),
+                                   dtype_name(t->dtype()), shapes()));
+  return dims;
+}
+
+// The gradient and the Hessian-vector product are vectors: a reduction must be mean or sum.
+double vector_scale(Reduction r, std::int64_t n, const char* op) {
+  if (r == Reduction::none)
+    throw ValueError(fmt::format("{}: reduction none has no single gradient (one per example); use mean or sum", op));
+  return reduction_scale(r, n, op);
+}
+
+OpAttrs attrs_of(Reduction r, double scale, LinearLoss loss) {
+  OpAttrs a = reduction_attr(r, scale);
+  a.integer[1] = static_cast<std::int64_t>(loss);
+  return a;
+}
+
+LinearLoss loss_of(const Backward& b) { return static_cast<LinearLoss>(b.integer(1)); }
+Reduction reduction_of(const Backward& b) { return static_cast<Reduction>(b.integer(0)); }
+
+// Xᵀu for X [n, d], u [n].
+Tensor xt(const Tensor& X, const Tensor& u) { return matmul(u, X); }
+
+// ---- the fused passes -----------------------------------------------------------------
+
+// Per-example losses into `per` and, if grad is given, grad = scale · Xᵀ ℓ'(Xw, y) and
+// curv = ℓ''(Xw, y): one pass.
+template <class T>
+void loss_pass(LinearLoss loss, const Tensor& X, const Tensor& w, const Tensor& y, T scale, T* per, T* grad,
+               T* curv) {
+  const T* yp = y.data<T>();
+  const auto weights = [&](std::int64_t r0, std::int64_t m, const T* z, const T*, T* c) {
+    eval_terms<T>(loss, m, z, yp + r0, scale, per + r0, grad ? c : nullptr, curv ? curv + r0 : nullptr, nullptr);
+  };
+  kernels::fused_row_pass<T>(X.data<T>(), X.size(0), X.size(1), w.data<T>(), nullptr,
+                             kernels::RowWeights<T>::of(weights), grad);
+}
+
+// One pass: scale · Xᵀ ℓ'(Xw, y) (v undefined), or scale · Xᵀ (ℓ''(Xw, y) ⊙ Xv), where
+// `curv`, when given, holds ℓ''(Xw, y) already (the pass then only needs Xv).
+Tensor derivative_pass(LinearLoss loss, const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v,
+                       double scale, const Tensor* curv) {
+  Tensor out({X.size(1)}, X.dtype());
+  dispatch(X.dtype(), [&]<class T>() {
+    const T* yp = y.data<T>();
+    const T* hp = curv ? curv->data<T>() : nullptr;
+    const T s = static_cast<T>(scale);
+    const auto weights = [&](std::int64_t r0, std::int64_t m, const T* d0, const T* d1, T* c) {
+      if (!v.defined()) return eval_terms<T>(loss, m, d0, yp + r0, s, nullptr, c, nullptr, nullptr);
+      if (!hp) return eval_terms<T>(loss, m, d0, yp + r0, s, nullptr, nullptr, c, d1);  // d0 = Xw, d1 = Xv
+      for (std::int64_t i = 0; i < m; ++i) c[i] = s * hp[r0 + i] * d0[i];              // d0 = Xv
+    };
+    const T* first = v.defined() && hp ? v.data<T>() : w.data<T>();
+    const T* second = v.defined() && !hp ? v.data<T>() : nullptr;
+    kernels::fused_row_pass<T>(X.data<T>(), X.size(0), X.size(1), first, second, kernels::RowWeights<T>::of(weights),
+                               out.mutable_data<T>());
+  });
+  return out;
+}
+
+// What the loss's forward pass computed for the backward pass: its gradient, and ℓ'' per
+// example for the gradient's Hessian-vector products.
+struct Kept {
+  Tensor grad, curvature;
+};
+
+// The curvature kept with a record (by the loss, or by the gradient op it created), if any.
+const Tensor* kept_curvature(const Backward& b) {
+  return b.attrs().payload ? &b.payload<Kept>().curvature : nullptr;
+}
+
+Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
+              const Tensor& v, const Tensor* curv);
+
+// The gradient op; `kept` holds its value and ℓ'' when the loss's forward pass
+// computed them (the record keeps ℓ'' for its Hessian-vector products).
+Tensor grad_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
+               const std::shared_ptr<const Kept>& kept) {
+  // With ḡ the cotangent and t = Xḡ: dw = hvp(ḡ); dX = s (ℓ' ḡᵀ + (ℓ'' ⊙ t) wᵀ);
+  // dy = s ∂_yℓ' ⊙ t.
+  static const OpDef def{"linear_model_grad", [](Backward& b) {
+                           const Tensor &X = b.saved(0), &w = b.saved(1), &y = b.saved(2), &g = b.grad_out();
+                           const LinearLoss loss = loss_of(b);
+                           const double s = b.real(0);
+                           if (b.needs(1)) b.accumulate(1, hvp_op(loss, reduction_of(b), s, X, w, y, g, kept_curvature(b)));
+                           if (!b.needs(0) && !b.needs(2)) return;
+                           const Tensor z = matmul(X, w), t = matmul(X, g);
+                           if (b.needs(0)) {
+                             Tensor dx = outer(loss_derivative(loss, z, y, 1, 0), g);
+                             dx = add(dx, outer(mul(loss_derivative(loss, z, y, 2, 0), t), w));
+                             b.accumulate(0, mul_scalar(dx, s));
+                           }
+                           if (b.needs(2)) b.accumulate(2, mul_scalar(mul(loss_derivative(loss, z, y, 1, 1), t), s));
+                         }};
+  Tensor out = kept ? kept->grad : derivative_pass(loss, X, w, y, Tensor(), scale, nullptr);
+  OpAttrs attrs = attrs_of(r, scale, loss);
+  attrs.payload = kept;
+  return record(def, std::move(out), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
+}
+
+Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
+              const Tensor& v, const Tensor* curv) {
+  // With ū the cotangent, a = Xv, b = Xū, ℓ'' and ℓ''' at z = Xw: dv = hvp(ū);
+  // dw = s Xᵀ(ℓ''' ⊙ a ⊙ b); dX = s ((ℓ'' ⊙ a) ūᵀ + (ℓ'' ⊙ b) vᵀ + (ℓ''' ⊙ a ⊙ b) wᵀ);
+  // dy = s ∂_yℓ'' ⊙ a ⊙ b.
+  static const OpDef def{"linear_model_hvp", [](Backward& b) {
+                           const Tensor &X = b.saved(0), &w = b.saved(1), &y = b.saved(2), &v = b.saved(3);
+                           const Tensor& u = b.grad_out();
+                           const LinearLoss loss = loss_of(b);
+                           const double s = b.real(0);
+                           if (b.needs(3)) b.accumulate(3, hvp_op(loss, reduction_of(b), s, X, w, y, u, nullptr));
+                           if (!b.needs(0) && !b.needs(1) && !b.needs(2)) return;
+                           const Tensor z = matmul(X, w), xv = matmul(X, v), xu = matmul(X, u), ab = mul(xv, xu);
+                           const Tensor d3 = loss_derivative(loss, z, y, 3, 0);  // undefined: zero
+                           if (b.needs(1) && d3.defined()) b.accumulate(1, mul_scalar(xt(X, mul(d3, ab)), s));
+                           if (b.needs(0)) {
+                             const Tensor d2 = loss_derivative(loss, z, y, 2, 0);
+                             Tensor dx = add(outer(mul(d2, xv), u), outer(mul(d2, xu), v));
+                             if (d3.defined()) dx = add(dx, outer(mul(d3, ab), w));
+                             b.accumulate(0, mul_scalar(dx, s));
+                           }
+                           if (b.needs(2)) {
+                             const Tensor dy = loss_derivative(loss, z, y, 2, 1);
+                             if (dy.defined()) b.accumulate(2, mul_scalar(mul(dy, ab), s));
+                           }
+                         }};
+  Tensor out = derivative_pass(loss, X, w, y, v, scale, curv);
+  return record(def, std::move(out), {&X, &w, &y, &v}, {&X, &w, &y, &v}, attrs_of(r, scale, loss));
+}
+
+}  // namespace
+
+const char* linear_loss_name(LinearLoss loss) {
+  switch (loss) {
+    case LinearLoss::logistic: return "logistic";
+    case LinearLoss::squared: return "squared";
+  }
+  return "unknown";
+}
+
+Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+  // With ū the cotangent (a scalar, or per example for none) and ℓ' at z = Xw:
+  // dw = ū · grad (none: Xᵀ(ū ⊙ ℓ')); dX = s (ū ⊙ ℓ') wᵀ; dy = s ū ⊙ ∂_yℓ.
+  static const OpDef def{"linear_model_loss", [](Backward& b) {
+                           const Tensor &X = b.saved(0), &w = b.saved(1), &y = b.saved(2), &u = b.grad_out();
+                           const LinearLoss loss = loss_of(b);
+                           const Reduction r = reduction_of(b);
+                           const double s = b.real(0);
+                           const bool per_example = r == Reduction::none;
+                           if (b.needs(1) && !per_example) {
+                             const auto kept = std::static_pointer_cast<const Kept>(b.attrs().payload);
+                             b.accumulate(1, mul(grad_op(loss, r, s, X, w, y, kept), u));
+                           }
+                           if (!b.needs(0) && !b.needs(2) && !(b.needs(1) && per_example)) return;
+                           const Tensor z = matmul(X, w);
+                           const Tensor ud1 = mul_scalar(mul(u, loss_derivative(loss, z, y, 1, 0)), s);
+                           if (b.needs(1) && per_example) b.accumulate(1, xt(X, ud1));
+                           if (b.needs(0)) b.accumulate(0, outer(ud1, w));
+                           if (b.needs(2)) b.accumulate(2, mul_scalar(mul(u, loss_derivative(loss, z, y, 0, 1)), s));
+                         }};
+  const char* op = "linear_model_loss";
+  const Dims dims = check_operands(op, X, w, y, nullptr, loss);
+  const double scale = reduction_scale(reduction, dims.n, op);
+  // The gradient comes almost free with the loss (the rows are in cache): keep it when a
+  // backward pass may want it.
+  const bool keep_grad = reduction != Reduction::none && any_requires_grad({&w});
+  Tensor per({dims.n}, X.dtype());
+  Kept kept;
+  if (keep_grad) kept = {Tensor({dims.d}, X.dtype()), Tensor({dims.n}, X.dtype())};
+  dispatch(X.dtype(), [&]<class T>() {
+    loss_pass<T>(loss, X, w, y, static_cast<T>(scale), per.mutable_data<T>(),
+                 keep_grad ? kept.grad.mutable_data<T>() : nullptr, keep_grad ? kept.curvature.mutable_data<T>() : nullptr);
+  });
+  OpAttrs attrs = attrs_of(reduction, scale, loss);
+  if (keep_grad) attrs.payload = std::make_shared<const Kept>(std::move(kept));
+  return record(def, reduce_losses(std::move(per), reduction, scale), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
+}
+
+Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+  const char* op = "linear_model_grad";
+  const Dims dims = check_operands(op, X, w, y, nullptr, loss);
+  return grad_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, {});
+}
+
+Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
+                        Reduction reduction) {
+  const char* op = "linear_model_hvp";
+  const Dims dims = check_operands(op, X, w, y, &v, loss);
+  return hvp_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, v, nullptr);
+}
+
+}  // namespace hyperad
