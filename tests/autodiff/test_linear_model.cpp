@@ -128,6 +128,16 @@ TEST_CASE("linear_model_loss: the gradient kept by its forward pass is the gradi
     w.set({0}, 3.0);  // w changed after the loss was recorded: the kept gradient is stale
     CHECK_THROWS_WITH_AS(grad(l, {w}), doctest::Contains("modified in place"), TapeError);
   }
+  // The tape's memory count includes the kept ℓ'' (50 values): the same record with only X
+  // differentiable keeps nothing.
+  const auto taped_bytes = [&](const Tensor& A, const Tensor& v) {
+    TapeScope scope;
+    const std::size_t before = Tape::current().memory_bytes();
+    linear_model_loss(A, v, y, LinearLoss::logistic);
+    return Tape::current().memory_bytes() - before;
+  };
+  const Tensor w_plain = rn({4});
+  CHECK(taped_bytes(X, w) - taped_bytes(X.clone().requires_grad_(), w_plain) == 50 * sizeof(double));
 }
 
 TEST_CASE("linear model ops: finite at scores of ±1000, accurate for tiny losses") {

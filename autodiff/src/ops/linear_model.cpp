@@ -185,15 +185,14 @@ Tensor derivative_pass(LinearLoss loss, const Tensor& X, const Tensor& w, const 
 }
 
 // What the loss's forward pass computed for the backward pass: its gradient, and ℓ'' per
-// example for the gradient's Hessian-vector products.
+// example for the gradient's Hessian-vector products. Records holding them also save the
+// curvature (saved tensor 3), so that the tape's memory count includes it.
 struct Kept {
   Tensor grad, curvature;
 };
 
 // The curvature kept with a record (by the loss, or by the gradient op it created), if any.
-const Tensor* kept_curvature(const Backward& b) {
-  return b.attrs().payload ? &b.payload<Kept>().curvature : nullptr;
-}
+const Tensor* kept_curvature(const Backward& b) { return b.attrs().payload ? &b.saved(3) : nullptr; }
 
 Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
               const Tensor& v, const Tensor* curv);
@@ -221,6 +220,7 @@ Tensor grad_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, cons
   Tensor out = kept ? kept->grad : derivative_pass(loss, X, w, y, Tensor(), scale, nullptr);
   OpAttrs attrs = attrs_of(r, scale, loss);
   attrs.payload = kept;
+  if (kept) return record(def, std::move(out), {&X, &w, &y}, {&X, &w, &y, &kept->curvature}, std::move(attrs));
   return record(def, std::move(out), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
 }
 
@@ -298,8 +298,11 @@ Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, Line
                  keep_grad ? kept.grad.mutable_data<T>() : nullptr, keep_grad ? kept.curvature.mutable_data<T>() : nullptr);
   });
   OpAttrs attrs = attrs_of(reduction, scale, loss);
-  if (keep_grad) attrs.payload = std::make_shared<const Kept>(std::move(kept));
-  return record(def, reduce_losses(std::move(per), reduction, scale), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
+  Tensor value = reduce_losses(std::move(per), reduction, scale);
+  if (!keep_grad) return record(def, std::move(value), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
+  const Tensor curvature = kept.curvature;
+  attrs.payload = std::make_shared<const Kept>(std::move(kept));
+  return record(def, std::move(value), {&X, &w, &y}, {&X, &w, &y, &curvature}, std::move(attrs));
 }
 
 Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
