@@ -270,11 +270,7 @@ void gemv(bool rows_contiguous, std::int64_t rows, std::int64_t cols, const T* m
   if (!rows_contiguous) return weighted_column_sums(mat, x, rows, cols, y);
   parallel_for(
       rows, (2 * parallel_elementwise() + cols - 1) / cols,
-      [&](std::int64_t lo, std::int64_t hi) {
-        std::int64_t i = lo;
-        for (; i + 8 <= hi; i += 8) vec::dot_rows<8>(mat + i * cols, cols, x, cols, y + i);
-        for (; i < hi; ++i) vec::dot_rows<1>(mat + i * cols, cols, x, cols, y + i);
-      },
+      [&](std::int64_t lo, std::int64_t hi) { vec::row_dots(mat + lo * cols, cols, hi - lo, x, cols, y + lo); },
       1);
 }
 

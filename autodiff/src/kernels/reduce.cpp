@@ -89,14 +89,6 @@ void row_blocked_sums(std::int64_t R, std::int64_t K, T* out, const Run& run) {
   for (std::int64_t c = 1; c < nc; ++c) add_to(out, partial.p + c * stride, K);
 }
 
-// y[i] = x_{r+i}·v for m consecutive rows of x [·, K], eight at a time.
-template <class T>
-void row_dots(const T* x, std::int64_t K, std::int64_t m, const T* v, T* y) {
-  std::int64_t i = 0;
-  for (; i + 8 <= m; i += 8) vec::dot_rows<8>(x + i * K, K, v, K, y + i);
-  for (; i < m; ++i) vec::dot_rows<1>(x + i * K, K, v, K, y + i);
-}
-
 // p[0..n) += Σ_i c[i] x_i over m rows of stride K, in row order, eight per pass over p.
 template <class T>
 void add_weighted_rows(const T* c, const T* x, std::int64_t K, std::int64_t m, T* p, std::int64_t n) {
@@ -140,8 +132,8 @@ void fused_row_pass(const T* x, std::int64_t R, std::int64_t K, const T* v0, con
     alignas(64) T d0[kGroup], d1[kGroup], c[kGroup];
     for (std::int64_t r = r0; r < r1; r += kGroup) {
       const std::int64_t m = std::min(kGroup, r1 - r);
-      row_dots(x + r * K, K, m, v0, d0);
-      if (v1) row_dots(x + r * K, K, m, v1, d1);
+      vec::row_dots(x + r * K, K, m, v0, K, d0);
+      if (v1) vec::row_dots(x + r * K, K, m, v1, K, d1);
       weights.fn(weights.ctx, r, m, d0, v1 ? d1 : nullptr, c);
       if (p) add_weighted_rows(c, x + r * K, K, m, p, K);
     }

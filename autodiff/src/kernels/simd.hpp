@@ -77,7 +77,7 @@ xsimd::batch<T, A> if_else(const xsimd::batch_bool<T, A>& cond, const xsimd::bat
   return xsimd::select(cond, a, b);
 }
 
-/// Loads n < kLanes<T> elements into a batch whose other lanes are `pad` (by default
+/// Loads n ≤ kLanes<T> elements into a batch whose other lanes are `pad` (by default
 /// one, harmless for every elementwise function), and stores the first n lanes of a
 /// batch. With AVX-512 these are single masked instructions; otherwise they go through a
 /// stack buffer.

@@ -63,6 +63,15 @@ void dot_rows(const T* a, std::int64_t ld, const T* x, std::int64_t n, T* y) {
   for (int r = 0; r < R; ++r) y[r] = xsimd::hadd(s[r]);
 }
 
+/// y[i] = x_i·v for m consecutive rows of x (stride ld, n values each), eight rows per
+/// call of dot_rows: a matrix-vector product over a range of rows.
+template <class T>
+void row_dots(const T* x, std::int64_t ld, std::int64_t m, const T* v, std::int64_t n, T* y) {
+  std::int64_t i = 0;
+  for (; i + 8 <= m; i += 8) dot_rows<8>(x + i * ld, ld, v, n, y + i);
+  for (; i < m; ++i) dot_rows<1>(x + i * ld, ld, v, n, y + i);
+}
+
 /// y[0..n) += Σ_r alpha[r] · x[r·ld .. r·ld + n) over R rows, added in row order: the same
 /// values as R single-row calls, but y is loaded and stored once instead of R times.
 template <int R, class T>

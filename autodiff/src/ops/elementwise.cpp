@@ -8,6 +8,7 @@
 
 #include "hyperad/autodiff/record.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/logistic.hpp"
 
 namespace hyperad {
 
@@ -180,13 +181,7 @@ Tensor sigmoid(const Tensor& x) {
                          }};
   Tensor y = map_unary(
       x,
-      kernels::simd<4>([](auto v) {
-        using std::abs, std::exp;
-        using T = decltype(v);
-        const T e = exp(-abs(v));  // in (0, 1]: no overflow
-        const T s = T(1) / (T(1) + e);
-        return kernels::if_else(v >= T(0), s, e * s);
-      }),
+      kernels::simd<4>([](auto v) { return kernels::sigmoid_from(v, kernels::exp_neg_abs(v)); }),
       "sigmoid");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
@@ -204,12 +199,7 @@ Tensor softplus(const Tensor& x) {
   // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, full precision for x << 0.
   return record(def,
                 map_unary(
-                    x,
-                    kernels::simd<4>([](auto v) {
-                      using std::abs, std::exp, std::log1p;
-                      using T = decltype(v);
-                      return kernels::if_else(v > T(0), v, T(0)) + log1p(exp(-abs(v)));
-                    }),
+                    x, kernels::simd<4>([](auto v) { return kernels::softplus_from(v, kernels::exp_neg_abs(v)); }),
                     "softplus"),
                 {&x}, {&x});
 }

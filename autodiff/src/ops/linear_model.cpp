@@ -14,6 +14,7 @@
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/record.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/logistic.hpp"
 #include "kernels/reduce.hpp"
 #include "ops/loss_common.hpp"
 
@@ -31,12 +32,13 @@ namespace {
 // at any z, and tiny losses keep their relative precision).
 template <class V>
 void logistic_terms(V z, V y, V* value, V* d1, V* d2) {
-  using std::abs, std::exp, std::log1p;  // ADL finds xsimd's for batches
-  const V m = -y * z, e = exp(-abs(m));
-  if (value) *value = kernels::if_else(m > V(0), m, V(0)) + log1p(e);
-  const V r = V(1) / (V(1) + e);
-  if (d1) *d1 = -y * kernels::if_else(m > V(0), r, e * r);
-  if (d2) *d2 = y * y * e * r * r;
+  const V m = -y * z, e = kernels::exp_neg_abs(m);
+  if (value) *value = kernels::softplus_from(m, e);
+  if (d1) *d1 = -y * kernels::sigmoid_from(m, e);
+  if (d2) {
+    const V r = V(1) / (V(1) + e);
+    *d2 = y * y * e * r * r;
+  }
 }
 
 template <class V>

@@ -15,6 +15,7 @@
 #include "hyperad/autodiff/record.hpp"
 #include "ops/loss_common.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/logistic.hpp"
 #include "kernels/reduce.hpp"
 
 namespace hyperad {
@@ -201,10 +202,8 @@ Tensor logistic_loss(const Tensor& z, const Tensor& y, Reduction reduction) {
   Tensor per = kernels::map_binary(
       z, y,
       kernels::simd<8>([](auto zv, auto yv) {
-        using std::abs, std::exp, std::log1p;  // ADL finds xsimd's for batches
-        using T = decltype(zv);
-        const T m = -yv * zv;
-        return kernels::if_else(m > T(0), m, T(0)) + log1p(exp(-abs(m)));
+        const auto m = -yv * zv;
+        return kernels::softplus_from(m, kernels::exp_neg_abs(m));
       }),
       op);
   return record(def, reduce_losses(std::move(per), reduction, scale), {&z, &y}, {&z, &y},
