@@ -68,13 +68,11 @@ int run_command(const RunArgs& a) {
   mc.seed = a.problem.seed;
   auto method = problems::make_method(mc, inst);
 
-  bilevel::OuterOptions o;
-  o.steps = a.outer_steps < 0 ? def.outer_steps : a.outer_steps;
-  o.step_size = bilevel::StepSizeSchedule::constant(a.step_size < 0 ? def.outer_step_size : a.step_size);
-  o.update = a.update.empty() ? def.update : parse_update(a.update);
+  bilevel::OuterOptions o = problems::outer_options(inst);
+  if (a.outer_steps >= 0) o.steps = a.outer_steps;
+  if (a.step_size >= 0) o.step_size = bilevel::StepSizeSchedule::constant(a.step_size);
+  if (!a.update.empty()) o.update = parse_update(a.update);
   o.warm_start = parse_warm_start(a.warm_start);
-  o.maximize = inst.maximize;
-  o.validation = inst.validation;
   o.csv_path = a.csv;
   o.state_path = a.state;
   o.save_every = a.state.empty() ? 0 : a.save_every;

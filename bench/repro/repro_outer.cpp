@@ -128,13 +128,9 @@ int main(int argc, char** argv) {
                          .y_label = by_time.options().y_label});
     for (const RunSpec& r : ps.runs) {
       auto method = make_method(r.method, inst);
-      bilevel::OuterOptions o;
+      bilevel::OuterOptions o = outer_options(inst);
       o.steps = ps.steps;
-      o.step_size = bilevel::StepSizeSchedule::constant(inst.defaults.outer_step_size);
-      o.maximize = inst.maximize;
-      o.update = inst.defaults.update;
       o.warm_start = r.warm;
-      o.validation = inst.validation;
       bilevel::OuterOptimizer opt(inst.problem, *method, inst.lambda0, o, inst.projections);
       const auto& hist = opt.run();
       PlotSeries st{.label = r.label, .dashed = r.warm != WarmStartMode::none}, ss = st;

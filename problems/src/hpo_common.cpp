@@ -33,6 +33,21 @@ Parts prepare(const Dataset& ds, const SplitFractions& fractions, std::uint64_t 
   return {std::move(s.train), std::move(s.validation), std::move(s.test)};
 }
 
+StandardTargets standardize_targets(const Parts& parts) {
+  const std::vector<double> ytrain = parts.train.targets.to_vector();
+  double mu = 0, var = 0;
+  for (double v : ytrain) mu += v / static_cast<double>(ytrain.size());
+  for (double v : ytrain) var += (v - mu) * (v - mu) / static_cast<double>(ytrain.size());
+  const double sd = std::sqrt(var);
+  return {(parts.train.targets - mu) / sd, (parts.validation.targets - mu) / sd, (parts.test.targets - mu) / sd, sd};
+}
+
+double r2(const Tensor& pred, const Tensor& target) {
+  NoGradGuard off;
+  const Tensor centered = target - mean(target);
+  return 1.0 - squared_norm(pred - target).item() / squared_norm(centered).item();
+}
+
 double max_eigenvalue(const Tensor& a) {
   NoGradGuard off;
   const std::int64_t n = a.size(0);

@@ -40,6 +40,18 @@ Dataset select_features(const Dataset& ds, const std::vector<std::int64_t>& colu
 Parts prepare(const Dataset& ds, const SplitFractions& fractions, std::uint64_t seed, bool shrink,
               const SmallSpec& small);
 
+/// The regression targets of the three parts, standardized with the training part's mean
+/// and (population) standard deviation `sd`; errors in the target's own units are the
+/// standardized ones times sd (squared errors times sd²).
+struct StandardTargets {
+  Tensor train, validation, test;
+  double sd = 1;
+};
+StandardTargets standardize_targets(const Parts& parts);
+
+/// R² = 1 − Σ(pred − target)² / Σ(target − mean target)², without recording.
+double r2(const Tensor& pred, const Tensor& target);
+
 /// Largest eigenvalue of [X 1]ᵀ[X 1] / n (X [n, d]; with the column of ones when `bias`),
 /// by power iteration, times a 5 % safety margin: the curvature bound of mean losses in a
 /// linear model.

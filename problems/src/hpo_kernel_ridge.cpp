@@ -47,13 +47,9 @@ Instance make(const ProblemConfig& c) {
   const std::string dataset = c.dataset.empty() ? "diabetes" : c.dataset;
   // small: 40 examples (24 for training), all 10 features.
   const hpo::Parts parts = hpo::prepare(load_builtin(dataset), {0.6, 0.2, 0.2}, c.seed, c.small, {.rows = 40});
-  const std::vector<double> ytrain = parts.train.targets.to_vector();
-  double mu = 0, var = 0;
-  for (double v : ytrain) mu += v / static_cast<double>(ytrain.size());
-  for (double v : ytrain) var += (v - mu) * (v - mu) / static_cast<double>(ytrain.size());
-  const double sd = std::sqrt(var);
-  const Tensor y = (parts.train.targets - mu) / sd, yv = (parts.validation.targets - mu) / sd,
-               yt = (parts.test.targets - mu) / sd;
+  const hpo::StandardTargets targets = hpo::standardize_targets(parts);
+  const double sd = targets.sd;
+  const Tensor y = targets.train, yv = targets.validation, yt = targets.test;
   const Tensor D = squared_distances(parts.train.features, parts.train.features);
   const Tensor Dv = squared_distances(parts.validation.features, parts.train.features);
   const Tensor Dt = squared_distances(parts.test.features, parts.train.features);
@@ -102,9 +98,8 @@ Instance make(const ProblemConfig& c) {
     const Tensor A = rbf(D, lw) + std::exp(lambda[1].item()) * eye(m);
     const Tensor alpha = tensor(DenseLU(A.to_vector(), static_cast<std::size_t>(m)).solve(y.to_vector()), {m});
     const Tensor pt = matmul(rbf(Dt, lw), alpha), pv = matmul(rbf(Dv, lw), alpha);
-    const double sst = squared_norm(yt - mean(yt)).item();
     return Metrics{{"test_mse", mse_loss(pt, yt).item() * sd * sd},
-                   {"test_r2", 1.0 - squared_norm(pt - yt).item() / sst},
+                   {"test_r2", hpo::r2(pt, yt)},
                    {"val_mse", mse_loss(pv, yv).item() * sd * sd}};
   };
   inst.defaults = {.method = "aid-cg",

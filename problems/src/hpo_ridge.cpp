@@ -27,14 +27,11 @@ Instance make(const ProblemConfig& c) {
   const hpo::Parts parts = hpo::prepare(load_builtin(dataset), {0.6, 0.2, 0.2}, c.seed, c.small,
                                         {.features = {0, 1, 2, 3, 4, 5}, .rows = 60});
 
-  const std::vector<double> ytrain = parts.train.targets.to_vector();
-  double mu = 0, var = 0;
-  for (double v : ytrain) mu += v / static_cast<double>(ytrain.size());
-  for (double v : ytrain) var += (v - mu) * (v - mu) / static_cast<double>(ytrain.size());
-  const double sd = std::sqrt(var);
-  const Tensor X = parts.train.features, y = (parts.train.targets - mu) / sd;
-  const Tensor Xv = parts.validation.features, yv = (parts.validation.targets - mu) / sd;
-  const Tensor Xt = parts.test.features, yt = (parts.test.targets - mu) / sd;
+  const hpo::StandardTargets targets = hpo::standardize_targets(parts);
+  const double sd = targets.sd;
+  const Tensor X = parts.train.features, y = targets.train;
+  const Tensor Xv = parts.validation.features, yv = targets.validation;
+  const Tensor Xt = parts.test.features, yt = targets.test;
   const std::int64_t d = X.size(1);
 
   // ∇²L = [X 1]ᵀ[X 1]/n + diag(e^λ, 0): η = 1/(its bound at the top of the box).
@@ -52,25 +49,19 @@ Instance make(const ProblemConfig& c) {
   inst.lambda0 = {full({d}, lambda0)};
   inst.projections = {Projection::box(kLogRegMin, kLogRegMax)};
   inst.validation_name = "val_r2";
-  // R² = 1 − SSE/SST on a part, in standardized units (the ratio is unit-free).
-  auto r2 = [](const Tensor& pred, const Tensor& target) {
-    NoGradGuard off;
-    const Tensor centered = target - mean(target);
-    return 1.0 - squared_norm(pred - target).item() / squared_norm(centered).item();
-  };
-  inst.validation = [Xv, yv, r2](const Tensors& w, const Tensors&) {
+  inst.validation = [Xv, yv](const Tensors& w, const Tensors&) {
     if (w.empty()) return std::numeric_limits<double>::quiet_NaN();
     NoGradGuard off;
-    return r2(matmul(Xv, w[0]) + w[1], yv);
+    return hpo::r2(matmul(Xv, w[0]) + w[1], yv);
   };
-  inst.evaluate = [problem = inst.problem, Xv, yv, Xt, yt, sd, r2](const Tensors& lambda) {
+  inst.evaluate = [problem = inst.problem, Xv, yv, Xt, yt, sd](const Tensors& lambda) {
     const hpo::Retrained r = hpo::retrain(problem, lambda);
     NoGradGuard off;
     const Tensor pt = matmul(Xt, r.w[0]) + r.w[1], pv = matmul(Xv, r.w[0]) + r.w[1];
     return Metrics{{"test_mse", mse_loss(pt, yt).item() * sd * sd},
-                   {"test_r2", r2(pt, yt)},
+                   {"test_r2", hpo::r2(pt, yt)},
                    {"val_mse", mse_loss(pv, yv).item() * sd * sd},
-                   {"val_r2", r2(pv, yv)},
+                   {"val_r2", hpo::r2(pv, yv)},
                    {"retrain_steps", static_cast<double>(r.steps)}};
   };
   inst.defaults = {.method = "aid-cg",

@@ -74,6 +74,16 @@ Instance make_problem(const std::string& name, const ProblemConfig& config) {
   return inst;
 }
 
+bilevel::OuterOptions outer_options(const Instance& inst) {
+  bilevel::OuterOptions o;
+  o.steps = inst.defaults.outer_steps;
+  o.step_size = bilevel::StepSizeSchedule::constant(inst.defaults.outer_step_size);
+  o.update = inst.defaults.update;
+  o.maximize = inst.maximize;
+  o.validation = inst.validation;
+  return o;
+}
+
 std::int64_t option_int(const ProblemConfig& config, const std::string& problem, const std::string& key,
                         std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
   const std::string* text = find_value(config, key);

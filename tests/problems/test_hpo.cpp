@@ -60,16 +60,6 @@ std::string message_of(const std::string& name, const ProblemConfig& c) {
   return "(no error)";
 }
 
-// The problem's suggested outer settings for `steps` steps.
-OuterOptions outer_options(const Defaults& d, std::int64_t steps, ValidationFn validation) {
-  OuterOptions o;
-  o.steps = steps;
-  o.step_size = StepSizeSchedule::constant(d.outer_step_size);
-  o.update = d.update;
-  o.validation = std::move(validation);
-  return o;
-}
-
 double metric(const Metrics& m, const std::string& key) {
   for (const auto& [k, v] : m)
     if (k == key) return v;
@@ -165,7 +155,9 @@ TEST_CASE("hpo: a short outer run lowers the validation objective") {
     const Instance inst = make_problem(name, {.seed = 2, .small = true});
     const Defaults& d = inst.defaults;
     AID aid({.inner_steps = d.inner_steps, .solver = LinearSolver::cg, .linear_steps = d.linear_steps});
-    OuterOptimizer opt(inst.problem, aid, inst.lambda0, outer_options(d, 8, inst.validation), inst.projections);
+    OuterOptions o = outer_options(inst);
+    o.steps = 8;
+    OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
     opt.run();
     const InnerOptions solve{.max_steps = 200000, .tolerance = 1e-11};
     const double before = outer_value(inst.problem, inst.lambda0, solve);
@@ -182,7 +174,9 @@ TEST_CASE("hpo: logreg's defaults improve the full breast_cancer problem") {
   CHECK(inst.validation_name == "val_acc");
   const Defaults& d = inst.defaults;
   AID aid({.inner_steps = d.inner_steps, .solver = LinearSolver::cg, .linear_steps = d.linear_steps});
-  OuterOptimizer opt(inst.problem, aid, inst.lambda0, outer_options(d, 15, {}), inst.projections);
+  OuterOptions o = outer_options(inst);
+  o.steps = 15;
+  OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
   opt.run();
   const Metrics m0 = inst.evaluate(inst.lambda0), m1 = inst.evaluate(opt.lambda());
   MESSAGE("val_loss " << metric(m0, "val_loss") << " -> " << metric(m1, "val_loss") << ", test_accuracy "

@@ -138,10 +138,7 @@ TEST_CASE("poisoning: a short attack stays feasible and raises the validation lo
   // radius 0.5 makes the ball bind (the 4×4 pixel cube alone has diameter 4).
   const Instance inst = make_problem("poisoning", small({{"radius", "0.5"}}));
   AID aid({.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 50});
-  OuterOptions o;
-  o.maximize = inst.maximize;
-  o.update = inst.defaults.update;
-  o.step_size = StepSizeSchedule::constant(inst.defaults.outer_step_size);
+  OuterOptions o = outer_options(inst);
   o.warm_start = WarmStartMode::inner;
   OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
   const Tensor& clean = inst.lambda0[0];
@@ -172,10 +169,7 @@ TEST_CASE("poisoning: evaluate reports poisoned, random and clean accuracies") {
   CHECK(metric(at_clean, "mean_perturbation") == 0.0);
 
   AID aid({.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 50});
-  OuterOptions o;
-  o.maximize = true;
-  o.update = inst.defaults.update;
-  o.step_size = StepSizeSchedule::constant(inst.defaults.outer_step_size);
+  OuterOptions o = outer_options(inst);  // maximizing, as the instance does
   o.warm_start = WarmStartMode::inner;
   o.steps = 15;
   OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);

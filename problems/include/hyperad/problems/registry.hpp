@@ -99,6 +99,11 @@ const ProblemInfo& find_problem(const std::string& name);
 /// and builds the instance.
 Instance make_problem(const std::string& name, const ProblemConfig& config = {});
 
+/// The outer loop the instance suggests: defaults.outer_steps steps of defaults.update with
+/// the constant step size defaults.outer_step_size, maximizing when the instance does, and
+/// the instance's validation metric in the log. Adjust the fields before use.
+bilevel::OuterOptions outer_options(const Instance& inst);
+
 // ---- option values (for the problem implementations) ---------------------------------
 
 /// The value of `key` in config.options, or `fallback` when absent. ValueError naming the
