@@ -54,15 +54,4 @@ struct Logistic {
   }
 };
 
-/// ‖a − b‖ / ‖b‖ over all entries of the two lists.
-inline double rel_err(const bilevel::Tensors& a, const bilevel::Tensors& b) {
-  const std::vector<double> x = bilevel::flatten_all(a), y = bilevel::flatten_all(b);
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    num += (x[i] - y[i]) * (x[i] - y[i]);
-    den += y[i] * y[i];
-  }
-  return std::sqrt(num / den);
-}
-
 }  // namespace hyperad::bench

@@ -21,17 +21,6 @@ std::int64_t elements(const bilevel::Tensors& ts) {
   return n;
 }
 
-// ‖h − ref‖ / ‖ref‖ (absolute when ref is 0).
-double relative_error(const bilevel::Tensors& h, const bilevel::Tensors& ref) {
-  const std::vector<double> a = bilevel::flatten_all(h), b = bilevel::flatten_all(ref);
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    diff += (a[i] - b[i]) * (a[i] - b[i]);
-    norm += b[i] * b[i];
-  }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
 // The first line of a message, cut to `n` characters, for a table cell.
 std::string short_text(std::string s, std::size_t n = 70) {
   s = s.substr(0, s.find('\n'));
@@ -83,7 +72,7 @@ int check_command(const CheckArgs& a) {
     fmt::print("exact (dense LU): skipped (inner state of {} elements > {})\n", n_w, exact_options.max_state_elements);
   }
   if (!fd && !exact) throw Error(fmt::format("check '{}': no reference hypergradient could be computed", inst.name));
-  if (fd && exact) fmt::print("finite differences vs exact: relative difference {}\n", sci(relative_error(fd->grad, exact->grad)));
+  if (fd && exact) fmt::print("finite differences vs exact: relative difference {}\n", sci(bilevel::relative_error(fd->grad, exact->grad)));
 
   // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
   // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so
@@ -113,8 +102,8 @@ int check_command(const CheckArgs& a) {
       auto method = problems::make_method(mc, inst);
       const bilevel::Hypergradient h = method->hypergradient(inst.problem, lambda);
       const bilevel::Diagnostics& d = h.diagnostics;
-      const double e_fd = fd ? relative_error(h.grad, fd->grad) : NAN;
-      const double e_exact = exact ? relative_error(h.grad, exact->grad) : NAN;
+      const double e_fd = fd ? bilevel::relative_error(h.grad, fd->grad) : NAN;
+      const double e_exact = exact ? bilevel::relative_error(h.grad, exact->grad) : NAN;
       std::string note = m.name == "itd-truncated" ? "biased by design" : "";
       if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
       t.add({m.name, sci(e_fd), sci(e_exact), fmt::format("{}", d.inner_steps),

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
-#include "logistic_fixture.hpp"  // bench::rel_err
+#include "logistic_fixture.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/itd.hpp"
@@ -73,7 +73,7 @@ std::vector<MethodSpec> methods_for(const Problem& p) {
 // Relative error of one method call; NaN if the call throws (reported, not fatal).
 double error_of(HypergradientMethod& m, const Case& c, const Tensors& exact) {
   try {
-    return bench::rel_err(m.hypergradient(c.inst.problem, c.lambda).grad, exact);
+    return bilevel::relative_error(m.hypergradient(c.inst.problem, c.lambda).grad, exact);
   } catch (const std::exception& e) {
     fmt::print(stderr, "  {} failed: {}\n", m.name(), e.what());
     return std::nan("");

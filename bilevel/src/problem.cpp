@@ -150,6 +150,19 @@ double distance(const Tensors& a, const Tensors& b) {
   return linsolve::norm(diff);
 }
 
+double relative_error(const std::vector<double>& a, const std::vector<double>& ref) {
+  if (a.size() != ref.size())
+    throw ShapeError(fmt::format("relative_error: {} values against a reference of {}", a.size(), ref.size()));
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - ref[i]) * (a[i] - ref[i]);
+    norm += ref[i] * ref[i];
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+double relative_error(const Tensors& a, const Tensors& ref) { return relative_error(flatten_all(a), flatten_all(ref)); }
+
 std::vector<double> flatten_all(const Tensors& xs) {
   std::vector<double> v;
   for (const Tensor& x : xs) {

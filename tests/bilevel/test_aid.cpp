@@ -12,7 +12,6 @@
 
 using namespace hyperad;
 using namespace hyperad::bilevel;
-using hyperad::testing::relative_error;
 using hyperad::testing::Ridge;
 
 namespace {

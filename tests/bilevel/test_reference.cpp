@@ -2,6 +2,8 @@
 // closed form; the inner solver and the contraction estimate.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "bilevel/ridge_fixture.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/itd.hpp"
@@ -10,7 +12,6 @@
 
 using namespace hyperad;
 using namespace hyperad::bilevel;
-using hyperad::testing::relative_error;
 using hyperad::testing::Ridge;
 
 TEST_CASE("dense LU solves, solves transposed, and refuses singular matrices") {
@@ -23,6 +24,15 @@ TEST_CASE("dense LU solves, solves transposed, and refuses singular matrices") {
   for (double v : y) CHECK(v == doctest::Approx(1.0));
   CHECK_THROWS_WITH_AS(DenseLU({1, 2, 2, 4}, 2), doctest::Contains("singular to working precision"), ValueError);
   CHECK_THROWS_WITH_AS(DenseLU({1, 2, 3}, 2), doctest::Contains("3 entries for a 2×2 matrix"), ValueError);
+}
+
+TEST_CASE("relative_error: the 2-norm ratio over all entries, absolute against zero, sizes checked") {
+  CHECK(relative_error(std::vector<double>{3, 4}, {0, 0}) == 5.0);
+  CHECK(relative_error(std::vector<double>{1, 2}, {1, 0}) == 2.0);
+  const Tensors a{tensor({1.0, 1.0}), tensor({1.0})}, ref{tensor({1.0, 1.0}), tensor({2.0})};
+  CHECK(relative_error(a, ref) == doctest::Approx(1.0 / std::sqrt(6.0)).epsilon(1e-15));
+  CHECK_THROWS_WITH_AS(relative_error(std::vector<double>{1, 2}, {1}), "relative_error: 2 values against a reference of 1",
+                       ShapeError);
 }
 
 TEST_CASE("exact and finite-difference hypergradients match the ridge closed form") {

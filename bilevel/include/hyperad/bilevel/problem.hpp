@@ -75,5 +75,9 @@ double distance(const Tensors& a, const Tensors& b);
 /// Concatenates every element into one float64 vector, and the inverse.
 std::vector<double> flatten_all(const Tensors& xs);
 Tensors unflatten_like(const std::vector<double>& v, const Tensors& like);
+/// ‖a − ref‖ / ‖ref‖ (2-norms over all entries; ‖a − ref‖ when ref is 0): how far a
+/// hypergradient is from a reference one. ShapeError when the sizes differ.
+double relative_error(const std::vector<double>& a, const std::vector<double>& ref);
+double relative_error(const Tensors& a, const Tensors& ref);
 
 }  // namespace hyperad::bilevel
