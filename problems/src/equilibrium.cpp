@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "equilibrium.hpp"
+#include "families.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"

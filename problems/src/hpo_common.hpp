@@ -88,11 +88,3 @@ void set_classification_metrics(Instance& inst, Scorer validation, Scorer test);
 [[noreturn]] void reject_option(const std::string& problem, const std::string& key, const std::string& why);
 
 }  // namespace hyperad::problems::hpo
-
-namespace hyperad::problems::detail {
-// The registry entries, one per file.
-ProblemInfo logreg_problem();        // hpo_logreg.cpp
-ProblemInfo ridge_problem();         // hpo_ridge.cpp
-ProblemInfo multinomial_problem();   // hpo_multinomial.cpp
-ProblemInfo kernel_ridge_problem();  // hpo_kernel_ridge.cpp
-}  // namespace hyperad::problems::detail

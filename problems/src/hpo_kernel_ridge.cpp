@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "families.hpp"
 #include "hpo_common.hpp"
 
 namespace hyperad::problems::detail {

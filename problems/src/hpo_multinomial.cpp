@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "families.hpp"
 #include "hpo_common.hpp"
 
 namespace hyperad::problems::detail {

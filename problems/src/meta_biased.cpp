@@ -13,6 +13,7 @@
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "families.hpp"
 #include "meta_tasks.hpp"
 
 namespace hyperad::problems::meta {

@@ -16,6 +16,7 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/bilevel/projection.hpp"
+#include "families.hpp"
 #include "meta_tasks.hpp"
 
 namespace hyperad::problems::meta {

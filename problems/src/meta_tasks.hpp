@@ -114,7 +114,4 @@ HeadFit fit_heads(Head head, double rho, const Tensor& support, const Tensor& qu
 /// The per-task heads W_i [N, q] stacked into [T, N, q].
 Tensor stack_heads(const bilevel::Tensors& w);
 
-ProblemInfo biased_info();
-ProblemInfo hyperrep_info();
-
 }  // namespace hyperad::problems::meta

@@ -24,6 +24,7 @@
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/sampling.hpp"
+#include "families.hpp"
 #include "poisoning.hpp"
 
 namespace hyperad::problems::detail {

@@ -24,7 +24,4 @@ struct PoisoningData {
 PoisoningData load_poisoning_data(const std::string& dataset, const PoisoningSizes& sizes,
                                   const std::filesystem::path& data_dir, std::uint64_t seed);
 
-/// The registry entry of `poisoning` (poisoning.cpp).
-ProblemInfo poisoning_info();
-
 }  // namespace hyperad::problems::detail

@@ -17,12 +17,9 @@ namespace hyperad::problems {
 namespace {
 
 std::vector<ProblemInfo> gather() {
-  std::vector<ProblemInfo> all;
-  for (auto part : {detail::hyperparameter_problems, detail::meta_learning_problems, detail::poisoning_problems,
-                    detail::equilibrium_problems}) {
-    for (ProblemInfo& p : part()) all.push_back(std::move(p));
-  }
-  return all;
+  return {detail::logreg_problem(), detail::ridge_problem(),  detail::multinomial_problem(),
+          detail::kernel_ridge_problem(), meta::biased_info(), meta::hyperrep_info(),
+          detail::poisoning_info(), detail::equilibrium_classifier()};
 }
 
 std::vector<std::string> names_of(const std::vector<ProblemInfo>& ps) {
