@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
     auto run_fd = [&] { fd = finite_difference_hypergradient(p, l, fo); };
     const double t_fd = d >= 1000 ? once_ms(run_fd) : bench::median_ms(std::max(1, reps / 2), run_fd);
 
-    const double e_aid = bilevel::relative_error(a.grad, exact.grad), e_fd = bilevel::relative_error(fd.grad, exact.grad);
+    const double e_aid = bilevel::relative_error(a.grad, exact.grad);
+    const double e_fd = bilevel::relative_error(fd.grad, exact.grad);
     fmt::print("| {} | {:.2f} | AID-CG | {:.2f} | {:.2f} | {:.1e} |\n", d, t_inner, t_aid, t_aid / t_inner, e_aid);
     fmt::print("| {} | {:.2f} | finite differences | {:.1f} | {:.0f} | {:.1e} |\n", d, t_inner, t_fd, t_fd / t_inner, e_fd);
     fmt::print("|   |   | FD / AID | {:.0f}× |   |   |\n", t_fd / t_aid);

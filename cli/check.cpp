@@ -72,7 +72,9 @@ int check_command(const CheckArgs& a) {
     fmt::print("exact (dense LU): skipped (inner state of {} elements > {})\n", n_w, exact_options.max_state_elements);
   }
   if (!fd && !exact) throw Error(fmt::format("check '{}': no reference hypergradient could be computed", inst.name));
-  if (fd && exact) fmt::print("finite differences vs exact: relative difference {}\n", sci(bilevel::relative_error(fd->grad, exact->grad)));
+  if (fd && exact)
+    fmt::print("finite differences vs exact: relative difference {}\n",
+               sci(bilevel::relative_error(fd->grad, exact->grad)));
 
   // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
   // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so

@@ -31,8 +31,8 @@ TEST_CASE("relative_error: the 2-norm ratio over all entries, absolute against z
   CHECK(relative_error(std::vector<double>{1, 2}, {1, 0}) == 2.0);
   const Tensors a{tensor({1.0, 1.0}), tensor({1.0})}, ref{tensor({1.0, 1.0}), tensor({2.0})};
   CHECK(relative_error(a, ref) == doctest::Approx(1.0 / std::sqrt(6.0)).epsilon(1e-15));
-  CHECK_THROWS_WITH_AS(relative_error(std::vector<double>{1, 2}, {1}), "relative_error: 2 values against a reference of 1",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(relative_error(std::vector<double>{1, 2}, {1}),
+                       "relative_error: 2 values against a reference of 1", ShapeError);
 }
 
 TEST_CASE("exact and finite-difference hypergradients match the ridge closed form") {
