@@ -99,17 +99,7 @@ void write_run_plot(const std::string& path, const std::string& title, const Cur
   for (std::size_t i = 0; i < panels.size(); ++i)
     doc += as_panel(panels[i].svg(), height * static_cast<int>(i), static_cast<int>(i));
   doc += "</svg>\n";
-
-  // Write beside the target, then rename, so a reader never sees half a figure.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !(out << doc) || !out.flush()) throw Error(fmt::format("cannot write the plot '{}'", path));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(fmt::format("cannot write the plot '{}'", path));
-  }
+  problems::write_file_atomically(path, doc, "--plot");
 }
 
 }  // namespace hyperad::cli

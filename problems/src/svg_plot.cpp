@@ -262,19 +262,21 @@ std::string LinePlot::svg() const {
   return o;
 }
 
-void LinePlot::write(const std::string& path) const {
+void write_file_atomically(const std::string& path, const std::string& text, const std::string& who) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(fmt::format("LinePlot::write: cannot open \"{}\" for writing", tmp));
-    f << svg();
+    if (!f) throw Error(fmt::format("{}: cannot open \"{}\" for writing", who, tmp));
+    f << text;
     f.close();
-    if (!f) throw Error(fmt::format("LinePlot::write: writing \"{}\" failed", tmp));
+    if (!f) throw Error(fmt::format("{}: writing \"{}\" failed", who, tmp));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    throw Error(fmt::format("LinePlot::write: cannot rename \"{}\" to \"{}\"", tmp, path));
+    throw Error(fmt::format("{}: cannot rename \"{}\" to \"{}\"", who, tmp, path));
   }
 }
+
+void LinePlot::write(const std::string& path) const { write_file_atomically(path, svg(), "LinePlot::write"); }
 
 }  // namespace hyperad::problems
