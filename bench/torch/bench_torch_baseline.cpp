@@ -32,7 +32,7 @@
 #include <cmath>
 #include <thread>
 
-#include "../bench_util.hpp"
+#include "bench_util.hpp"
 #include "../logistic_fixture.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/itd.hpp"
