@@ -20,7 +20,6 @@ struct Case {
   std::string name;
   std::function<Tensor(const std::vector<Tensor>&)> f;
   std::vector<Tensor> x;
-  bool with_hvp;
 };
 
 std::vector<Case> make_cases(Dtype d) {
@@ -33,7 +32,7 @@ std::vector<Case> make_cases(Dtype d) {
     Tensor y = sign(add(matmul(X, wt), randn({n}, g, d)));
     Tensor w = mul_scalar(randn({dim}, g, d), 0.1);
     cases.push_back({"logistic n=10000 d=100",
-                     [X, y](const std::vector<Tensor>& p) { return logistic_loss(matmul(X, p[0]), y); }, {w}, true});
+                     [X, y](const std::vector<Tensor>& p) { return logistic_loss(matmul(X, p[0]), y); }, {w}});
   }
   {
     const std::int64_t batch = 256;
@@ -47,8 +46,7 @@ std::vector<Case> make_cases(Dtype d) {
                        Tensor h = relu(add(matmul(X, p[0]), p[1]));
                        return cross_entropy(add(matmul(h, p[2]), p[3]), labels);
                      },
-                     {W1, b1, W2, b2},
-                     true});
+                     {W1, b1, W2, b2}});
   }
   {
     Tensor x = randn({1000000}, g, d);
@@ -58,8 +56,7 @@ std::vector<Case> make_cases(Dtype d) {
                        Tensor bell = exp(mul_scalar(square(x), -0.5));
                        return sum(add(mul(tanh(x), bell), softplus(x)));
                      },
-                     {x},
-                     true});
+                     {x}});
   }
   return cases;
 }
@@ -87,9 +84,7 @@ int main(int argc, char** argv) {
     for (Entry& e : entries) {
       runtime::set_num_threads(e.threads);
       Case& c = e.c;
-      // Unmeasured warm-up (brings an idle core back to speed).
-      for (auto w = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - w < std::chrono::milliseconds(100);)
-        value_and_grad(c.f, c.x);
+      bench::warm_up([&] { value_and_grad(c.f, c.x); });
       const double f = bench::median_ms(reps, [&] {
         NoGradGuard off;
         c.f(c.x);
@@ -97,7 +92,7 @@ int main(int argc, char** argv) {
       const double gr = bench::median_ms(reps, [&] { value_and_grad(c.f, c.x); });
       std::vector<Tensor> v;
       for (const Tensor& xi : c.x) v.push_back(ones_like(xi));
-      const double h = c.with_hvp ? bench::median_ms(reps, [&] { hvp(c.f, c.x, v); }) : 0.0;
+      const double h = bench::median_ms(reps, [&] { hvp(c.f, c.x, v); });
       e.f.push_back(f);
       e.g.push_back(gr);
       e.h.push_back(h);

@@ -27,7 +27,6 @@ int main(int argc, char** argv) {
     std::vector<double> t1, t2, speedup;
   };
   std::vector<Op> ops;
-  std::vector<Tensor> keep;  // the operands, alive for the whole run
   for (Dtype d : {Dtype::f64, Dtype::f32}) {
     Generator g(11);
     const Tensor x = randn({1000000}, g, d), y = randn({1000000}, g, d);
@@ -54,8 +53,7 @@ int main(int argc, char** argv) {
       double t[2];
       for (int k = 0; k < 2; ++k) {
         runtime::set_num_threads(k + 1);
-        const auto w = std::chrono::steady_clock::now();
-        while (std::chrono::steady_clock::now() - w < std::chrono::milliseconds(100)) op.run();
+        bench::warm_up(op.run);
         t[k] = bench::median_ms(op.name == "gemm" ? std::max(5, reps / 3) : reps, op.run);
       }
       op.t1.push_back(t[0]);

@@ -20,8 +20,7 @@ int main(int argc, char** argv) {
   // Each setting runs unmeasured for 30 ms first (an idle core is clocked down; OpenMP's
   // worker spins for a while after 2-thread work).
   auto timed = [&](const std::function<void()>& run) {
-    const auto w = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - w < std::chrono::milliseconds(30)) run();
+    bench::warm_up(run, 30);
     return bench::median_ms(reps, run) * 1e3;
   };
   auto measure = [&](const std::string& kernel, const std::string& size, std::int64_t work,

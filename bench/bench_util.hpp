@@ -67,6 +67,14 @@ inline double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+/// Runs fn() unmeasured for `ms` milliseconds: an idle core is clocked down and needs tens
+/// of milliseconds of work to come back to speed.
+template <class Fn>
+void warm_up(Fn&& fn, int ms = 100) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(ms)) fn();
+}
+
 /// Median of `reps` wall-clock timings of fn(), in milliseconds (one warm-up run first).
 template <class Fn>
 double median_ms(int reps, Fn&& fn) {
