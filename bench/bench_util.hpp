@@ -95,6 +95,14 @@ inline std::string results_path(const std::string& name) {
   return (dir / name).string();
 }
 
+#ifdef HYPERAD_FIGURES_DIR
+/// docs/figures/<name> (set by CMake for the reproduction drivers), the folder created.
+inline std::string figure_path(const std::string& name) {
+  std::filesystem::create_directories(HYPERAD_FIGURES_DIR);
+  return (std::filesystem::path(HYPERAD_FIGURES_DIR) / name).string();
+}
+#endif
+
 /// Writes rows (the first is the header) as CSV.
 inline void write_csv(const std::string& path, const std::vector<std::vector<std::string>>& rows) {
   std::ofstream f(path);

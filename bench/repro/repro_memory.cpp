@@ -16,7 +16,6 @@
 #include <map>
 
 #include "bench_util.hpp"
-#include "logistic_fixture.hpp"
 #include "hyperad/bilevel/reference.hpp"
 #include "hyperad/problems/methods.hpp"
 #include "hyperad/problems/registry.hpp"
@@ -96,9 +95,8 @@ int main(int argc, char** argv) {
     if (stored.count(v.label))
       pm.add({.label = v.label + ": stored states only", .x = stored[v.label].x, .y = stored[v.label].y,
               .markers = true, .dashed = true});
-  std::filesystem::create_directories(HYPERAD_FIGURES_DIR);
-  pm.write(std::string(HYPERAD_FIGURES_DIR) + "/memory_vs_t.svg");
-  pt.write(std::string(HYPERAD_FIGURES_DIR) + "/memory_time_vs_t.svg");
+  pm.write(bench::figure_path("memory_vs_t.svg"));
+  pt.write(bench::figure_path("memory_time_vs_t.svg"));
   bench::write_csv(bench::results_path("repro_memory.csv"), csv);
   return 0;
 }

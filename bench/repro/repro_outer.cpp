@@ -110,7 +110,6 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::string>> csv{{"problem", "method", "step", "objective", "validation", "grad_norm",
                                              "samples", "total_samples", "seconds", "total_seconds"}};
   std::vector<std::vector<std::string>> fin{{"problem", "method", "metric", "value"}};
-  std::filesystem::create_directories(HYPERAD_FIGURES_DIR);
   fmt::print("| problem | method | final E(w_t, λ) | final val. metric | val. loss (retrained) | test acc. | time (s) | "
              "samples |\n|---|---|---|---|---|---|---|---|\n");
   for (const ProblemSpec& ps : specs()) {
@@ -157,8 +156,8 @@ int main(int argc, char** argv) {
                  static_cast<double>(last.total_samples));
       std::fflush(stdout);
     }
-    by_time.write(fmt::format("{}/outer_{}_time.svg", HYPERAD_FIGURES_DIR, ps.name));
-    by_samples.write(fmt::format("{}/outer_{}_samples.svg", HYPERAD_FIGURES_DIR, ps.name));
+    by_time.write(bench::figure_path(fmt::format("outer_{}_time.svg", ps.name)));
+    by_samples.write(bench::figure_path(fmt::format("outer_{}_samples.svg", ps.name)));
   }
   bench::write_csv(bench::results_path(only.empty() ? "repro_outer.csv" : "repro_outer_" + only + ".csv"), csv);
   bench::write_csv(bench::results_path(only.empty() ? "repro_outer_final.csv" : "repro_outer_final_" + only + ".csv"),

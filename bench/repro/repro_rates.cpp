@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "bench_util.hpp"
-#include "logistic_fixture.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/itd.hpp"
@@ -34,10 +33,6 @@ using namespace hyperad::bilevel;
 namespace {
 
 std::string g4(double v) { return fmt::format("{:.4g}", v); }
-std::string figure_path(const std::string& name) {
-  std::filesystem::create_directories(HYPERAD_FIGURES_DIR);
-  return std::string(HYPERAD_FIGURES_DIR) + "/" + name;
-}
 
 // One problem of the study: a registry instance at a fixed λ.
 struct Case {
@@ -219,7 +214,7 @@ int main(int argc, char** argv) {
       ref.push_back(r > 1e-17 ? r : std::nan(""));
     }
     plot.add({.label = "q^t (scaled)", .x = as_double(ns), .y = ref, .color = "#888888", .dashed = true});
-    plot.write(figure_path("rates_" + c.key + ".svg"));
+    plot.write(bench::figure_path("rates_" + c.key + ".svg"));
 
     // Ordering: method j (more implicit) ≤ method i at equal iterations, ignoring points
     // where both are at the floor (< 1e-12).
@@ -291,7 +286,7 @@ int main(int argc, char** argv) {
                     .dashed = s == LinearSolver::cg});
         }
       }
-      plot.write(figure_path(fmt::format("aid_terms_{}_{}.svg", c.key, vary_t ? "t" : "K")));
+      plot.write(bench::figure_path(fmt::format("aid_terms_{}_{}.svg", c.key, vary_t ? "t" : "K")));
     }
   }
   bench::write_csv(bench::results_path("repro_rates.csv"), csv);
