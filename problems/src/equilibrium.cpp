@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "families.hpp"
+#include "metrics.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"
@@ -159,10 +160,7 @@ Score score(const Data& d, const Tensors& lam, std::int64_t hidden) {
       bilevel::solve_inner(p, lam, p.initial_state(), {.max_steps = 10000, .tolerance = tol});
   NoGradGuard off;
   const Tensor lg = logits(r.state[0], lam);
-  const std::vector<std::int64_t> pred = argmax(lg, 1);
-  std::int64_t right = 0;
-  for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == d.y[i];
-  return {cross_entropy(lg, d.y).item(), static_cast<double>(right) / static_cast<double>(pred.size())};
+  return {cross_entropy(lg, d.y).item(), multiclass_accuracy(lg, d.y)};
 }
 
 // A seeded starting point: ‖A‖₂ about 0.5 (then clipped to the radius), unit-scale

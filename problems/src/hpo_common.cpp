@@ -73,24 +73,6 @@ double gram_max_eigenvalue(const Tensor& x, bool bias) {
   return max_eigenvalue(matmul_t(xa, xa, true, false) / static_cast<double>(x.size(0)));
 }
 
-double binary_accuracy(const Tensor& scores, const Tensor& signs) {
-  const std::vector<double> s = scores.to_vector(), y = signs.to_vector();
-  std::int64_t right = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) right += (s[i] > 0.0) == (y[i] > 0.0);
-  return static_cast<double>(right) / static_cast<double>(s.size());
-}
-
-double multiclass_accuracy(const Tensor& logits, const std::vector<std::int64_t>& labels) {
-  const std::int64_t n = logits.size(0), c = logits.size(1);
-  const std::vector<double> z = logits.to_vector();
-  std::int64_t right = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto row = z.begin() + i * c;
-    right += std::max_element(row, row + c) - row == labels[static_cast<std::size_t>(i)];
-  }
-  return static_cast<double>(right) / static_cast<double>(n);
-}
-
 Retrained retrain(const bilevel::Problem& problem, const Tensors& lambda, int max_steps) {
   // Nesterov's accelerated gradient descent written with Φ(y) = y − η∇L(y) only, restarted
   // (O'Donoghue & Candès) whenever the momentum points against the gradient step: the inner

@@ -59,10 +59,6 @@ double gram_max_eigenvalue(const Tensor& x, bool bias);
 /// Largest eigenvalue of a symmetric matrix by power iteration (+5 %).
 double max_eigenvalue(const Tensor& a);
 
-/// Fraction of examples with sign(score) == y (y ∈ {−1, +1}).
-double binary_accuracy(const Tensor& scores, const Tensor& signs);
-/// Fraction of rows whose argmax is the label.
-double multiclass_accuracy(const Tensor& logits, const std::vector<std::int64_t>& labels);
 
 /// The inner solution at λ to high accuracy (for Instance::evaluate): gradient descent from
 /// w0 until the step norm is below 1e-10, at most `max_steps` steps. Returns the weights and

@@ -8,6 +8,7 @@
 
 #include "families.hpp"
 #include "hpo_common.hpp"
+#include "metrics.hpp"
 
 namespace hyperad::problems::detail {
 
@@ -97,7 +98,7 @@ Instance make(const ProblemConfig& c) {
   auto scorer = [](const Tensor& x, const Tensor& signs) -> hpo::Scorer {
     return [x, signs](const Tensors& w) {
       const Tensor z = matmul(x, w[0]) + w[1];
-      return hpo::Score{logistic_loss(z, signs).item(), hpo::binary_accuracy(z, signs)};
+      return hpo::Score{logistic_loss(z, signs).item(), binary_accuracy(z, signs)};
     };
   };
   hpo::set_classification_metrics(inst, scorer(Xv, yv), scorer(Xt, yt));

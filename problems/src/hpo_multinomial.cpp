@@ -11,6 +11,7 @@
 
 #include "families.hpp"
 #include "hpo_common.hpp"
+#include "metrics.hpp"
 
 namespace hyperad::problems::detail {
 
@@ -78,7 +79,7 @@ Instance make(const ProblemConfig& c) {
   auto scorer = [](const Tensor& x, const std::vector<std::int64_t>& labels) -> hpo::Scorer {
     return [x, labels](const Tensors& w) {
       const Tensor z = logits(x, w);
-      return hpo::Score{cross_entropy(z, labels).item(), hpo::multiclass_accuracy(z, labels)};
+      return hpo::Score{cross_entropy(z, labels).item(), multiclass_accuracy(z, labels)};
     };
   };
   hpo::set_classification_metrics(inst, scorer(Xv, yv), scorer(Xt, yt));

@@ -12,6 +12,7 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "metrics.hpp"
 #include "hyperad/bilevel/inner.hpp"
 
 namespace hyperad::problems::meta {
@@ -246,9 +247,16 @@ Tensor with_intercept(const Tensor& z) {
   return concat({z, ones(Shape(dims), z.dtype())}, z.rank() - 1);
 }
 
+namespace {
+// The heads' scores of every query, all tasks stacked: z [T, n, q], w [T, N, q] -> [T·n, N].
+Tensor head_scores(const Tensor& z, const Tensor& w) {
+  return reshape(matmul_t(z, w, false, true), {z.size(0) * z.size(1), w.size(1)});
+}
+}  // namespace
+
 Tensor head_loss(Head head, const Tensor& z, const Tensor& w, const std::vector<std::int64_t>& labels) {
-  const std::int64_t T = z.size(0), n = z.size(1), N = w.size(1);
-  Tensor logits = reshape(matmul_t(z, w, false, true), {T * n, N});
+  const std::int64_t T = z.size(0), n = z.size(1);
+  const Tensor logits = head_scores(z, w);
   if (head == Head::softmax) return cross_entropy(logits, labels, Reduction::sum) / double(n);
   // ½‖s − e_y‖² = ½‖s‖² − s_y + ½: no one-hot tensor needed.
   return (0.5 * sum(square(logits)) - sum(gather(logits, 1, labels))) / double(n) + 0.5 * double(T);
@@ -256,11 +264,7 @@ Tensor head_loss(Head head, const Tensor& z, const Tensor& w, const std::vector<
 
 double head_accuracy(const Tensor& z, const Tensor& w, const std::vector<std::int64_t>& labels) {
   NoGradGuard off;
-  const std::int64_t T = z.size(0), n = z.size(1), N = w.size(1);
-  const auto pred = argmax(reshape(matmul_t(z, w, false, true), {T * n, N}), 1);
-  std::int64_t right = 0;
-  for (std::size_t i = 0; i < pred.size(); ++i) right += pred[i] == labels[i];
-  return double(right) / double(pred.size());
+  return detail::multiclass_accuracy(head_scores(z, w), labels);
 }
 
 double max_gram_eigenvalue(const Tensor& z) {

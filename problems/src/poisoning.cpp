@@ -25,6 +25,7 @@
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/sampling.hpp"
 #include "families.hpp"
+#include "metrics.hpp"
 #include "poisoning.hpp"
 
 namespace hyperad::problems::detail {
@@ -75,10 +76,7 @@ Tensor val_loss(const Model& M, const Tensors& w, const Batch& batch) {
 
 double accuracy(const Tensors& w, const Tensor& x, const Labels& y) {
   NoGradGuard off;
-  const Labels pred = argmax(logits(w, x), 1);
-  std::int64_t ok = 0;
-  for (std::size_t i = 0; i < y.size(); ++i) ok += pred[i] == y[i];
-  return static_cast<double>(ok) / static_cast<double>(y.size());
+  return multiclass_accuracy(logits(w, x), y);
 }
 
 double test_loss(const Tensors& w, const Tensor& x, const Labels& y) {
