@@ -122,11 +122,11 @@ int run_one(const std::string& method, std::int64_t n, int reps) {
       w = s[0];
     } else if (method == "fixed_point") {
       FixedPointOptions o;
-      o.rtol = o.atol = 0.0;  // exactly n iterations (unless the step becomes exactly 0)
-      o.max_iter = static_cast<int>(n);
+      o.tolerance = {};  // exactly n iterations (unless the step becomes exactly 0)
+      o.max_iterations = static_cast<int>(n);
       o.divergence_factor = INFINITY;
       o.on_failure = OnFailure::quiet;
-      o.adjoint.max_iter = 100000;
+      o.adjoint.linear.max_iterations = 100000;
       w = fixed_point([&D](const V& x, const V& p) { return gd_step(D, x, p); }, {w0}, {ell}, o, &fs)[0];
     } else {
       w = checkpointed_loop([&D](const V& x, const V& p) { return gd_step(D, x, p); }, {w0}, {ell}, n,
@@ -148,7 +148,7 @@ int run_one(const std::string& method, std::int64_t n, int reps) {
       if (fs) {
         held = 2 * kD * sizeof(double);  // w* and the parameters, kept by the record
         iters = fs->forward_iterations;
-        recomputed = fs->adjoint_iterations;  // for fixed_point: adjoint iterations
+        recomputed = fs->adjoint.iterations;  // for fixed_point: adjoint iterations
       }
       grad_out = g;
     }

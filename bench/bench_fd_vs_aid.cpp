@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   std::int64_t max_d = 1000;
   bench::parse_flags(argc, argv, {{"--reps", &reps}, {"--max-d", &max_d}});
   const std::int64_t n = 500;
-  const InnerOptions tight{.max_steps = 200000, .tolerance = 1e-12, .divergence_factor = 1e6};
+  const InnerOptions tight{.max_iterations = 200000, .tolerance = 1e-12, .divergence_factor = 1e6};
   std::vector<std::vector<std::string>> csv{{"dim_lambda", "method", "ms", "inner_solves", "rel_error_vs_exact",
                                              "inner_steps", "linear_iterations"}};
   fmt::print("## AID-CG vs central finite differences, logistic regression, n = {}, median of {}\n\n", n, reps);
@@ -53,14 +53,14 @@ int main(int argc, char** argv) {
     const bench::Logistic data(n, d, 11, {.features = unit_rows, .weights = 3.0, .noise = 0.5});
     Problem p = data.problem();
     Generator g(5);
-    const Tensors l{-1.0 - rand({d}, g)};  // e^λ in (0.13, 0.37)
+    const TensorList l{-1.0 - rand({d}, g)};  // e^λ in (0.13, 0.37)
 
     Hypergradient exact = exact_hypergradient(p, l);
     InnerResult solved;
     const double t_inner = bench::median_ms(reps, [&] { solved = solve_inner(p, l, p.initial_state(), tight); });
 
-    AID aid({.inner_steps = tight.max_steps, .inner_tolerance = tight.tolerance, .solver = LinearSolver::cg,
-             .linear_steps = 1000, .linear_tolerance = 1e-12});
+    AID aid({.inner_steps = tight.max_iterations, .inner_tolerance = tight.tolerance, .solver = linsolve::cg(),
+             .linear_steps = 1000, .linear_tolerance = Tolerance::relative(1e-12)});
     Hypergradient a;
     const double t_aid = bench::median_ms(reps, [&] { a = aid.hypergradient(p, l); });
 
@@ -71,14 +71,14 @@ int main(int argc, char** argv) {
     auto run_fd = [&] { fd = finite_difference_hypergradient(p, l, fo); };
     const double t_fd = d >= 1000 ? once_ms(run_fd) : bench::median_ms(std::max(1, reps / 2), run_fd);
 
-    const double e_aid = bilevel::relative_error(a.grad, exact.grad);
-    const double e_fd = bilevel::relative_error(fd.grad, exact.grad);
+    const double e_aid = list::relative_error(a.grad, exact.grad);
+    const double e_fd = list::relative_error(fd.grad, exact.grad);
     fmt::print("| {} | {:.2f} | AID-CG | {:.2f} | {:.2f} | {:.1e} |\n", d, t_inner, t_aid, t_aid / t_inner, e_aid);
     fmt::print("| {} | {:.2f} | finite differences | {:.1f} | {:.0f} | {:.1e} |\n", d, t_inner, t_fd, t_fd / t_inner, e_fd);
     fmt::print("|   |   | FD / AID | {:.0f}× |   |   |\n", t_fd / t_aid);
     csv.push_back({std::to_string(d), "inner_solve", g3(t_inner), "1", "", std::to_string(solved.steps), ""});
     csv.push_back({std::to_string(d), "AID-CG", g3(t_aid), g3(t_aid / t_inner), g3(e_aid),
-                   std::to_string(a.diagnostics.inner_steps), std::to_string(a.diagnostics.linear_iterations)});
+                   std::to_string(a.diagnostics.inner_steps), std::to_string(a.diagnostics.linear.iterations)});
     csv.push_back({std::to_string(d), "finite_differences", g3(t_fd), g3(t_fd / t_inner), g3(e_fd), "", ""});
     std::fflush(stdout);
   }

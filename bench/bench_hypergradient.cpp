@@ -36,15 +36,15 @@ int main(int argc, char** argv) {
   Problem p = data.problem();
   Generator g(3);
   Tensor lam = -1.0 - rand({d}, g);  // e^λ in (0.13, 0.37)
-  const Tensors l{lam};
+  const TensorList l{lam};
   std::vector<std::vector<std::string>> csv{{"measure", "method", "value", "unit", "ratio"}};
 
   // 1. cost relative to the inner solve (t = T = K = 100), medians side by side.
   const int t = 100;
-  const double inner = bench::median_ms(reps, [&] { solve_inner(p, l, p.initial_state(), {.max_steps = t}); });
+  const double inner = bench::median_ms(reps, [&] { solve_inner(p, l, p.initial_state(), {.max_iterations = t}); });
   ITD itd({.inner_steps = t});
-  AID fp({.inner_steps = t, .solver = LinearSolver::fixed_point, .linear_steps = t});
-  AID cg({.inner_steps = t, .solver = LinearSolver::cg, .linear_steps = t});
+  AID fp({.inner_steps = t, .solver = linsolve::richardson(), .linear_steps = t});
+  AID cg({.inner_steps = t, .solver = linsolve::cg(), .linear_steps = t});
   fmt::print("## Hypergradient cost, logistic regression d = {}, n = {}, t = T = K = {} (median of {})\n\n", d, n, t,
              reps);
   fmt::print("| method | time (ms) | time / inner solve |\n|---|---|---|\n| inner solve alone | {:.2f} | 1 |\n", inner);
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     for (int tt : {100, 1000, 5000}) {
       if (is_aid)
         mem.push_back(static_cast<double>(
-            AID({.inner_steps = tt, .solver = LinearSolver::cg, .linear_steps = 100}).hypergradient(p, l).diagnostics.peak_tape_bytes));
+            AID({.inner_steps = tt, .solver = linsolve::cg(), .linear_steps = 100}).hypergradient(p, l).diagnostics.peak_tape_bytes));
       else
         mem.push_back(static_cast<double>(ITD({.inner_steps = tt, .reverse_steps = tt <= 1000 ? tt : 0})
                                               .hypergradient(p, l)
@@ -78,16 +78,16 @@ int main(int argc, char** argv) {
 
   // 3. AID-CG against finite differences, both measured against the exact hypergradient.
   Hypergradient exact = exact_hypergradient(p, l);
-  AID precise({.inner_steps = 5000, .inner_tolerance = 1e-10, .solver = LinearSolver::cg, .linear_steps = 500,
-               .linear_tolerance = 1e-10});
+  AID precise({.inner_steps = 5000, .inner_tolerance = Tolerance::absolute(1e-10), .solver = linsolve::cg(), .linear_steps = 500,
+               .linear_tolerance = Tolerance::relative(1e-10)});
   Hypergradient a = precise.hypergradient(p, l);
   const double t_aid = bench::median_ms(reps, [&] { precise.hypergradient(p, l); });
   Hypergradient fd;
   FiniteDifferenceOptions fo;
   fo.parallel = false;  // one core each, for a fair ratio
   const double t_fd = bench::median_ms(1, [&] { fd = finite_difference_hypergradient(p, l, fo); });
-  const double e_aid = bilevel::relative_error(a.grad, exact.grad);
-  const double e_fd = bilevel::relative_error(fd.grad, exact.grad);
+  const double e_aid = list::relative_error(a.grad, exact.grad);
+  const double e_fd = list::relative_error(fd.grad, exact.grad);
   fmt::print("\n## AID-CG against central finite differences (d = {}, single thread)\n\n", d);
   fmt::print("| method | time (ms) | rel. error vs exact | speed-up |\n|---|---|---|---|\n");
   fmt::print("| AID-CG (tol 1e-10) | {:.2f} | {:.2e} | {:.0f}× |\n", t_aid, e_aid, t_fd / t_aid);

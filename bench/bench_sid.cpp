@@ -63,11 +63,11 @@ struct Data {
     const double alpha = 1.0 / (0.25 * gram_norm() + std::exp(kLambdaMax));
     const Tensor Xt = X, yt = y, Xvt = Xv, yvt = yv;
     return StochasticProblem::gradient_descent(
-        [Xt, yt](const Tensors& w, const Tensors& l, const Batch& xi) {
+        [Xt, yt](const TensorList& w, const TensorList& l, const Batch& xi) {
           return logistic_loss(matmul(rows(Xt, xi), w[0]), rows(yt, xi)) + 0.5 * sum(exp(l[0]) * square(w[0]));
         },
         alpha, n,
-        [Xvt, yvt](const Tensors& w, const Tensors&, const Batch& z) {
+        [Xvt, yvt](const TensorList& w, const TensorList&, const Batch& z) {
           return logistic_loss(matmul(rows(Xvt, z), w[0]), rows(yvt, z));
         },
         n, {zeros({d})});
@@ -91,17 +91,17 @@ struct Run {
 // Projected hypergradient descent with `method` until `budget` samples are spent; f(λ)
 // evaluated whenever the spent samples pass the next of `points` evenly spaced budgets.
 Run run(const std::string& label, std::uint64_t seed, const StochasticProblem& sp, HypergradientMethod& method,
-        WarmStartMode warm, double alpha, std::int64_t budget, int points) {
+        WarmStart warm, double alpha, std::int64_t budget, int points) {
   const Problem full = sp.full_batch();
   OuterOptions o;
   o.step_size = StepSizeSchedule::constant(alpha);
   o.warm_start = warm;
   OuterOptimizer opt(full, method, {zeros({sp.initial_state()[0].numel()})}, o, {Projection::box(kLambdaMin, kLambdaMax)});
   Run r{label, seed, {}, 0, 0, 0};
-  Tensors w_ref = sp.initial_state();
+  TensorList w_ref = sp.initial_state();
   auto evaluate = [&](std::int64_t samples) {
     // f(λ) with the inner problem solved accurately, warm-started from the previous solve.
-    InnerResult inner = solve_inner(full, opt.lambda(), w_ref, {.max_steps = 100000, .tolerance = 1e-9});
+    InnerResult inner = solve_inner(full, opt.lambda(), w_ref, {.max_iterations = 100000, .tolerance = Tolerance::absolute(1e-9)});
     w_ref = inner.state;
     r.curve.push_back({samples, full.outer(w_ref, opt.lambda()).item()});
   };
@@ -139,22 +139,22 @@ int main(int argc, char** argv) {
 
   std::vector<Run> runs;
   for (int tk : {20, 5}) {
-    auto aid = std::make_shared<AID>(AIDOptions{.inner_steps = tk, .solver = LinearSolver::cg, .linear_steps = tk});
+    auto aid = std::make_shared<AID>(AIDOptions{.inner_steps = tk, .solver = linsolve::cg(), .linear_steps = tk});
     FullBatchCounted counted(aid, n, n);
-    runs.push_back(run(fmt::format("AID-CG warm t=K={}", tk), 0, sp, counted, WarmStartMode::inner_and_linear,
+    runs.push_back(run(fmt::format("AID-CG warm t=K={}", tk), 0, sp, counted, WarmStart::inner_and_linear,
                        alpha, budget, points));
   }
   for (int s = 0; s < seeds; ++s) {
     const auto seed = static_cast<std::uint64_t>(s + 1);
     SID cold(sp, {.inner_steps = 200, .linear_steps = 100, .cross_batches = 4, .inner_batch = 50,
                   .linear_batch = 50, .cross_batch = 50, .outer_batch = 100,
-                  .inner_step = StepSize::decreasing(1.0, 20.0), .linear_step = StepSize::decreasing(1.0, 20.0),
+                  .inner_step = StepSizeSchedule::inverse(1.0, 20.0), .linear_step = StepSizeSchedule::inverse(1.0, 20.0),
                   .seed = seed, .fallback_on_divergence = true});
-    runs.push_back(run("SID cold", seed, sp, cold, WarmStartMode::none, alpha, budget, points));
+    runs.push_back(run("SID cold", seed, sp, cold, WarmStart::none, alpha, budget, points));
     SID warm(sp, {.inner_steps = 20, .linear_steps = 10, .cross_batches = 4, .inner_batch = 50, .linear_batch = 50,
-                  .cross_batch = 50, .outer_batch = 100, .inner_step = StepSize::decreasing(0.5, 10.0),
-                  .linear_step = StepSize::decreasing(0.5, 10.0), .seed = seed, .fallback_on_divergence = true});
-    runs.push_back(run("SID warm (w and v)", seed, sp, warm, WarmStartMode::inner_and_linear, alpha, budget, points));
+                  .cross_batch = 50, .outer_batch = 100, .inner_step = StepSizeSchedule::inverse(0.5, 10.0),
+                  .linear_step = StepSizeSchedule::inverse(0.5, 10.0), .seed = seed, .fallback_on_divergence = true});
+    runs.push_back(run("SID warm (w and v)", seed, sp, warm, WarmStart::inner_and_linear, alpha, budget, points));
   }
 
   std::vector<std::vector<std::string>> rows{{"method", "seed", "samples", "passes", "validation_loss"}};

@@ -46,10 +46,10 @@ struct Logistic {
       return fused ? linear_model_loss(A, w, b, LinearLoss::logistic) : logistic_loss(matmul(A, w), b);
     };
     return bilevel::Problem::gradient_descent(
-        [X = X, y = y, loss](const bilevel::Tensors& w, const bilevel::Tensors& l) {
+        [X = X, y = y, loss](const TensorList& w, const TensorList& l) {
           return loss(X, w[0], y) + 0.5 * sum(exp(l[0]) * square(w[0]));
         },
-        step(), [Xv = Xv, yv = yv, loss](const bilevel::Tensors& w, const bilevel::Tensors&) { return loss(Xv, w[0], yv); },
+        step(), [Xv = Xv, yv = yv, loss](const TensorList& w, const TensorList&) { return loss(Xv, w[0], yv); },
         {zeros({X.size(1)})});
   }
 };

@@ -7,6 +7,7 @@
 
 #include "common.hpp"
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/tensor_list.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/reference.hpp"
 #include "hyperad/problems/methods.hpp"
@@ -14,12 +15,6 @@
 namespace hyperad::cli {
 
 namespace {
-
-std::int64_t elements(const bilevel::Tensors& ts) {
-  std::int64_t n = 0;
-  for (const Tensor& t : ts) n += t.numel();
-  return n;
-}
 
 // The first line of a message, cut to `n` characters, for a table cell.
 std::string short_text(std::string s, std::size_t n = 70) {
@@ -38,8 +33,8 @@ int check_command(const CheckArgs& a) {
   problems::ProblemConfig config = problem_config(a.problem);
   config.small = !a.full;
   const problems::Instance inst = problems::make_problem(a.problem.problem, config);
-  const bilevel::Tensors& lambda = inst.lambda0;
-  const std::int64_t n_lambda = elements(lambda), n_w = elements(inst.problem.initial_state());
+  const TensorList& lambda = inst.lambda0;
+  const std::int64_t n_lambda = list::numel(lambda), n_w = list::numel(inst.problem.initial_state());
   const bilevel::ExactOptions exact_options;
 
   fmt::print("{}{}: {}\n", inst.name, a.full ? "" : " (small)", inst.summary);
@@ -64,7 +59,7 @@ int check_command(const CheckArgs& a) {
     try {
       exact = bilevel::exact_hypergradient(inst.problem, lambda, exact_options);
       fmt::print("exact (dense LU): {}, linear residual {}\n", duration(exact->diagnostics.seconds),
-                 sci(exact->diagnostics.linear_residual));
+                 sci(exact->diagnostics.linear.residual));
     } catch (const Error& e) {
       fmt::print("exact (dense LU): failed: {}\n", short_text(e.what(), 200));
     }
@@ -74,42 +69,47 @@ int check_command(const CheckArgs& a) {
   if (!fd && !exact) throw Error(fmt::format("check '{}': no reference hypergradient could be computed", inst.name));
   if (fd && exact)
     fmt::print("finite differences vs exact: relative difference {}\n",
-               sci(bilevel::relative_error(fd->grad, exact->grad)));
+               sci(list::relative_error(fd->grad, exact->grad)));
 
   // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
   // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so
   // the errors measure the derivatives and not the truncation.
-  int t_default = a.inner_steps, k_default = a.linear_steps;
-  if (t_default < 0) {
-    const bilevel::InnerResult r = bilevel::solve_inner(inst.problem, lambda, inst.problem.initial_state(),
-                                                        {.max_steps = kMaxSteps, .tolerance = 1e-12});
+  int t_default = 0;
+  if (a.inner_steps) {
+    t_default = *a.inner_steps;
+  } else {
+    const bilevel::InnerResult r =
+        bilevel::solve_inner(inst.problem, lambda, inst.problem.initial_state(),
+                             {.max_iterations = kMaxSteps, .tolerance = Tolerance::absolute(1e-12)});
     t_default = r.steps;
     fmt::print("t = {}: the inner iteration {} (-t sets another)\n", t_default,
                r.converged ? "converges to a step of 1e-12 in as many steps" : "has not converged after as many steps");
   }
-  if (k_default < 0) k_default = t_default;
+  const int k_default = a.linear_steps.value_or(t_default);
   fmt::print("\n");
   Table t({"method", "vs FD", "vs exact", "inner", "linear", "time", "note"}, "lrrrrrl");
   std::vector<std::string> failures;
   for (const problems::MethodInfo& m : problems::method_names()) {
     if (const std::string why = problems::method_unavailable_reason(m.name, inst); !why.empty()) {
-      t.add({m.name, "", "", "", "", "",
-             m.name == "sid" ? "not applicable: no stochastic version" : "not applicable: non-symmetric Jacobian"});
+      const std::string note = m.name == "sid"      ? "no stochastic version"
+                               : m.name == "aid-cg" ? "non-symmetric Jacobian"
+                                                    : short_text(why, 50);
+      t.add({m.name, "", "", "", "", "", "not applicable: " + note});
       continue;
     }
     problems::MethodConfig mc{.name = m.name, .inner_steps = t_default, .linear_steps = k_default};
-    if (m.name.rfind("aid", 0) == 0) mc.linear_tolerance = 1e-12;
+    if (m.name.rfind("aid", 0) == 0) mc.linear_tolerance = Tolerance::relative(1e-12);
     if (m.name == "sid") mc.batch_size = 0;  // full batches: deterministic, comparable
     try {
       auto method = problems::make_method(mc, inst);
       const bilevel::Hypergradient h = method->hypergradient(inst.problem, lambda);
       const bilevel::Diagnostics& d = h.diagnostics;
-      const double e_fd = fd ? bilevel::relative_error(h.grad, fd->grad) : NAN;
-      const double e_exact = exact ? bilevel::relative_error(h.grad, exact->grad) : NAN;
+      const double e_fd = fd ? list::relative_error(h.grad, fd->grad) : NAN;
+      const double e_exact = exact ? list::relative_error(h.grad, exact->grad) : NAN;
       std::string note = m.name == "itd-truncated" ? "biased by design" : "";
       if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
       t.add({m.name, sci(e_fd), sci(e_exact), fmt::format("{}", d.inner_steps),
-             m.name.rfind("itd", 0) == 0 ? "-" : fmt::format("{}", d.linear_iterations), duration(d.seconds), note});
+             m.name.rfind("itd", 0) == 0 ? "-" : fmt::format("{}", d.linear.iterations), duration(d.seconds), note});
       const double err = exact ? e_exact : e_fd;
       if (a.tolerance > 0 && m.name != "itd-truncated" && !(err <= a.tolerance))
         failures.push_back(fmt::format("{} ({})", m.name, sci(err)));

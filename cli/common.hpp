@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,10 +66,12 @@ int list_command(const ListArgs& args);
 struct RunArgs {
   ProblemArgs problem;
   std::string method;
-  int inner_steps = -1, linear_steps = -1, reverse_steps = -1, cross_batches = -1;
-  std::int64_t outer_steps = -1, batch_size = -1, save_every = 10;
-  double step_size = -1;
-  std::string update, warm_start = "inner+linear";
+  std::optional<int> inner_steps{}, linear_steps{}, reverse_steps{}, cross_batches{};  ///< unset: the method's default
+  std::optional<std::int64_t> outer_steps{}, batch_size{};                        ///< unset: the problem's default
+  std::int64_t save_every = 10;
+  std::optional<double> step_size{};  ///< unset: the problem's default
+  /// unset: the update rule of the problem; the warm start: inner+linear (ITD: inner).
+  std::string update, warm_start;
   std::string csv, plot, state;
   bool resume = false, quiet = false;
 };
@@ -77,7 +80,7 @@ int run_command(const RunArgs& args);
 struct CheckArgs {
   ProblemArgs problem;
   bool full = false;            ///< default sizes instead of --small ones
-  int inner_steps = -1, linear_steps = -1;
+  std::optional<int> inner_steps{}, linear_steps{};  ///< unset: the problem's defaults
   std::int64_t max_fd = 1000;   ///< finite differences only up to this many outer variables
   double tolerance = 0;         ///< > 0: exit 1 when a method's relative error exceeds it
 };

@@ -11,6 +11,7 @@
 
 #include "common.hpp"
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/bilevel/outer.hpp"
 
 #ifndef HYPERAD_VERSION
 #define HYPERAD_VERSION "unknown"
@@ -44,10 +45,11 @@ CLI::App* add_run(CLI::App& app, RunArgs& a) {
   run->add_option("--step-size,-a", a.step_size, "Outer step size α (default: the problem's)")
       ->check(real_number(0));
   run->add_option("--update", a.update, "Outer update rule (default: the problem's)")
-      ->check(CLI::IsMember({"gradient", "momentum", "adam"}));
-  run->add_option("--warm-start", a.warm_start, "What each hypergradient starts from")
-      ->check(CLI::IsMember({"none", "inner", "inner+linear"}))
-      ->capture_default_str();
+      ->check(CLI::IsMember(names_of(hyperad::bilevel::kOuterUpdateNames)));
+  run->add_option("--warm-start", a.warm_start,
+                  "What each hypergradient starts from: none, inner, linear or inner+linear "
+                  "(default: inner+linear; ITD: inner)")
+      ->check(CLI::IsMember(names_of(hyperad::bilevel::kWarmStartNames)));
   run->add_option("--batch-size", a.batch_size, "SID minibatch size (0: full batches; default: the problem's)")
       ->check(whole_number(0));
   run->add_option("--cross-batches,-J", a.cross_batches, "SID cross-term batches J")->check(whole_number(1));

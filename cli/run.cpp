@@ -17,20 +17,6 @@ namespace hyperad::cli {
 
 namespace {
 
-bilevel::OuterUpdate parse_update(const std::string& s) {
-  if (s == "gradient") return bilevel::OuterUpdate::gradient;
-  if (s == "momentum") return bilevel::OuterUpdate::momentum;
-  if (s == "adam") return bilevel::OuterUpdate::adam;
-  throw ValueError(fmt::format("--update '{}': expected gradient, momentum or adam", s));
-}
-
-bilevel::WarmStartMode parse_warm_start(const std::string& s) {
-  if (s == "none") return bilevel::WarmStartMode::none;
-  if (s == "inner") return bilevel::WarmStartMode::inner;
-  if (s == "inner+linear") return bilevel::WarmStartMode::inner_and_linear;
-  throw ValueError(fmt::format("--warm-start '{}': expected none, inner or inner+linear", s));
-}
-
 // "logreg (breast_cancer, small)" for titles.
 std::string describe(const RunArgs& a, const problems::Instance& inst) {
   const problems::ProblemInfo& info = problems::find_problem(a.problem.problem);
@@ -65,14 +51,18 @@ int run_command(const RunArgs& a) {
   mc.reverse_steps = a.reverse_steps;
   mc.batch_size = a.batch_size;
   mc.cross_batches = a.cross_batches;
+  // ITD has no linear system: its richest warm start is the inner one.
+  const bool itd = mc.name.rfind("itd", 0) == 0;
+  const std::string warm = a.warm_start.empty() ? (itd ? "inner" : "inner+linear") : a.warm_start;
+  mc.warm_start = parse_name(bilevel::kWarmStartNames, warm, "--warm-start");
   mc.seed = a.problem.seed;
   auto method = problems::make_method(mc, inst);
 
   bilevel::OuterOptions o = problems::outer_options(inst);
-  if (a.outer_steps >= 0) o.steps = a.outer_steps;
-  if (a.step_size >= 0) o.step_size = bilevel::StepSizeSchedule::constant(a.step_size);
-  if (!a.update.empty()) o.update = parse_update(a.update);
-  o.warm_start = parse_warm_start(a.warm_start);
+  if (a.outer_steps) o.outer_steps = *a.outer_steps;
+  if (a.step_size) o.step_size = bilevel::StepSizeSchedule::constant(*a.step_size);
+  if (!a.update.empty()) o.update = parse_name(bilevel::kOuterUpdateNames, a.update, "--update");
+  o.warm_start = mc.warm_start;
   o.csv_path = a.csv;
   o.state_path = a.state;
   o.save_every = a.state.empty() ? 0 : a.save_every;
@@ -91,12 +81,12 @@ int run_command(const RunArgs& a) {
     fmt::print(stderr, "{}: {}\n", inst.name, inst.summary);
     fmt::print(stderr, "method {} ({}), {} update, step size {}, warm start {}, {} outer steps{}\n", mc.name,
                method->name(), bilevel::outer_update_name(o.update), o.step_size.alpha0,
-               bilevel::warm_start_mode_name(o.warm_start), o.steps,
+               bilevel::warm_start_name(o.warm_start), o.outer_steps,
                resumed ? fmt::format(" (resumed from '{}' at step {})", a.state, first) : "");
   }
 
-  Progress progress(first, o.steps, !a.quiet);
-  while (opt.steps_done() < o.steps) {
+  Progress progress(first, o.outer_steps, !a.quiet);
+  while (opt.steps_done() < o.outer_steps) {
     const bilevel::OuterRecord& r = opt.step();
     progress.update(opt.steps_done(), r.objective, r.validation, inst.validation_name);
   }
@@ -106,8 +96,8 @@ int run_command(const RunArgs& a) {
   // Summary: the run's first and last records, the evaluation at λ0 and at the final λ.
   const auto& h = opt.history();
   const problems::Metrics start = inst.evaluate(inst.lambda0), end = inst.evaluate(opt.lambda());
-  fmt::print("\n{} — {} outer steps with {}{}\n\n", title, o.steps, method->name(),
-             resumed ? fmt::format(" (steps {}–{} in this run)", first, o.steps - 1) : "");
+  fmt::print("\n{} — {} outer steps with {}{}\n\n", title, o.outer_steps, method->name(),
+             resumed ? fmt::format(" (steps {}–{} in this run)", first, o.outer_steps - 1) : "");
   if (!h.empty()) {
     Table t({"", fmt::format("step {}", h.front().step), fmt::format("step {}", h.back().step)});
     t.add({std::string("outer objective") + (inst.maximize ? " (maximized)" : ""), num(h.front().objective),

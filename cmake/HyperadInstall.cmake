@@ -1,6 +1,7 @@
-# install() rules and an exported package: find_package(hyperad) + hyperad::hyperad.
+# install() rules and an exported package: find_package(hyperad), then hyperad::hyperad
+# (everything) or one layer: hyperad::autodiff, hyperad::bilevel, hyperad::problems.
 include(CMakePackageConfigHelpers)
-install(TARGETS hyperad EXPORT hyperadTargets
+install(TARGETS hyperad hyperad_autodiff hyperad_bilevel hyperad_problems EXPORT hyperadTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/autodiff/include/ ${PROJECT_SOURCE_DIR}/bilevel/include/

@@ -14,13 +14,13 @@ int main() {
   Tensor y = matmul(X, w_true) + 0.5 * randn({n}, gen), yv = matmul(Xv, w_true) + 0.5 * randn({n}, gen);
 
   // Inner: ½ mean((Xw − y)²) + ½ Σ e^{λ_j} w_j²; outer: validation mean squared error.
-  auto inner = [&](const Tensors& w, const Tensors& lam) {
+  auto inner = [&](const TensorList& w, const TensorList& lam) {
     return 0.5 * mean(square(matmul(X, w[0]) - y)) + 0.5 * sum(exp(lam[0]) * square(w[0]));
   };
-  auto outer = [&](const Tensors& w, const Tensors&) { return 0.5 * mean(square(matmul(Xv, w[0]) - yv)); };
+  auto outer = [&](const TensorList& w, const TensorList&) { return 0.5 * mean(square(matmul(Xv, w[0]) - yv)); };
   const double step = 1.0 / (squared_norm(X).item() / static_cast<double>(n) + 1.0);
   Problem problem = Problem::gradient_descent(inner, step, outer, {zeros({d})});
-  Tensors lam{zeros({d})};
+  TensorList lam{zeros({d})};
 
   Hypergradient exact = exact_hypergradient(problem, lam);
   auto error = [&](const Hypergradient& h) {
@@ -28,21 +28,21 @@ int main() {
     return norm(h.grad[0] - exact.grad[0]).item() / norm(exact.grad[0]).item();
   };
   ITD itd({.inner_steps = 200});
-  AID fp({.inner_steps = 200, .solver = LinearSolver::fixed_point, .linear_steps = 200});
-  AID cg({.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 30});
+  AID fp({.inner_steps = 200, .solver = linsolve::richardson(), .linear_steps = 200});
+  AID cg({.inner_steps = 200, .solver = linsolve::cg(), .linear_steps = 30});
   fmt::print("{}\n\n{:<22} {:>12} {:>10} {:>10}\n", problem.describe(), "method", "rel. error", "time (ms)", "residual");
   double cg_error = 1;
   for (HypergradientMethod* m : std::initializer_list<HypergradientMethod*>{&itd, &fp, &cg}) {
     Hypergradient h = m->hypergradient(problem, lam);
     fmt::print("{:<22} {:>12.2e} {:>10.2f} {:>10.2e}\n", m->name(), error(h), 1e3 * h.diagnostics.seconds,
-               h.diagnostics.linear_residual);
+               h.diagnostics.linear.residual);
     if (m == &cg) cg_error = error(h);
   }
   Hypergradient fd = finite_difference_hypergradient(problem, lam);
   fmt::print("{:<22} {:>12.2e} {:>10.2f}\n", "finite differences", error(fd), 1e3 * fd.diagnostics.seconds);
 
   // Hypergradient descent on λ with warm-started AID-CG.
-  AID warm({.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 30, .warm_start = true});
+  AID warm({.inner_steps = 200, .solver = linsolve::cg(), .linear_steps = 30, .warm_start = WarmStart::inner_and_linear});
   double first = 0, last = 0;
   fmt::print("\n{:>5} {:>16}\n", "step", "validation loss");
   for (int s = 0; s <= 40; ++s) {

@@ -58,22 +58,22 @@ int main() {
   // [problem]
   // Inner: the training loss with penalty ½ Σ e^{λ_j} w_j² (e^λ keeps it positive);
   // outer: the validation loss at the inner solution w(λ).
-  auto inner = [&](const Tensors& w, const Tensors& lam) {
+  auto inner = [&](const TensorList& w, const TensorList& lam) {
     return logistic_loss(matmul(X, w[0]), y) + 0.5 * sum(exp(lam[0]) * square(w[0]));
   };
-  auto outer = [&](const Tensors& w, const Tensors&) { return logistic_loss(matmul(Xv, w[0]), yv); };
+  auto outer = [&](const TensorList& w, const TensorList&) { return logistic_loss(matmul(Xv, w[0]), yv); };
   // Φ = w − η∇L contracts for η < 2/L_smooth. L_smooth ≤ ‖X‖²_F/(4n) + max e^λ, and λ ≤ 1
   // throughout (the outer loop's box below).
   const double smooth = squared_norm(X).item() / (4.0 * n) + std::exp(1.0);
   Problem problem = Problem::gradient_descent(inner, 1.0 / smooth, outer, {zeros({d})});
-  Tensors lambda{full({d}, -1.0)};
+  TensorList lambda{full({d}, -1.0)};
   // [problem]
   fmt::print("{}\n", problem.describe());
 
   // [methods]
   ITD itd({.inner_steps = 300});
-  AID fp({.inner_steps = 300, .solver = LinearSolver::fixed_point, .linear_steps = 300});
-  AID cg({.inner_steps = 300, .solver = LinearSolver::cg, .linear_steps = 50, .linear_tolerance = 1e-10});
+  AID fp({.inner_steps = 300, .solver = linsolve::richardson(), .linear_steps = 300});
+  AID cg({.inner_steps = 300, .solver = linsolve::cg(), .linear_steps = 50, .linear_tolerance = Tolerance::relative(1e-10)});
   Hypergradient exact = exact_hypergradient(problem, lambda);  // dense LU, small problems only
   Hypergradient fd = finite_difference_hypergradient(problem, lambda);
   for (HypergradientMethod* m : std::initializer_list<HypergradientMethod*>{&itd, &fp, &cg}) {
@@ -90,13 +90,13 @@ int main() {
   const Diagnostics& dg = h.diagnostics;
   fmt::print("{}: {} inner steps (last step norm {:.1e}), {} CG iterations, residual {:.1e} ({}), "
              "peak tape {} bytes\n",
-             dg.method, dg.inner_steps, dg.inner_step_norm, dg.linear_iterations, dg.linear_residual,
-             dg.linear_converged ? "converged" : "not converged", dg.peak_tape_bytes);
+             dg.method, dg.inner_steps, dg.inner_step_norm, dg.linear.iterations, dg.linear.residual,
+             dg.linear.converged() ? "converged" : "not converged", dg.peak_tape_bytes);
   for (const std::string& w : dg.warnings) fmt::print("warning: {}\n", w);
-  InnerResult sol = solve_inner(problem, lambda, problem.initial_state(), {.max_steps = 300});
+  InnerResult sol = solve_inner(problem, lambda, problem.initial_state(), {.max_iterations = 300});
   fmt::print("contraction q ≈ {:.4f}\n", estimate_contraction(problem, sol.state, lambda));
   // [diagnostics]
-  ok &= check(dg.linear_converged && dg.inner_step_norm < 1e-6, "AID-CG: inner solve and linear system converged");
+  ok &= check(dg.linear.converged() && dg.inner_step_norm < 1e-6, "AID-CG: inner solve and linear system converged");
 
   // [map]
   // Φ given directly: an equilibrium w = tanh(A w + λ) with ‖A‖₂ < 1 (a contraction whose
@@ -104,31 +104,31 @@ int main() {
   Tensor A = 0.3 * randn({d, d}, gen) / std::sqrt(static_cast<double>(d));
   Tensor target = randn({d}, gen);
   Problem eq = Problem::from_map(
-      [A](const Tensors& w, const Tensors& lam) { return Tensors{tanh(matmul(A, w[0]) + lam[0])}; },
-      [target](const Tensors& w, const Tensors&) { return 0.5 * sum(square(w[0] - target)); }, {zeros({d})});
-  AID gmres({.inner_steps = 100, .solver = LinearSolver::gmres, .linear_steps = 50});
+      [A](const TensorList& w, const TensorList& lam) { return TensorList{tanh(matmul(A, w[0]) + lam[0])}; },
+      [target](const TensorList& w, const TensorList&) { return 0.5 * sum(square(w[0] - target)); }, {zeros({d})});
+  AID gmres({.inner_steps = 100, .solver = linsolve::gmres(), .linear_steps = 50});
   Hypergradient he = gmres.hypergradient(eq, {zeros({d})});
   // [map]
   ok &= check(rel_error(he, exact_hypergradient(eq, {zeros({d})})) < 1e-8, "AID-GMRES on a non-symmetric map agrees");
 
-  const double before = outer_value(problem, lambda, {.max_steps = 100000, .tolerance = 1e-10});
+  const double before = outer_value(problem, lambda, {.max_iterations = 100000, .tolerance = Tolerance::absolute(1e-10)});
   // [outer]
   // Projected hypergradient descent on the box λ ∈ [−6, 1]: e^λ ≤ e keeps the step size
   // 1/smooth valid (Φ stays a contraction). Warm starts reuse the previous w_t and v, so a
   // few inner and CG steps per outer step suffice.
-  AID method({.inner_steps = 50, .solver = LinearSolver::cg, .linear_steps = 20});
+  AID method({.inner_steps = 50, .solver = linsolve::cg(), .linear_steps = 20});
   OuterOptions opts;
-  opts.steps = 60;
+  opts.outer_steps = 60;
   opts.update = OuterUpdate::adam;
   opts.step_size = StepSizeSchedule::constant(0.1);
-  opts.warm_start = WarmStartMode::inner_and_linear;
+  opts.warm_start = WarmStart::inner_and_linear;
   OuterOptimizer opt(problem, method, lambda, opts, {Projection::box(-6.0, 1.0)});
   const std::vector<OuterRecord>& history = opt.run();
   for (const OuterRecord& r : history)
-    if (r.step % 10 == 0 || r.step + 1 == opts.steps)
+    if (r.step % 10 == 0 || r.step + 1 == opts.outer_steps)
       fmt::print("step {:>3}  validation loss {:.5f}  |h| {:.2e}\n", r.step, r.objective, r.grad_norm);
   // [outer]
-  const double after = outer_value(problem, opt.lambda(), {.max_steps = 100000, .tolerance = 1e-10});
+  const double after = outer_value(problem, opt.lambda(), {.max_iterations = 100000, .tolerance = Tolerance::absolute(1e-10)});
   fmt::print("validation loss at the inner solution: {:.5f} -> {:.5f}\n", before, after);
   ok &= check(after < before, "hypergradient descent lowered the validation loss");
   std::vector<double> lam_final = opt.lambda()[0].to_vector();
@@ -139,16 +139,16 @@ int main() {
   // [sid]
   // The same problem on minibatches: SGD inner steps and a stochastic linear solve.
   StochasticProblem sp = StochasticProblem::gradient_descent(
-      [&](const Tensors& w, const Tensors& lam, const Batch& b) {
+      [&](const TensorList& w, const TensorList& lam, const Batch& b) {
         return logistic_loss(matmul(rows(X, b), w[0]), rows(y, b)) + 0.5 * sum(exp(lam[0]) * square(w[0]));
       },
       1.0 / smooth, n,
-      [&](const Tensors& w, const Tensors&, const Batch& b) {
+      [&](const TensorList& w, const TensorList&, const Batch& b) {
         return logistic_loss(matmul(rows(Xv, b), w[0]), rows(yv, b));
       },
       n, {zeros({d})});
   SID sid(sp, {.inner_steps = 400, .linear_steps = 400, .inner_batch = 50, .linear_batch = 50,
-               .inner_step = StepSize::decreasing(1.0, 50.0), .linear_step = StepSize::decreasing(1.0, 50.0),
+               .inner_step = StepSizeSchedule::inverse(1.0, 50.0), .linear_step = StepSizeSchedule::inverse(1.0, 50.0),
                .seed = 7});
   Hypergradient hs = sid.hypergradient(lambda);
   fmt::print("SID: rel. error {:.1e} using {} sample-gradients\n", rel_error(hs, exact), hs.diagnostics.samples);

@@ -122,7 +122,7 @@ class Reverser {
       : P_(P), need_p_(need_params), ubar_(std::move(ubar)), stored_(std::move(stored)) {
     held_ = static_cast<std::int64_t>(stored_.size());
     peak_ = held_;
-    if (need_p_) pacc_ = linsolve::zeros_like(P_.params);
+    if (need_p_) pacc_ = list::zeros_like(P_.params);
   }
 
   void run() {
@@ -164,7 +164,7 @@ class Reverser {
     check_like_state(v.value, wi, i);
     TensorList g = v.pullback(ubar_);
     ubar_.assign(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(n));
-    if (need_p_) linsolve::axpy(1.0, TensorList(g.begin() + static_cast<std::ptrdiff_t>(n), g.end()), pacc_);
+    if (need_p_) list::axpy(1.0, TensorList(g.begin() + static_cast<std::ptrdiff_t>(n), g.end()), pacc_);
     ++taped;
   }
 

@@ -24,13 +24,6 @@ struct Payload {
   std::shared_ptr<FixedPointReport> report;
 };
 
-TensorList detached(const TensorList& xs) {
-  TensorList out;
-  out.reserve(xs.size());
-  for (const Tensor& x : xs) out.push_back(x.detach());
-  return out;
-}
-
 std::vector<std::uint64_t> versions(const TensorList& xs) {
   std::vector<std::uint64_t> v;
   for (const Tensor& x : xs) v.push_back(x.version());
@@ -52,21 +45,6 @@ void check_like_state(const TensorList& out, const TensorList& w0, int iteration
                                    dtype_name(out[i].dtype()), out[i].shape().str(), i, dtype_name(w0[i].dtype()),
                                    w0[i].shape().str(), iteration));
   }
-}
-
-// ‖a − b‖ over the tuple, in double.
-double diff_norm(const TensorList& a, const TensorList& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    dispatch(a[i].dtype(), [&]<class T>() {
-      const T* p = a[i].data<T>();
-      const T* q = b[i].data<T>();
-      for (std::int64_t k = 0, n = a[i].numel(); k < n; ++k) {
-        double d = double(p[k]) - double(q[k]);
-        s += d * d;
-      }
-    });
-  return std::sqrt(s);
 }
 
 void fail(OnFailure mode, FixedPointReport& rep, std::string msg) {
@@ -102,55 +80,28 @@ void backward(Backward& b) {
   for (std::size_t j = 0; j < P.params.size(); ++j) any_param = any_param || b.needs(static_cast<int>(n + j));
   if (!any_param) return;
 
-  linsolve::Vec ubar;
+  TensorList ubar;
   for (std::size_t k = 0; k < n; ++k) {
     const Tensor& g = b.grad_out(static_cast<int>(k));
     ubar.push_back(g.defined() ? g.detach() : zeros_like(P.w_star[k]));
   }
-
-  const AdjointOptions& ao = P.opts.adjoint;
-  TensorList gp;
-  {
-    TapeScope scope;  // both recordings of Φ are dropped when the rule returns
-    // ∂_wΦᵀ with the params as constants: each pullback sweeps only what depends on w.
-    Vjp jw = vjp([&](const TensorList& w) { return P.phi(w, P.params); }, P.w_star);
-    if (jw.value.size() != n) check_like_state(jw.value, P.w_star, 0);
-    linsolve::LinearOp A = [&](const linsolve::Vec& u) {  // u ↦ (I − ∂_wΦᵀ) u
-      linsolve::Vec Ju = jw.pullback(u);
-      linsolve::Vec out = linsolve::clone(u);
-      linsolve::axpy(-1.0, Ju, out);
-      return out;
-    };
-    linsolve::Options lo;
-    lo.rtol = ao.rtol;
-    lo.atol = ao.atol;
-    lo.max_iter = ao.max_iter;
-    lo.restart = ao.restart;
-    linsolve::Vec x0;
-    if (ao.warm_start && ao.warm_start->u.size() == n) {
-      bool fits = true;
-      for (std::size_t k = 0; k < n; ++k)
-        fits = fits && ao.warm_start->u[k].defined() && ao.warm_start->u[k].shape() == ubar[k].shape() &&
-               ao.warm_start->u[k].dtype() == ubar[k].dtype();
-      if (fits) x0 = ao.warm_start->u;
-    }
-    linsolve::Result sol = linsolve::solve(ao.method, A, ubar, x0, lo);
-    rep.adjoint_iterations = sol.iterations;
-    rep.adjoint_matvecs = sol.matvecs;
-    rep.adjoint_residual = sol.residual;
-    rep.adjoint_tolerance = sol.tolerance;
-    rep.adjoint_converged = sol.converged;
-    if (!sol.converged)
-      fail(P.opts.on_failure, rep,
-           fmt::format("fixed_point backward: the adjoint solve ({}) failed: {}", linsolve::method_name(ao.method),
-                       sol.reason));
-    if (ao.warm_start) ao.warm_start->u = linsolve::clone(sol.x);
-
-    // ∂_paramsΦᵀ u, with w* constant.
-    Vjp jp = vjp([&](const TensorList& p) { return P.phi(P.w_star, p); }, P.params);
-    gp = jp.pullback(sol.x);
+  ImplicitOptions ao = P.opts.adjoint;
+  ao.start.clear();
+  const std::shared_ptr<TensorList>& warm = P.opts.adjoint_start;
+  if (warm && warm->size() == n) {
+    bool fits = true;
+    for (std::size_t k = 0; k < n; ++k)
+      fits = fits && (*warm)[k].defined() && (*warm)[k].shape() == ubar[k].shape() &&
+             (*warm)[k].dtype() == ubar[k].dtype();
+    if (fits) ao.start = *warm;
   }
-  for (std::size_t j = 0; j < P.params.size(); ++j) b.accumulate(static_cast<int>(n + j), std::move(gp[j]));
+  ImplicitResult res = implicit_vjp(P.phi, P.w_star, P.params, ubar, {}, ao);
+  rep.adjoint = res.report;
+  if (!res.report.converged())
+    fail(P.opts.on_failure, rep,
+         fmt::format("fixed_point backward: the adjoint solve ({}) failed: {}", res.report.solver, res.report.reason));
+  if (warm) *warm = list::clone(res.v);
+  for (std::size_t j = 0; j < P.params.size(); ++j) b.accumulate(static_cast<int>(n + j), std::move(res.grad[j]));
 }
 
 const OpDef kFixedPointDef{"fixed_point", backward};
@@ -165,27 +116,27 @@ TensorList fixed_point(const FixedPointMap& phi, const TensorList& w0, const Ten
     if (!w0[i].defined()) throw ValueError(fmt::format("fixed_point: initial state tensor {} is undefined", i));
   for (std::size_t j = 0; j < params.size(); ++j)
     if (!params[j].defined()) throw ValueError(fmt::format("fixed_point: parameter {} is undefined", j));
-  if (o.max_iter < 1) throw ValueError(fmt::format("fixed_point: max_iter must be >= 1, got {}", o.max_iter));
-  if (!(o.rtol >= 0) || !(o.atol >= 0))
-    throw ValueError(fmt::format("fixed_point: tolerances must be >= 0 (rtol {}, atol {})", o.rtol, o.atol));
+  if (o.max_iterations < 1)
+    throw ValueError(fmt::format("fixed_point: max_iterations must be >= 1, got {}", o.max_iterations));
+  o.tolerance.validate("fixed_point");
 
   auto rep = std::make_shared<FixedPointReport>();
   if (stats) *stats = rep;
-  TensorList p = detached(params);
-  TensorList w = detached(w0);
+  TensorList p = list::detach(params);
+  TensorList w = list::detach(w0);
   {
     NoGradGuard off;
     double best = std::numeric_limits<double>::infinity();
     int best_at = 0;
-    for (int k = 1; k <= o.max_iter; ++k) {
+    for (int k = 1; k <= o.max_iterations; ++k) {
       TensorList next = phi(w, p);
       check_like_state(next, w0, k);
-      const double step = diff_norm(next, w);
-      const double tol = std::max(o.atol, o.rtol * linsolve::norm(next));
+      const double step = list::distance(next, w);
+      const double tol = o.tolerance.bound(list::norm(next));
       rep->forward_iterations = k;
       rep->forward_step = step;
       rep->forward_tolerance = tol;
-      if (!std::isfinite(step) || !linsolve::all_finite(next)) {
+      if (!std::isfinite(step) || !list::all_finite(next)) {
         rep->forward_diverged = true;  // keep w, the last finite iterate
         fail(o.on_failure, *rep,
              fmt::format("fixed_point: the iteration diverges: non-finite iterate at iteration {} (step norm {}{})",
@@ -217,8 +168,8 @@ TensorList fixed_point(const FixedPointMap& phi, const TensorList& w0, const Ten
       fail(o.on_failure, *rep,
            fmt::format("fixed_point: not converged after {} iterations: step norm ||w_k+1 - w_k|| = {:.3e} > "
                        "tolerance {:.3e} = max(atol {:.1e}, rtol {:.1e} * ||w|| {:.3e})",
-                       o.max_iter, rep->forward_step, rep->forward_tolerance, o.atol, o.rtol,
-                       linsolve::norm(w)));
+                       o.max_iterations, rep->forward_step, rep->forward_tolerance, o.tolerance.atol, o.tolerance.rtol,
+                       list::norm(w)));
   }
 
   auto payload = std::make_shared<Payload>();

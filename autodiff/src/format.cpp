@@ -1,5 +1,7 @@
 #include "hyperad/autodiff/format.hpp"
 
+#include "tape_engine.hpp"
+
 namespace hyperad {
 
 namespace {
@@ -33,7 +35,7 @@ void append_axis(std::string& out, const std::vector<double>& v, const Shape& s,
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "Tensor(undefined)";
   std::string out = fmt::format("Tensor(shape={}, dtype={}", t.shape().str(), dtype_name(t.dtype()));
-  if (t.var().tape) out += ", requires_grad";
+  if (detail::TapeEngine::var(t).tape) out += ", requires_grad";
   out += ", values=";
   std::vector<double> v = t.to_vector();
   if (t.rank() == 0)

@@ -4,102 +4,12 @@
 
 #include <fmt/format.h>
 
-#include "hyperad/autodiff/ops/elementwise.hpp"
-#include "hyperad/autodiff/ops/reduce.hpp"
-#include "hyperad/autodiff/record.hpp"
-#include "kernels/elementwise.hpp"
+#include "hyperad/autodiff/errors.hpp"
 #include "sweep.hpp"
 
 namespace hyperad {
 
-// ---- Backward (the rule's view of the sweep) ---------------------------------------------
-
-Tensor Backward::grad_out_or_zeros(int k) const {
-  if (gouts_[k].defined()) return gouts_[k];
-  const Shape& s = rec_.n_out > 1 ? rec_.out_shapes[k] : Shape{};
-  Dtype d = Dtype::f64;
-  for (int j = 0; j < rec_.n_out; ++j)
-    if (gouts_[j].defined()) d = gouts_[j].dtype();
-  return zeros(s, d);
-}
-
-const Tensor& Backward::saved(int k) const {
-  const Tensor& t = rec_.saved[k];
-  if (t.version() != rec_.saved_version[k])
-    throw TapeError(fmt::format("backward of '{}': a tensor of shape {} saved for the backward pass was "
-                                "modified in place after it was recorded (version {} then, {} now)",
-                                rec_.op->name, t.shape().str(), rec_.saved_version[k], t.version()));
-  return t;
-}
-
-bool Backward::needs(int i) const { return sweep_.needs(rec_, i); }
-bool Backward::create_graph() const { return sweep_.create_graph(); }
-void Backward::accumulate(int i, Tensor g) { sweep_.accumulate(rec_, i, std::move(g)); }
-
-// ---- the sweep --------------------------------------------------------------------------
-
-namespace detail {
-
-bool Sweep::kept(std::uint32_t id) const { return std::find(keep_.begin(), keep_.end(), id) != keep_.end(); }
-
-void Sweep::add(std::uint32_t id, Tensor g, const char* op, int input) {
-  if (tape_.checking_finite()) {
-    std::string what = input < 0 ? "the seed" : fmt::format("the gradient of input {}", input);
-    check_finite(g, op, what.c_str());
-  }
-  Tensor& a = adj_[id - lo_];
-  if (!a.defined()) {
-    a = std::move(g);
-  } else if (!create_graph_ && a.use_count() == 1 && a.var().tape == nullptr) {
-    kernels::add_inplace(a, g);  // a is the sweep's own buffer: accumulate without allocating
-  } else {
-    a = hyperad::add(a, g);
-  }
-}
-
-void Sweep::accumulate(const Record& r, int i, Tensor g) {
-  if (!g.defined() || !needs(r, i)) return;
-  const Shape& s = r.in_shape(i);
-  if (g.shape() != s) {
-    if (broadcast_shapes(g.shape(), s, r.op->name) != g.shape())
-      throw ShapeError(fmt::format("backward of '{}': gradient of shape {} for input {} of shape {}", r.op->name,
-                                   g.shape().str(), i, s.str()));
-    g = sum_to(g, s);  // broadcasting is undone once, here, for every op
-  }
-  std::string name = fmt::format("backward of '{}'", r.op->name);
-  add(r.in_id(i), std::move(g), name.c_str(), i);
-}
-
-void Sweep::run(std::size_t rec_end) {
-  std::vector<Tensor> gouts;
-  for (std::size_t ri = rec_end; ri-- > 0;) {
-    const Record& r = tape_.record_at(ri);
-    if (r.out_id + r.n_out <= lo_) break;  // everything below is upstream of every input
-    bool any = false;
-    gouts.assign(r.n_out, Tensor{});
-    for (int k = 0; k < r.n_out; ++k) {
-      std::uint32_t id = r.out_id + k;
-      if (id > hi_ || id < lo_) continue;
-      Tensor& a = adj_[id - lo_];
-      if (!a.defined()) continue;
-      any = true;
-      gouts[k] = kept(id) ? a : std::move(a);  // free adjoints as soon as they are consumed
-    }
-    if (!any) continue;  // no adjoint reaches this record
-    Backward b(r, gouts.data(), *this);
-    const char* outer = tape_.backward_of();
-    tape_.set_backward_of(r.op->name);
-    try {
-      r.op->backward(b);
-    } catch (...) {
-      tape_.set_backward_of(outer);
-      throw;
-    }
-    tape_.set_backward_of(outer);
-  }
-}
-
-}  // namespace detail
+using detail::TapeEngine;
 
 // ---- grad ---------------------------------------------------------------------------
 
@@ -110,17 +20,17 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
     throw ValueError(fmt::format("grad: {} seeds given for {} outputs", seeds.size(), outputs.size()));
   if (inputs.empty()) throw ValueError("grad: no inputs given");
 
-  std::uint32_t lo = kNoVar;
+  std::uint32_t lo = detail::kNoVar;
   std::vector<std::uint32_t> in_ids;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
     if (!x.defined()) throw ValueError(fmt::format("grad: input {} is an undefined tensor", i));
-    if (!tape.is_live(x.var(), "grad", fmt::format("input {}", i).c_str()))
+    if (!TapeEngine::is_live(tape, TapeEngine::var(x), "grad", fmt::format("input {}", i).c_str()))
       throw TapeError(fmt::format("grad: input {} (shape {}) is not on the tape: it does not require "
                                   "gradients; call requires_grad_() on it before computing the output",
                                   i, x.shape().str()));
-    in_ids.push_back(x.var().id);
-    lo = std::min(lo, x.var().id);
+    in_ids.push_back(TapeEngine::var(x).id);
+    lo = std::min(lo, TapeEngine::var(x).id);
   }
 
   // Seeds, and the outputs that carry a derivative at all.
@@ -141,17 +51,19 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
       throw ShapeError(fmt::format("grad: seed {} {} does not match output {} {}", dtype_name(seed.dtype()),
                                    seed.shape().str(), dtype_name(y.dtype()), y.shape().str()));
     }
-    if (!tape.is_live(y.var(), "grad", fmt::format("output {}", k).c_str())) continue;
-    std::uint32_t id = y.var().id;
+    if (!TapeEngine::is_live(tape, TapeEngine::var(y), "grad", fmt::format("output {}", k).c_str())) continue;
+    const std::uint32_t id = TapeEngine::var(y).id;
     if (id < lo) continue;  // computed before every input: cannot depend on them
     seeded.emplace_back(id, std::move(seed));
     hi = std::max(hi, id);
-    if (tape.record_of(id) != kNoVar) rec_end = std::max<std::size_t>(rec_end, tape.record_of(id) + 1);
+    if (TapeEngine::record_of(tape, id) != detail::kNoRecord)
+      rec_end = std::max<std::size_t>(rec_end, TapeEngine::record_of(tape, id) + 1);
   }
 
   std::vector<Tensor> result(inputs.size());
   if (!seeded.empty()) {
     detail::Sweep sweep(tape, lo, hi, create_graph, in_ids);
+    sweep.mark_active(rec_end);
     for (auto& [id, s] : seeded) sweep.add(id, std::move(s), "grad", -1);
     if (create_graph) {
       EnableGradGuard on;
@@ -183,19 +95,6 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
 
 // ---- vjp -------------------------------------------------------------------------
 
-std::vector<Tensor> detach_all(const std::vector<Tensor>& xs) {
-  std::vector<Tensor> out;
-  out.reserve(xs.size());
-  for (const Tensor& x : xs) out.push_back(x.detach());
-  return out;
-}
-
-std::vector<Tensor> make_leaves(const std::vector<Tensor>& xs) {
-  std::vector<Tensor> out = detach_all(xs);
-  for (Tensor& x : out) x.requires_grad_();
-  return out;
-}
-
 struct VjpBuilder {
   static Pullback make(std::vector<Tensor> in, std::vector<Tensor> out) {
     Pullback p;
@@ -211,7 +110,7 @@ std::vector<Tensor> Pullback::operator()(std::span<const Tensor> cotangents, boo
     throw ValueError(fmt::format("Pullback: {} cotangents given for {} outputs", cotangents.size(),
                                  outputs_.size()));
   Tape& tape = Tape::current();
-  for (const Tensor& x : inputs_) tape.is_live(x.var(), "Pullback", "recorded function");
+  for (const Tensor& x : inputs_) TapeEngine::is_live(tape, TapeEngine::var(x), "Pullback", "recorded function");
   ++calls_;
   for (std::size_t k = 0; k < outputs_.size(); ++k)
     if (!cotangents[k].defined())
@@ -219,9 +118,22 @@ std::vector<Tensor> Pullback::operator()(std::span<const Tensor> cotangents, boo
   return grad(outputs_, cotangents, inputs_, create_graph, /*allow_unused=*/true);
 }
 
+Pullback Pullback::with_respect_to(const std::vector<std::size_t>& positions) const {
+  if (inputs_.empty()) throw ValueError("Pullback::with_respect_to: called on an empty pullback (not made by vjp)");
+  Pullback p;
+  p.outputs_ = outputs_;
+  for (std::size_t i : positions) {
+    if (i >= inputs_.size())
+      throw ValueError(fmt::format("Pullback::with_respect_to: input {} of a function of {} inputs", i, inputs_.size()));
+    p.inputs_.push_back(inputs_[i]);
+  }
+  if (p.inputs_.empty()) throw ValueError("Pullback::with_respect_to: no inputs given");
+  return p;
+}
+
 Vjp vjp(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
         const std::vector<Tensor>& inputs) {
-  std::vector<Tensor> xs = make_leaves(inputs);
+  std::vector<Tensor> xs = list::make_leaves(inputs);
   std::vector<Tensor> out;
   {
     EnableGradGuard on;
@@ -240,7 +152,7 @@ ValueAndGrad value_and_grad(const std::function<Tensor(const std::vector<Tensor>
                             const std::vector<Tensor>& inputs) {
   TapeScope scope;
   EnableGradGuard on;
-  auto xs = make_leaves(inputs);
+  auto xs = list::make_leaves(inputs);
   Tensor y = fn(xs);
   GradOptions o;
   o.allow_unused = true;
@@ -258,7 +170,7 @@ std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>&
                                    v[i].shape().str(), i, x[i].shape().str()));
   TapeScope scope;
   EnableGradGuard on;
-  auto xs = make_leaves(x);
+  auto xs = list::make_leaves(x);
   Tensor y = f(xs);
   GradOptions o;
   o.create_graph = true;

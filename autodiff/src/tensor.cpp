@@ -9,6 +9,7 @@
 
 #include "hyperad/autodiff/record.hpp"
 #include "kernels/buffer.hpp"
+#include "tape_engine.hpp"
 
 namespace hyperad {
 
@@ -114,12 +115,12 @@ Tensor Tensor::to(Dtype dtype) const {
 
 bool Tensor::requires_grad() const {
   if (var_.tape == nullptr) return false;
-  return Tape::current().is_live(var_, "requires_grad", "tensor");
+  return detail::TapeEngine::is_live(Tape::current(), var_, "requires_grad", "tensor");
 }
 
 Tensor& Tensor::requires_grad_() {
   if (!defined()) throw ValueError("Tensor::requires_grad_: undefined tensor");
-  if (!requires_grad()) var_ = Tape::current().new_leaf();
+  if (!requires_grad()) var_ = detail::TapeEngine::new_leaf(Tape::current());
   return *this;
 }
 

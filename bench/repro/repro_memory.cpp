@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
       const auto& d = h.diagnostics;
       const double total = static_cast<double>(d.peak_tape_bytes + d.peak_stored_bytes);
       const double ms = bench::median_ms(reps, [&] { m->hypergradient(inst.problem, inst.lambda0); });
-      const double err = bilevel::relative_error(h.grad, exact.grad);
+      const double err = list::relative_error(h.grad, exact.grad);
       fmt::print("| {} | {} | {:.1f} | {:.1f} | {:.1f} | {} | {:.2f} | {:.2e} |\n", v.label, t,
                  d.peak_tape_bytes / 1024.0, d.peak_stored_bytes / 1024.0, total / 1024.0, d.recomputed_steps, ms,
                  err);

@@ -11,7 +11,7 @@
 //   equilibrium digits (1000 × h = 32 states), t = 40, K = 20, 100 Adam steps, α = 0.01
 //               (∂_wΦ not symmetric: GMRES and normal-CG instead of CG).
 // Methods via problems::make_method: ITD (full), AID-FP, AID-CG (or AID-GMRES/normal-CG),
-// SID (minibatches), and AID warm-started (WarmStartMode::inner_and_linear).
+// SID (minibatches), and AID warm-started (WarmStart::inner_and_linear).
 //
 //   repro_outer [--only PROBLEM]
 // writes bench/results/repro_outer.csv (one row per outer step), repro_outer_final.csv
@@ -28,14 +28,14 @@
 
 using namespace hyperad;
 using namespace hyperad::problems;
-using bilevel::WarmStartMode;
+using bilevel::WarmStart;
 
 namespace {
 
 struct RunSpec {
   std::string label;
   MethodConfig method;
-  WarmStartMode warm = WarmStartMode::none;
+  WarmStart warm = WarmStart::none;
 };
 
 struct ProblemSpec {
@@ -56,7 +56,7 @@ double metric(const Metrics& m, const std::string& key) {
 }
 
 std::vector<ProblemSpec> specs() {
-  const auto warm = WarmStartMode::inner_and_linear;
+  const auto warm = WarmStart::inner_and_linear;
   std::vector<ProblemSpec> s;
   // SID on the convex problems: batches of the instance default, J = 4, η_s = γ/(γ + s).
   const MethodConfig sid_cvx{.name = "sid", .cross_batches = 4, .step_decay = 20};
@@ -128,11 +128,11 @@ int main(int argc, char** argv) {
     for (const RunSpec& r : ps.runs) {
       auto method = make_method(r.method, inst);
       bilevel::OuterOptions o = outer_options(inst);
-      o.steps = ps.steps;
+      o.outer_steps = ps.steps;
       o.warm_start = r.warm;
       bilevel::OuterOptimizer opt(inst.problem, *method, inst.lambda0, o, inst.projections);
       const auto& hist = opt.run();
-      PlotSeries st{.label = r.label, .dashed = r.warm != WarmStartMode::none}, ss = st;
+      PlotSeries st{.label = r.label, .dashed = r.warm != WarmStart::none}, ss = st;
       for (const auto& rec : hist) {
         csv.push_back({ps.name, r.label, std::to_string(rec.step), g6(rec.objective), g6(rec.validation),
                        g6(rec.grad_norm), std::to_string(rec.samples), std::to_string(rec.total_samples),

@@ -38,7 +38,7 @@ std::string g4(double v) { return fmt::format("{:.4g}", v); }
 struct Case {
   std::string key, title;  // file-name key, plot title
   problems::Instance inst;
-  Tensors lambda;
+  TensorList lambda;
   int tmax_factor = 1;  // this case runs t = K up to tmax_factor · tmax (slow contractions)
 };
 
@@ -48,27 +48,29 @@ struct MethodSpec {
   std::function<std::unique_ptr<HypergradientMethod>(int)> make;
 };
 
-std::unique_ptr<HypergradientMethod> aid(int t, int k, LinearSolver s, double tol = 0.0) {
+std::unique_ptr<HypergradientMethod> aid(int t, int k, const linsolve::Solver& s, double tol = 0.0) {
+  // GMRES restarts only after K iterations (a single cycle), as the thesis's counts assume.
+  const linsolve::Solver solver = s.name() == "GMRES" ? linsolve::gmres(std::max(k, 1)) : s;
   return std::make_unique<AID>(AIDOptions{
-      .inner_steps = t, .solver = s, .linear_steps = k, .linear_tolerance = tol, .gmres_restart = std::max(k, 1)});
+      .inner_steps = t, .solver = solver, .linear_steps = k, .linear_tolerance = Tolerance::relative(tol)});
 }
 
 std::vector<MethodSpec> methods_for(const Problem& p) {
   std::vector<MethodSpec> m{{"ITD", [](int n) { return std::make_unique<ITD>(ITDOptions{.inner_steps = n}); }},
-                            {"AID-FP", [](int n) { return aid(n, n, LinearSolver::fixed_point); }}};
+                            {"AID-FP", [](int n) { return aid(n, n, linsolve::richardson()); }}};
   if (p.symmetric_jacobian()) {
-    m.push_back({"AID-CG", [](int n) { return aid(n, n, LinearSolver::cg); }});
+    m.push_back({"AID-CG", [](int n) { return aid(n, n, linsolve::cg()); }});
   } else {
-    m.push_back({"AID-GMRES", [](int n) { return aid(n, n, LinearSolver::gmres); }});
-    m.push_back({"AID-normal-CG", [](int n) { return aid(n, n, LinearSolver::normal_cg); }});
+    m.push_back({"AID-GMRES", [](int n) { return aid(n, n, linsolve::gmres()); }});
+    m.push_back({"AID-normal-CG", [](int n) { return aid(n, n, linsolve::normal_cg()); }});
   }
   return m;
 }
 
 // Relative error of one method call; NaN if the call throws (reported, not fatal).
-double error_of(HypergradientMethod& m, const Case& c, const Tensors& exact) {
+double error_of(HypergradientMethod& m, const Case& c, const TensorList& exact) {
   try {
-    return bilevel::relative_error(m.hypergradient(c.inst.problem, c.lambda).grad, exact);
+    return list::relative_error(m.hypergradient(c.inst.problem, c.lambda).grad, exact);
   } catch (const std::exception& e) {
     fmt::print(stderr, "  {} failed: {}\n", m.name(), e.what());
     return std::nan("");
@@ -107,13 +109,13 @@ Fit fit_rate(const std::vector<double>& n, const std::vector<double>& err) {
 // q of ∂_wΦ at the (nearly) exact inner solution.
 double contraction_at_solution(const Case& c) {
   InnerResult r = solve_inner(c.inst.problem, c.lambda, c.inst.problem.initial_state(),
-                              {.max_steps = 200000, .tolerance = 1e-12});
+                              {.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-12)});
   return estimate_contraction(c.inst.problem, r.state, c.lambda, 300);
 }
 
 Hypergradient exact_of(const Case& c) {
   ExactOptions o;
-  o.inner.tolerance = 1e-14;
+  o.inner.tolerance = Tolerance::absolute(1e-14);
   try {
     return exact_hypergradient(c.inst.problem, c.lambda, o);
   } catch (const ConvergenceError&) {  // step norm stalled above 1e-14: settle for 1e-13
@@ -131,10 +133,10 @@ std::vector<int> grid(int tmax) {
 std::vector<double> as_double(const std::vector<int>& v) { return {v.begin(), v.end()}; }
 
 Case make_case(const std::string& key, const std::string& title, const std::string& name,
-               const problems::ProblemConfig& cfg, std::function<Tensors(const problems::Instance&)> lambda = {},
+               const problems::ProblemConfig& cfg, std::function<TensorList(const problems::Instance&)> lambda = {},
                int tmax_factor = 1) {
   problems::Instance inst = problems::make_problem(name, cfg);
-  Tensors l = lambda ? lambda(inst) : inst.lambda0;
+  TensorList l = lambda ? lambda(inst) : inst.lambda0;
   return {key, title, std::move(inst), std::move(l), tmax_factor};
 }
 
@@ -150,12 +152,12 @@ int main(int argc, char** argv) {
   auto random_logreg = [](const problems::Instance& inst) {
     Generator g(11);
     const auto d = inst.lambda0[0].numel();
-    return Tensors{rand({d}, g) * 2.0 - 1.0};
+    return TensorList{rand({d}, g) * 2.0 - 1.0};
   };
   // equilibrium: the seeded λ0 with A scaled up to ‖A‖₂ = 0.9 (the radius) by the instance's
   // projection, so that the fixed point is not reached in a handful of steps.
   auto stretched_equilibrium = [](const problems::Instance& inst) {
-    Tensors l = inst.lambda0;
+    TensorList l = inst.lambda0;
     l[0] = inst.projections[0](l[0] * 3.0);
     return l;
   };
@@ -181,8 +183,8 @@ int main(int argc, char** argv) {
     const Hypergradient exact = exact_of(c);
     exacts[c.key] = exact;
     const double q = contraction_at_solution(c);
-    const auto state_n = flatten_all(c.inst.problem.initial_state()).size();
-    const auto lambda_n = flatten_all(c.lambda).size();
+    const auto state_n = list::flatten(c.inst.problem.initial_state()).size();
+    const auto lambda_n = list::flatten(c.lambda).size();
     csv.push_back({"contraction", c.key, "", "", "", g4(q)});
     problems::LinePlot plot({.title = fmt::format("{}: q = {:.3f}", c.title, q), .x_label = "t = K (iterations)",
                              .y_label = "‖h − h*‖ / ‖h*‖", .log_y = true});
@@ -247,7 +249,7 @@ int main(int argc, char** argv) {
   const std::vector<int> fixed{5, 10, 20, 40, 80, 1000}, ns = grid(tmax);
   for (const Case& c : cases) {
     if (c.key != "logreg_synthetic" && c.key != "kernel_ridge") continue;
-    const Tensors& exact = exacts[c.key].grad;
+    const TensorList& exact = exacts[c.key].grad;
     for (bool vary_t : {true, false}) {
       fmt::print("\n| problem | method | fixed | {0} = 1 | {0} = 20 | {0} = 50 | {0} = {1} | rate in {0} |\n"
                  "|---|---|---|---|---|---|---|---|\n", vary_t ? "t" : "K", tmax);
@@ -257,7 +259,7 @@ int main(int argc, char** argv) {
                                .y_label = "‖h − h*‖ / ‖h*‖", .log_y = true});
       const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#111111"};
       for (std::size_t fi = 0; fi < fixed.size(); ++fi) {
-        for (LinearSolver s : {LinearSolver::fixed_point, LinearSolver::cg}) {
+        for (const linsolve::Solver& s : {linsolve::richardson(), linsolve::cg()}) {
           std::vector<double> err;
           for (int n : ns) {
             const int t = vary_t ? n : fixed[fi], k = vary_t ? fixed[fi] : n;
@@ -266,24 +268,24 @@ int main(int argc, char** argv) {
             // kernel_ridge: errors of 1e32 at K = 1000 for some t).
             auto m = aid(t, k, s, k == 1000 ? 1e-14 : 0.0);
             err.push_back(error_of(*m, c, exact));
-            csv.push_back({vary_t ? "vary_t" : "vary_K", c.key, std::string("AID-") + linear_solver_name(s),
+            csv.push_back({vary_t ? "vary_t" : "vary_K", c.key, std::string("AID-") + s.name(),
                            std::to_string(t), std::to_string(k), g4(err.back())});
           }
           // The plateau is the error at the largest varied count; the rate is fitted on the
           // single-term curve (fixed count 1000) only.
           const Fit f = fixed[fi] == fixed.back() ? fit_rate(as_double(ns), err) : Fit{};
-          fmt::print("| {} | AID-{} | {} = {} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {} |\n", c.key, linear_solver_name(s),
+          fmt::print("| {} | AID-{} | {} = {} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {} |\n", c.key, s.name(),
                      vary_t ? "K" : "t", fixed[fi], err[0], err[std::find(ns.begin(), ns.end(), 20) - ns.begin()],
                      err[std::find(ns.begin(), ns.end(), 50) - ns.begin()], err.back(),
                      std::isnan(f.rate) ? std::string("") : fmt::format("{:.4f} ({:.0f}–{:.0f})", f.rate, f.lo, f.hi));
           if (fixed[fi] == fixed.back())
             csv.push_back({vary_t ? "fit_rate_vary_t" : "fit_rate_vary_K", c.key,
-                           std::string("AID-") + linear_solver_name(s), g4(f.lo), g4(f.hi), g4(f.rate)});
-          plot.add({.label = fmt::format("{} {} = {}", linear_solver_name(s), vary_t ? "K" : "t", fixed[fi]),
+                           std::string("AID-") + s.name(), g4(f.lo), g4(f.hi), g4(f.rate)});
+          plot.add({.label = fmt::format("{} {} = {}", s.name(), vary_t ? "K" : "t", fixed[fi]),
                     .x = as_double(ns),
                     .y = err,
                     .color = palette[fi],
-                    .dashed = s == LinearSolver::cg});
+                    .dashed = s.name() == "CG"});
         }
       }
       plot.write(bench::figure_path(fmt::format("aid_terms_{}_{}.svg", c.key, vary_t ? "t" : "K")));

@@ -175,11 +175,11 @@ int main(int argc, char** argv) {
     const hb::Problem p = D.problem(), pf = D.problem(true);
     hyperad::Generator g(4);
     const Tensor lam = -1.0 - rand({d}, g);
-    const hb::Tensors l{lam};
+    const hb::TensorList l{lam};
     const torch::Tensor tlam = to_torch(lam);
     hb::ITD itd({.inner_steps = t});
-    hb::AID fp({.inner_steps = t, .solver = hb::LinearSolver::fixed_point, .linear_steps = K});
-    hb::AID cg({.inner_steps = t, .solver = hb::LinearSolver::cg, .linear_steps = K, .linear_tolerance = 1e-10});
+    hb::AID fp({.inner_steps = t, .solver = hb::linsolve::richardson(), .linear_steps = K});
+    hb::AID cg({.inner_steps = t, .solver = hb::linsolve::cg(), .linear_steps = K, .linear_tolerance = Tolerance::relative(1e-10)});
     struct Pair {
       const char* name;
       hb::HypergradientMethod* ours;
@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
         fmt::print("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f}× | {:.2f}× | {:.2f}× / {:.2f}× | {:.1e} | {} |\n",
                    d, threads, m.name, ow, fw, tw, wr, fwr, cr, fcr, std::max(diff, fdiff), stalls);
         csv.push_back({std::to_string(d), std::to_string(threads), m.name, g3(ow), g3(fw), g3(tw), g3(wr), g3(cr),
-                       g3(fwr), g3(fcr), g3(diff), g3(fdiff), std::to_string(h.diagnostics.linear_iterations),
+                       g3(fwr), g3(fcr), g3(diff), g3(fdiff), std::to_string(h.diagnostics.linear.iterations),
                        std::to_string(stalls)});
         std::fflush(stdout);
       }

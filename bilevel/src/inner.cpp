@@ -1,51 +1,56 @@
 #include "hyperad/bilevel/inner.hpp"
 
-#include "linearization.hpp"
-
 #include <cmath>
-#include <limits>
 
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/errors.hpp"
-#include "hyperad/autodiff/grad.hpp"
-#include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "linearization.hpp"
 
 namespace hyperad::bilevel {
 
-InnerResult solve_inner(const Problem& problem, const Tensors& lambda, const Tensors& start,
+InnerResult solve_inner(const Problem& problem, const TensorList& lambda, const TensorList& start,
                         const InnerOptions& options) {
-  if (options.max_steps < 0) throw ValueError(fmt::format("solve_inner: max_steps must be >= 0, got {}", options.max_steps));
-  if (start.size() != problem.initial_state().size())
-    throw ShapeError(fmt::format("solve_inner: the start state has {} tensors, the problem's state {}", start.size(),
-                                 problem.initial_state().size()));
+  if (options.max_iterations < 0)
+    throw ValueError(fmt::format("solve_inner: max_iterations must be >= 0, got {}", options.max_iterations));
+  options.tolerance.validate("solve_inner");
+  list::require_like(start, problem.initial_state(), "solve_inner: the start state");
+  if (const InnerSolver* solver = problem.inner_solver()) {
+    NoGradGuard off;
+    InnerResult r = (*solver)(list::detach(lambda), list::detach(start), options);
+    list::require_like(r.state, problem.initial_state(), "solve_inner: the inner solver's result");
+    r.state = list::detach(r.state);
+    return r;
+  }
   InnerResult r;
-  r.state = detach_all(start);
-  const Tensors lam = detach_all(lambda);
+  r.state = list::detach(start);
+  const TensorList lam = list::detach(lambda);
   double first = 0.0;
-  for (int k = 0; k < options.max_steps; ++k) {
-    Tensors next;
+  for (int k = 0; k < options.max_iterations; ++k) {
+    TensorList next;
     {
       TapeScope scope;  // gradient maps record ∇L internally: drop it after each step
       NoGradGuard off;
-      next = detach_all(problem.phi(r.state, lam));
+      next = list::detach(problem.phi(r.state, lam));
     }
-    const double step = distance(next, r.state);
+    const double step = list::distance(next, r.state);
     if (k == 0) first = step;
+    const double size = options.tolerance.rtol > 0.0 ? list::norm(next) : 0.0;
     r.state = std::move(next);
     r.steps = k + 1;
     r.last_step_norm = step;
     if (!std::isfinite(step) || step > options.divergence_factor * std::max(first, 1e-300)) {
-      std::string advice = problem.kind() == MapKind::general
-                               ? "check that the map is a contraction"
-                               : fmt::format("the step size {} may be too large for this inner loss", problem.step_size());
+      const std::string advice =
+          problem.kind() == MapKind::general
+              ? std::string("check that the map is a contraction")
+              : fmt::format("the step size {} may be too large for this inner loss", problem.step_size().describe());
       throw ConvergenceError(fmt::format("solve_inner: the inner iteration diverged at step {}: step norm {:.3g} "
                                          "(first step {:.3g}); {}",
                                          k + 1, step, first, advice));
     }
-    if (options.tolerance > 0.0 && step <= options.tolerance) {
+    if (options.tolerance.any() && step <= options.tolerance.bound(size)) {
       r.converged = true;
       break;
     }
@@ -53,20 +58,19 @@ InnerResult solve_inner(const Problem& problem, const Tensors& lambda, const Ten
   return r;
 }
 
-double estimate_contraction(const Problem& problem, const Tensors& state, const Tensors& lambda, int iterations,
+double estimate_contraction(const Problem& problem, const TensorList& state, const TensorList& lambda, int iterations,
                             std::uint64_t seed) {
   TapeScope scope;
-  const Tensors lam = detach_all(lambda);
-  const detail::PhiPullback phi(problem, detach_all(state), lam);
+  const detail::PhiPullback phi(problem, list::detach(state), list::detach(lambda));
   Generator gen(seed);
-  Tensors v;
+  TensorList v;
   for (const Tensor& s : state) v.push_back(randn(s.shape(), gen, s.dtype()));
-  double nv = linsolve::norm(v), ratio = 0.0;
+  double nv = list::norm(v), ratio = 0.0;
   for (int k = 0; k < iterations && nv > 0.0; ++k) {
-    Tensors u;
-    for (const Tensor& x : v) u.push_back(x * (1.0 / nv));
+    TensorList u = list::clone(v);
+    list::scale(u, 1.0 / nv);
     v = phi.wt(u);
-    nv = linsolve::norm(v);  // ‖Jᵀu‖ with ‖u‖ = 1
+    nv = list::norm(v);  // ‖Jᵀu‖ with ‖u‖ = 1
     ratio = nv;
   }
   return ratio;

@@ -1,10 +1,10 @@
 #include "hyperad/bilevel/itd.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include <fmt/format.h>
 
+#include "call_meter.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/tape.hpp"
@@ -12,12 +12,20 @@
 
 namespace hyperad::bilevel {
 
-ITD::ITD(ITDOptions options) : options_(options) {
+ITD::ITD(ITDOptions options) : options_(std::move(options)) {
   if (options_.inner_steps < 1)
     throw ValueError(fmt::format("ITD: inner_steps must be >= 1, got {}", options_.inner_steps));
-  if (options_.reverse_steps < 0 || options_.reverse_steps > options_.inner_steps)
-    throw ValueError(fmt::format("ITD: reverse_steps must be in [0, inner_steps = {}], got {}", options_.inner_steps,
-                                 options_.reverse_steps));
+  if (options_.reverse_steps && (*options_.reverse_steps < 1 || *options_.reverse_steps > options_.inner_steps))
+    throw ValueError(fmt::format("ITD: reverse_steps must be in [1, inner_steps = {}], got {}", options_.inner_steps,
+                                 *options_.reverse_steps));
+  set_warm_start(options_.warm_start);
+}
+
+void ITD::set_warm_start(WarmStart w) {
+  if (warms_linear(w))
+    throw ValueError(fmt::format("{}: warm start '{}': ITD has no linear system to warm-start (use 'inner')", name(),
+                                 warm_start_name(w)));
+  options_.warm_start = w;
 }
 
 void ITD::set_warm_state(const WarmState& s) {
@@ -28,50 +36,38 @@ void ITD::set_warm_state(const WarmState& s) {
 }
 
 void ITD::set_iterations(const IterationCounts& c) {
-  if (c.linear_steps >= 0 || c.cross_batches >= 0)
+  if (c.linear_steps || c.cross_batches)
     throw ValueError(fmt::format("{}: ITD has no linear system or cross-term batches (asked for K = {}, J = {})", name(),
-                                 c.linear_steps, c.cross_batches));
-  if (c.inner_steps < 0) return;
-  if (c.inner_steps < 1) throw ValueError(fmt::format("ITD: inner_steps must be >= 1, got {}", c.inner_steps));
-  options_.inner_steps = c.inner_steps;
-  options_.reverse_steps = std::min(options_.reverse_steps, c.inner_steps);
+                                 c.linear_steps.value_or(-1), c.cross_batches.value_or(-1)));
+  if (!c.inner_steps) return;
+  if (*c.inner_steps < 1) throw ValueError(fmt::format("ITD: inner_steps must be >= 1, got {}", *c.inner_steps));
+  options_.inner_steps = *c.inner_steps;
+  if (options_.reverse_steps) options_.reverse_steps = std::min(*options_.reverse_steps, *c.inner_steps);
 }
 
 std::string ITD::name() const {
-  if (options_.reverse_steps == 0 || options_.reverse_steps == options_.inner_steps) return "ITD";
-  return fmt::format("truncated ITD (T={})", options_.reverse_steps);
+  if (!options_.reverse_steps || *options_.reverse_steps == options_.inner_steps) return "ITD";
+  return fmt::format("truncated ITD (T={})", *options_.reverse_steps);
 }
 
-Hypergradient ITD::hypergradient(const Problem& problem, const Tensors& lambda) {
-  const auto t0 = std::chrono::steady_clock::now();
-  Tape& tape = Tape::current();
-  const std::size_t base = tape.memory_bytes();
-  tape.reset_peak_memory();
-  const int t = options_.inner_steps;
-  const int reversed = options_.reverse_steps == 0 ? t : options_.reverse_steps;
-
-  // The first t − T steps are not differentiated through: plain inner iterations.
-  const Tensors& start = options_.warm_start && !previous_.empty() ? previous_ : problem.initial_state();
-  InnerOptions plain;
-  plain.max_steps = t - reversed;
-  InnerResult head = solve_inner(problem, lambda, start, plain);
-
-  Hypergradient h;
+void ITD::differentiate(const Problem& problem, const TensorList& lambda, const TensorList& start,
+                        double head_step_norm, Hypergradient& h) {
+  const int steps = reversed();
   CheckpointStats checkpoint_stats;
   {
     TapeScope scope;
-    Tensors lam = make_leaves(lambda);
-    Tensors w = head.state;
-    Tensors prev;
+    TensorList lam = list::make_leaves(lambda);
+    TensorList w = start;
+    TensorList prev;
     if (options_.checkpoint) {
       const StepFn step = [&problem](const TensorList& x, const TensorList& l) { return problem.phi(x, l); };
-      w = checkpointed_loop(step, w, lam, reversed, *options_.checkpoint, &checkpoint_stats);
+      w = checkpointed_loop(step, w, lam, steps, *options_.checkpoint, &checkpoint_stats);
       // The loop keeps w_{t−1} to itself: report the next step ‖Φ(w_t) − w_t‖ instead.
       TapeScope step_scope;
       NoGradGuard off;
-      prev = detach_all(problem.phi(detach_all(w), detach_all(lam)));
+      prev = list::detach(problem.phi(list::detach(w), list::detach(lam)));
     } else {
-      for (int i = 0; i < reversed; ++i) {
+      for (int i = 0; i < steps; ++i) {
         prev = w;
         w = problem.phi(w, lam);
       }
@@ -81,18 +77,40 @@ Hypergradient ITD::hypergradient(const Problem& problem, const Tensors& lambda) 
     o.allow_unused = true;  // an outer variable may be absent from both Φ and E
     h.grad = grad(e, lam, o);
     h.objective = e.item();
-    h.diagnostics.inner_step_norm = prev.empty() ? head.last_step_norm : distance(w, prev);
-    previous_ = detach_all(w);
+    h.diagnostics.inner_step_norm = prev.empty() ? head_step_norm : list::distance(w, prev);
+    previous_ = list::detach(w);
   }
   h.diagnostics.method = name();
-  h.diagnostics.inner_steps = t;
-  h.diagnostics.reverse_steps = reversed;
-  h.diagnostics.peak_tape_bytes = tape.peak_memory_bytes() > base ? tape.peak_memory_bytes() - base : 0;
+  h.diagnostics.reverse_steps = steps;
   if (checkpoint_stats) {
     h.diagnostics.recomputed_steps = checkpoint_stats->recomputed_steps;
     h.diagnostics.peak_stored_bytes = checkpoint_stats->peak_stored_bytes;
   }
-  h.diagnostics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Hypergradient ITD::hypergradient(const Problem& problem, const TensorList& lambda) {
+  const detail::CallMeter meter;
+  // The first t − T steps are not differentiated through: plain inner iterations.
+  const bool warm = warms_inner(options_.warm_start) && !previous_.empty();
+  InnerOptions plain;
+  plain.max_iterations = options_.inner_steps - reversed();
+  const TensorList& start = warm ? previous_ : problem.initial_state();
+  const InnerResult head =
+      plain.max_iterations > 0 ? solve_inner(problem, lambda, start, plain) : InnerResult{list::detach(start)};
+  Hypergradient h;
+  differentiate(problem, lambda, head.state, head.last_step_norm, h);
+  h.diagnostics.inner_steps = options_.inner_steps;
+  meter.finish(h.diagnostics);
+  return h;
+}
+
+Hypergradient ITD::hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) {
+  const detail::CallMeter meter;
+  list::require_like(w, problem.initial_state(), name() + ": the inner state w");
+  Hypergradient h;
+  differentiate(problem, lambda, list::detach(w), 0.0, h);
+  h.diagnostics.inner_steps = reversed();
+  meter.finish(h.diagnostics);
   return h;
 }
 

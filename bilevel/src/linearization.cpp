@@ -1,26 +1,27 @@
 #include "linearization.hpp"
 
-#include "hyperad/autodiff/linsolve.hpp"
+#include <numeric>
+
 #include "hyperad/autodiff/tape.hpp"
 
 namespace hyperad::bilevel::detail {
 
 namespace {
 // (w, λ) as one list, and back.
-Tensors join(const Tensors& w, const Tensors& lambda) {
-  Tensors all = w;
+TensorList join(const TensorList& w, const TensorList& lambda) {
+  TensorList all = w;
   all.insert(all.end(), lambda.begin(), lambda.end());
   return all;
 }
-std::pair<Tensors, Tensors> split(const Tensors& all, std::size_t nw) {
+std::pair<TensorList, TensorList> split(const TensorList& all, std::size_t nw) {
   const auto mid = all.begin() + static_cast<std::ptrdiff_t>(nw);
-  return {Tensors(all.begin(), mid), Tensors(mid, all.end())};
+  return {TensorList(all.begin(), mid), TensorList(mid, all.end())};
 }
 }  // namespace
 
-OuterGradients outer_gradients(const Problem& p, const Tensors& w, const Tensors& lambda) {
+OuterGradients outer_gradients(const Problem& p, const TensorList& w, const TensorList& lambda) {
   ValueAndGrad e = value_and_grad(
-      [&](const Tensors& x) {
+      [&](const TensorList& x) {
         auto [ws, ls] = split(x, w.size());
         return p.outer(ws, ls);
       },
@@ -29,22 +30,18 @@ OuterGradients outer_gradients(const Problem& p, const Tensors& w, const Tensors
   return {e.value.item(), std::move(gw), std::move(gl)};
 }
 
-PhiPullback::PhiPullback(const Problem& p, const Tensors& w, const Tensors& lambda) : nw_(w.size()) {
+PhiPullback::PhiPullback(const Problem& p, const TensorList& w, const TensorList& lambda) : nw_(w.size()) {
   vjp_ = vjp(
-      [&p, this](const Tensors& x) {
+      [&p, this](const TensorList& x) {
         auto [ws, ls] = split(x, nw_);
         return p.phi(ws, ls);
       },
       join(w, lambda));
+  std::vector<std::size_t> state(nw_);
+  std::iota(state.begin(), state.end(), std::size_t{0});
+  through_w_ = vjp_.pullback.with_respect_to(state);
 }
 
-std::pair<Tensors, Tensors> PhiPullback::both(const Tensors& u) const { return split(vjp_.pullback(u), nw_); }
-
-Tensors PhiPullback::jvp(const Tensors& u) const {
-  TapeScope scope;
-  Tensors c = make_leaves(linsolve::zeros_like(u));
-  Tensors rw = split(vjp_.pullback(c, /*create_graph=*/true), nw_).first;
-  return detach_all(grad(rw, u, c, false, true));
-}
+std::pair<TensorList, TensorList> PhiPullback::both(const TensorList& u) const { return split(vjp_.pullback(u), nw_); }
 
 }  // namespace hyperad::bilevel::detail

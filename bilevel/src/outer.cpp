@@ -18,34 +18,10 @@
 
 namespace hyperad::bilevel {
 
-const char* warm_start_mode_name(WarmStartMode m) {
-  switch (m) {
-    case WarmStartMode::none: return "none";
-    case WarmStartMode::inner: return "inner";
-    case WarmStartMode::inner_and_linear: return "inner+linear";
-  }
-  return "?";
-}
-
-const char* outer_update_name(OuterUpdate u) {
-  switch (u) {
-    case OuterUpdate::gradient: return "gradient";
-    case OuterUpdate::momentum: return "momentum";
-    case OuterUpdate::adam: return "adam";
-  }
-  return "?";
-}
-
 namespace {
 
 void require_unit_interval(double v, const char* what) {
   if (!(v >= 0.0 && v < 1.0)) throw ValueError(fmt::format("OuterOptimizer: {} must be in [0, 1), got {}", what, v));
-}
-
-Tensors zeros_of(const Tensors& xs) {
-  Tensors z;
-  for (const Tensor& x : xs) z.push_back(zeros_like(x));
-  return z;
 }
 
 // CSV fields must not contain separators: warnings are free text.
@@ -57,7 +33,7 @@ std::string csv_safe(std::string s) {
 
 }  // namespace
 
-OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, Tensors lambda0, OuterOptions options,
+OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, TensorList lambda0, OuterOptions options,
                                std::vector<Projection> projections)
     : problem_(std::move(problem)), method_(method), options_(std::move(options)), projections_(std::move(projections)) {
   const OuterOptions& o = options_;
@@ -67,7 +43,8 @@ OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, Ten
   if (!projections_.empty() && projections_.size() != lambda0.size())
     throw ValueError(fmt::format("OuterOptimizer: {} projections for {} tensors of λ (give none, or one per tensor)",
                                  projections_.size(), lambda0.size()));
-  if (o.steps < 0) throw ValueError(fmt::format("OuterOptimizer: steps must be >= 0, got {}", o.steps));
+  if (o.outer_steps < 0)
+    throw ValueError(fmt::format("OuterOptimizer: outer_steps must be >= 0, got {}", o.outer_steps));
   if (o.save_every < 0) throw ValueError(fmt::format("OuterOptimizer: save_every must be >= 0, got {}", o.save_every));
   if (o.resume && o.state_path.empty()) throw ValueError("OuterOptimizer: resume needs a state_path");
   o.step_size.validate("OuterOptimizer: step_size");
@@ -81,9 +58,9 @@ OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, Ten
 
   for (std::size_t k = 0; k < lambda0.size(); ++k)
     lambda_.push_back(projections_.empty() ? lambda0[k].detach().clone() : projections_[k](lambda0[k]));
-  if (o.update != OuterUpdate::gradient) m1_ = zeros_of(lambda_);
-  if (o.update == OuterUpdate::adam) m2_ = zeros_of(lambda_);
-  method_.set_warm_start(o.warm_start != WarmStartMode::none);
+  if (o.update != OuterUpdate::gradient) m1_ = list::zeros_like(lambda_);
+  if (o.update == OuterUpdate::adam) m2_ = list::zeros_like(lambda_);
+  method_.set_warm_start(o.warm_start);
 }
 
 const OuterRecord& OuterOptimizer::step() {
@@ -99,20 +76,7 @@ const OuterRecord& OuterOptimizer::step() {
   if (o.inner_steps) counts.inner_steps = r.t = o.inner_steps->at(s);
   if (o.linear_steps) counts.linear_steps = r.K = o.linear_steps->at(s);
   if (o.cross_batches) counts.cross_batches = r.J = o.cross_batches->at(s);
-  if (o.inner_steps || o.linear_steps || o.cross_batches) method_.set_iterations(counts);
-
-  switch (o.warm_start) {
-    case WarmStartMode::none: method_.reset(); break;
-    case WarmStartMode::inner: {
-      WarmState ws = method_.warm_state();
-      if (!ws.linear.empty()) {
-        ws.linear.clear();
-        method_.set_warm_state(ws);
-      }
-      break;
-    }
-    case WarmStartMode::inner_and_linear: break;
-  }
+  if (counts.any()) method_.set_iterations(counts);
 
   Hypergradient h = method_.hypergradient(problem_, lambda_);
   if (h.grad.size() != lambda_.size())
@@ -123,15 +87,15 @@ const OuterRecord& OuterOptimizer::step() {
       throw ShapeError(fmt::format("OuterOptimizer: step {}: {} returned shape {} for λ tensor {} of shape {}", s,
                                    method_.name(), h.grad[k].defined() ? h.grad[k].shape().str() : "undefined", k,
                                    lambda_[k].shape().str()));
-  if (!linsolve::all_finite(h.grad))
+  if (!list::all_finite(h.grad))
     throw ConvergenceError(fmt::format("OuterOptimizer: step {}: the hypergradient from {} is not finite", s,
                                        method_.name()));
 
   const Diagnostics& d = h.diagnostics;
   r.objective = h.objective;
-  r.grad_norm = linsolve::norm(h.grad);
+  r.grad_norm = list::norm(h.grad);
   r.inner_steps = d.inner_steps;
-  r.linear_iterations = d.linear_iterations;
+  r.linear_iterations = d.linear.iterations;
   r.samples = d.samples;
   for (const std::string& w : d.warnings) r.warnings += (r.warnings.empty() ? "" : " | ") + w;
 
@@ -139,8 +103,8 @@ const OuterRecord& OuterOptimizer::step() {
   NoGradGuard off;
   r.validation = std::numeric_limits<double>::quiet_NaN();
   if (o.validation) {
-    const Tensors state = method_.warm_state().inner;
-    r.validation = o.validation(state.empty() ? Tensors{} : problem_.weights(state), lambda_);
+    const TensorList state = method_.warm_state().inner;
+    r.validation = o.validation(state.empty() ? TensorList{} : problem_.weights(state), lambda_);
   }
 
   // λ ← P(λ − α u), u = d (gradient), the momentum buffer, or Adam's normalized moment.
@@ -180,7 +144,7 @@ const OuterRecord& OuterOptimizer::step() {
 
 const std::vector<OuterRecord>& OuterOptimizer::run() {
   if (options_.resume && std::filesystem::exists(options_.state_path)) load(options_.state_path);
-  while (step_ < options_.steps) step();
+  while (step_ < options_.outer_steps) step();
   if (!options_.state_path.empty()) save(options_.state_path);
   return history_;
 }
@@ -198,7 +162,7 @@ std::vector<std::pair<std::string, std::string>> OuterOptimizer::config() const 
   return {{"method", method_.name()},
           {"update", update},
           {"objective", o.maximize ? "maximize" : "minimize"},
-          {"warm start", warm_start_mode_name(o.warm_start)},
+          {"warm start", warm_start_name(o.warm_start)},
           {"projections", proj.empty() ? "none" : proj}};
 }
 
@@ -289,7 +253,8 @@ void OuterOptimizer::append_csv(const OuterRecord& r) const {
   std::ofstream out(options_.csv_path, std::ios::app);
   if (!out) throw ValueError(fmt::format("OuterOptimizer: cannot append to the CSV file '{}'", options_.csv_path));
   out << fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{},{:.6f},{:.6f},{}\n", r.step, r.objective,
-                     r.validation, r.grad_norm, r.step_size, r.inner_steps, r.linear_iterations, r.t, r.K, r.J,
+                     r.validation, r.grad_norm, r.step_size, r.inner_steps, r.linear_iterations, r.t.value_or(-1),
+                     r.K.value_or(-1), r.J.value_or(-1),
                      r.samples, r.total_samples, r.seconds, r.total_seconds, csv_safe(r.warnings));
 }
 

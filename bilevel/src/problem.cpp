@@ -8,12 +8,14 @@
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "hyperad/bilevel/inner.hpp"
 
 namespace hyperad::bilevel {
 
 namespace {
-void require_state(const Tensors& w, const char* what) {
+void require_state(const TensorList& w, const char* what) {
   if (w.empty()) throw ValueError(fmt::format("Problem: {} is empty (the inner state needs at least one tensor)", what));
   for (std::size_t i = 0; i < w.size(); ++i)
     if (!w[i].defined()) throw ValueError(fmt::format("Problem: tensor {} of {} is undefined", i, what));
@@ -24,90 +26,155 @@ void require_state(const Tensors& w, const char* what) {
 // reverse pass go through it (second order). Otherwise it is computed in a scope of its
 // own and rewound, so plain evaluations of Φ (inner solves, untaped checkpoint sweeps)
 // leave nothing on the tape.
-Tensors inner_gradient(const ScalarFn& loss, const Tensors& w, const Tensors& lambda) {
-  auto scalar_loss = [&loss, &lambda](const Tensors& ws) {
+TensorList inner_gradient(const ScalarFn& loss, const TensorList& w, const TensorList& lambda) {
+  auto scalar_loss = [&loss, &lambda](const TensorList& ws) {
     Tensor l = loss(ws, lambda);
     if (l.numel() != 1)
       throw ShapeError(fmt::format("Problem: the inner loss must be a scalar, got shape {}", l.shape().str()));
     return l;
   };
-  bool differentiable = false;
-  if (Tape::current().recording()) {
-    for (const Tensor& x : w) differentiable = differentiable || x.requires_grad();
-    for (const Tensor& x : lambda) differentiable = differentiable || x.requires_grad();
-  }
-  if (!differentiable) {
+  if (!list::any_requires_grad(w) && !list::any_requires_grad(lambda)) {
     TapeScope scope;
     EnableGradGuard on;
     GradOptions o;
     o.allow_unused = true;
-    Tensors ws = make_leaves(w);
-    return detach_all(grad(scalar_loss(ws), ws, o));
+    TensorList ws = list::make_leaves(w);
+    return list::detach(grad(scalar_loss(ws), ws, o));
   }
-  Tensors ws;
+  TensorList ws;
   for (const Tensor& x : w) ws.push_back(x.requires_grad() ? x : x.detach().requires_grad_());
   GradOptions o;
   o.create_graph = true;
   o.allow_unused = true;
   return grad(scalar_loss(ws), ws, o);
 }
+
+// A map parameter's value at λ, checked: one element, finite, in the range `ok` describes.
+Tensor checked(const ScalarParameter& p, const TensorList& lambda, const Tensor& like, const char* who,
+               const char* what, bool (*ok)(double), const char* range) {
+  Tensor v = p.at(lambda);
+  if (v.numel() != 1)
+    throw ShapeError(fmt::format("{}: the {} must be a one-element tensor, got shape {}", who, what, v.shape().str()));
+  const double x = v.detach().item();
+  if (!ok(x)) throw ValueError(fmt::format("{}: the {} at λ must be {}, got {}", who, what, range, x));
+  if (v.rank() != 0) v = reshape(v, Shape{});
+  return v.dtype() == like.dtype() ? v : v.to(like.dtype());
+}
+bool positive(double x) { return x > 0.0 && std::isfinite(x); }
+bool unit_interval(double x) { return x >= 0.0 && x < 1.0; }
+
+void require_constant(const ScalarParameter& p, const char* who, const char* what, bool (*ok)(double),
+                      const char* range) {
+  if (p.is_constant() && !ok(p.value()))
+    throw ValueError(fmt::format("{}: the {} must be {}, got {}", who, what, range, p.value()));
+}
+
+// η·g for a constant η (a scalar multiplication, as it always was) or a tensor η(λ).
+Tensor scaled(const ScalarParameter& p, const Tensor& value_at_lambda, const Tensor& g) {
+  return p.is_constant() ? p.value() * g : value_at_lambda * g;
+}
 }  // namespace
 
-Problem Problem::from_map(InnerMap phi, ScalarFn outer, Tensors w0, bool symmetric_jacobian) {
+// ---- ScalarParameter -----------------------------------------------------------------------
+
+ScalarParameter::ScalarParameter(double value) : value_(value) {}
+
+ScalarParameter::ScalarParameter(std::function<Tensor(const TensorList&)> fn)
+    : value_(std::numeric_limits<double>::quiet_NaN()), fn_(std::move(fn)) {
+  if (!fn_) throw ValueError("ScalarParameter: the function of λ is empty");
+}
+
+Tensor ScalarParameter::at(const TensorList& lambda) const { return fn_ ? fn_(lambda) : scalar(value_); }
+
+std::string ScalarParameter::describe() const { return fn_ ? "a function of λ" : fmt::format("{}", value_); }
+
+// ---- Problem -----------------------------------------------------------------------------------
+
+Problem Problem::from_map(InnerMap phi, ScalarFn outer, TensorList w0, linsolve::Symmetry symmetry) {
   require_state(w0, "w0");
+  if (!phi) throw ValueError("Problem::from_map: the inner map is empty");
+  if (!outer) throw ValueError("Problem::from_map: the outer objective is empty");
   Problem p;
   p.phi_ = std::move(phi);
   p.outer_ = std::move(outer);
   p.n_weights_ = w0.size();
-  p.state0_ = detach_all(w0);
-  p.symmetric_ = symmetric_jacobian;
+  p.state0_ = list::detach(w0);
+  p.symmetry_ = symmetry;
   return p;
 }
 
-Problem Problem::gradient_descent(ScalarFn inner_loss, double step_size, ScalarFn outer, Tensors w0) {
-  if (!(step_size > 0.0) || !std::isfinite(step_size))
-    throw ValueError(fmt::format("Problem::gradient_descent: the step size must be positive, got {}", step_size));
-  InnerMap phi = [loss = std::move(inner_loss), step_size](const Tensors& w, const Tensors& lambda) {
-    Tensors g = inner_gradient(loss, w, lambda);
-    Tensors next;
-    for (std::size_t i = 0; i < w.size(); ++i) next.push_back(w[i] - step_size * g[i]);
+Problem Problem::gradient_descent(ScalarFn inner_loss, ScalarParameter step_size, ScalarFn outer, TensorList w0) {
+  static constexpr const char* who = "Problem::gradient_descent";
+  require_constant(step_size, who, "step size", positive, "positive");
+  if (!inner_loss) throw ValueError("Problem::gradient_descent: the inner loss is empty");
+  InnerMap phi = [loss = std::move(inner_loss), step_size](const TensorList& w, const TensorList& lambda) {
+    const TensorList g = inner_gradient(loss, w, lambda);
+    const Tensor eta =
+        step_size.is_constant() ? Tensor{} : checked(step_size, lambda, w[0], who, "step size", positive, "positive");
+    TensorList next;
+    for (std::size_t i = 0; i < w.size(); ++i) next.push_back(w[i] - scaled(step_size, eta, g[i]));
     return next;
   };
-  Problem p = from_map(std::move(phi), std::move(outer), std::move(w0), true);
+  Problem p = from_map(std::move(phi), std::move(outer), std::move(w0), linsolve::Symmetry::symmetric);
   p.kind_ = MapKind::gradient_step;
-  p.step_ = step_size;
+  p.step_ = std::move(step_size);
   return p;
 }
 
-Problem Problem::heavy_ball(ScalarFn inner_loss, double step_size, double momentum, ScalarFn outer, Tensors w0) {
-  if (!(step_size > 0.0) || !std::isfinite(step_size))
-    throw ValueError(fmt::format("Problem::heavy_ball: the step size must be positive, got {}", step_size));
-  if (!(momentum >= 0.0 && momentum < 1.0))
-    throw ValueError(fmt::format("Problem::heavy_ball: the momentum must be in [0, 1), got {}", momentum));
+Problem Problem::heavy_ball(ScalarFn inner_loss, ScalarParameter step_size, ScalarParameter momentum, ScalarFn outer,
+                            TensorList w0) {
+  static constexpr const char* who = "Problem::heavy_ball";
+  require_constant(step_size, who, "step size", positive, "positive");
+  require_constant(momentum, who, "momentum", unit_interval, "in [0, 1)");
+  if (!inner_loss) throw ValueError("Problem::heavy_ball: the inner loss is empty");
   require_state(w0, "w0");
   const std::size_t n = w0.size();
-  InnerMap phi = [loss = std::move(inner_loss), step_size, momentum, n](const Tensors& s, const Tensors& lambda) {
-    Tensors w(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
-    Tensors g = inner_gradient(loss, w, lambda);
-    Tensors next;
-    for (std::size_t i = 0; i < n; ++i) next.push_back(w[i] - step_size * g[i] + momentum * (w[i] - s[n + i]));
+  InnerMap phi = [loss = std::move(inner_loss), step_size, momentum, n](const TensorList& s, const TensorList& lambda) {
+    const TensorList w(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
+    const TensorList g = inner_gradient(loss, w, lambda);
+    const Tensor eta =
+        step_size.is_constant() ? Tensor{} : checked(step_size, lambda, w[0], who, "step size", positive, "positive");
+    const Tensor mu =
+        momentum.is_constant() ? Tensor{} : checked(momentum, lambda, w[0], who, "momentum", unit_interval, "in [0, 1)");
+    TensorList next;
+    for (std::size_t i = 0; i < n; ++i)
+      next.push_back(w[i] - scaled(step_size, eta, g[i]) + scaled(momentum, mu, w[i] - s[n + i]));
     for (std::size_t i = 0; i < n; ++i) next.push_back(w[i]);
     return next;
   };
-  ScalarFn e = [outer = std::move(outer), n](const Tensors& s, const Tensors& lambda) {
-    return outer(Tensors(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n)), lambda);
+  ScalarFn e = [outer = std::move(outer), n](const TensorList& s, const TensorList& lambda) {
+    return outer(TensorList(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n)), lambda);
   };
-  Tensors state = w0;
+  TensorList state = w0;
   state.insert(state.end(), w0.begin(), w0.end());
-  Problem p = from_map(std::move(phi), std::move(e), std::move(state), false);
+  Problem p = from_map(std::move(phi), std::move(e), std::move(state), linsolve::Symmetry::nonsymmetric);
   p.kind_ = MapKind::heavy_ball;
-  p.step_ = step_size;
+  p.step_ = std::move(step_size);
   p.n_weights_ = n;
   return p;
 }
 
-Tensors Problem::phi(const Tensors& state, const Tensors& lambda) const {
-  Tensors next = phi_(state, lambda);
+Problem Problem::solved_by(InnerSolver solver) const {
+  if (!solver) throw ValueError("Problem::solved_by: the inner solver is empty");
+  Problem p = *this;
+  p.solver_ = std::move(solver);
+  return p;
+}
+
+Problem Problem::solved_by(const Problem& other) const {
+  list::require_like(other.weights(other.initial_state()), weights(initial_state()),
+                     "Problem::solved_by: the solver problem's weights against this problem's");
+  Problem self = *this;
+  self.solver_ = nullptr;
+  return solved_by([other, self](const TensorList& lambda, const TensorList& start, const InnerOptions& o) {
+    InnerResult r = solve_inner(other, lambda, other.state_of(self.weights(start)), o);
+    r.state = self.state_of(other.weights(r.state));
+    return r;
+  });
+}
+
+TensorList Problem::phi(const TensorList& state, const TensorList& lambda) const {
+  TensorList next = phi_(state, lambda);
   if (next.size() != state.size())
     throw ShapeError(fmt::format("Problem: the inner map returned {} tensors for a state of {}", next.size(),
                                  state.size()));
@@ -119,7 +186,7 @@ Tensors Problem::phi(const Tensors& state, const Tensors& lambda) const {
   return next;
 }
 
-Tensor Problem::outer(const Tensors& state, const Tensors& lambda) const {
+Tensor Problem::outer(const TensorList& state, const TensorList& lambda) const {
   Tensor e = outer_(state, lambda);
   if (!e.defined() || e.numel() != 1)
     throw ShapeError(fmt::format("Problem: the outer objective must be a scalar, got {}",
@@ -127,64 +194,32 @@ Tensor Problem::outer(const Tensors& state, const Tensors& lambda) const {
   return e;
 }
 
-Tensors Problem::weights(const Tensors& state) const {
-  return Tensors(state.begin(), state.begin() + static_cast<std::ptrdiff_t>(n_weights_));
+TensorList Problem::weights(const TensorList& state) const {
+  return TensorList(state.begin(), state.begin() + static_cast<std::ptrdiff_t>(n_weights_));
+}
+
+TensorList Problem::state_of(const TensorList& weights) const {
+  list::require_like(weights, TensorList(state0_.begin(), state0_.begin() + static_cast<std::ptrdiff_t>(n_weights_)),
+                     "Problem::state_of: the weights");
+  TensorList s = weights;
+  if (kind_ == MapKind::heavy_ball) s.insert(s.end(), weights.begin(), weights.end());
+  return s;
 }
 
 std::string Problem::describe() const {
+  std::string s;
   switch (kind_) {
     case MapKind::gradient_step:
-      return fmt::format("gradient-descent map (step {}), symmetric Jacobian", step_);
+      s = fmt::format("gradient-descent map (step {}), symmetric Jacobian", step_.describe());
+      break;
     case MapKind::heavy_ball:
-      return fmt::format("heavy-ball map (step {}), non-symmetric Jacobian", step_);
+      s = fmt::format("heavy-ball map (step {}), non-symmetric Jacobian", step_.describe());
+      break;
     default:
-      return symmetric_ ? "inner map with a symmetric Jacobian" : "inner map (Jacobian not known to be symmetric)";
+      s = symmetric_jacobian() ? "inner map with a symmetric Jacobian"
+                               : "inner map (Jacobian not known to be symmetric)";
   }
-}
-
-// ---- tensor lists -----------------------------------------------------------------------
-
-double distance(const Tensors& a, const Tensors& b) {
-  Tensors diff = linsolve::clone(a);
-  linsolve::axpy(-1.0, b, diff);
-  return linsolve::norm(diff);
-}
-
-double relative_error(const std::vector<double>& a, const std::vector<double>& ref) {
-  if (a.size() != ref.size())
-    throw ShapeError(fmt::format("relative_error: {} values against a reference of {}", a.size(), ref.size()));
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff += (a[i] - ref[i]) * (a[i] - ref[i]);
-    norm += ref[i] * ref[i];
-  }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
-double relative_error(const Tensors& a, const Tensors& ref) { return relative_error(flatten_all(a), flatten_all(ref)); }
-
-std::vector<double> flatten_all(const Tensors& xs) {
-  std::vector<double> v;
-  for (const Tensor& x : xs) {
-    std::vector<double> p = x.to_vector();
-    v.insert(v.end(), p.begin(), p.end());
-  }
-  return v;
-}
-
-Tensors unflatten_like(const std::vector<double>& v, const Tensors& like) {
-  Tensors out;
-  std::size_t at = 0;
-  for (const Tensor& x : like) {
-    const auto n = static_cast<std::size_t>(x.numel());
-    if (at + n > v.size()) throw ShapeError(fmt::format("unflatten_like: {} values for more elements", v.size()));
-    out.push_back(tensor(std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(at),
-                                             v.begin() + static_cast<std::ptrdiff_t>(at + n)),
-                         x.shape(), x.dtype()));
-    at += n;
-  }
-  if (at != v.size()) throw ShapeError(fmt::format("unflatten_like: {} values for {} elements", v.size(), at));
-  return out;
+  return solver_ ? s + ", solved by its own inner solver" : s;
 }
 
 }  // namespace hyperad::bilevel

@@ -10,7 +10,7 @@
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
-#include "hyperad/bilevel/dense_lu.hpp"
+#include "hyperad/autodiff/implicit.hpp"
 #include "linearization.hpp"
 
 namespace hyperad::bilevel {
@@ -20,28 +20,27 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-InnerResult converged_inner(const Problem& p, const Tensors& lambda, const InnerOptions& o, const Tensors& start,
+InnerResult converged_inner(const Problem& p, const TensorList& lambda, const InnerOptions& o, const TensorList& start,
                             const char* who) {
   InnerResult r = solve_inner(p, lambda, start.empty() ? p.initial_state() : start, o);
-  if (o.tolerance > 0 && !r.converged)
-    throw ConvergenceError(fmt::format("{}: the inner solve did not reach the tolerance {:.3g} in {} steps (last "
-                                       "step norm {:.3g})",
-                                       who, o.tolerance, r.steps, r.last_step_norm));
+  if (o.tolerance.any() && !r.converged)
+    throw ConvergenceError(fmt::format("{}: the inner solve did not reach the tolerance (rtol {:.3g}, atol {:.3g}) in {} "
+                                       "steps (last step norm {:.3g})",
+                                       who, o.tolerance.rtol, o.tolerance.atol, r.steps, r.last_step_norm));
   return r;
 }
 }  // namespace
 
-double outer_value(const Problem& problem, const Tensors& lambda, const InnerOptions& inner, const Tensors& start) {
+double outer_value(const Problem& problem, const TensorList& lambda, const InnerOptions& inner, const TensorList& start) {
   InnerResult r = converged_inner(problem, lambda, inner, start, "outer_value");
   TapeScope scope;
   NoGradGuard off;
-  return problem.outer(r.state, detach_all(lambda)).item();
+  return problem.outer(r.state, list::detach(lambda)).item();
 }
 
-Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda, const ExactOptions& options) {
+Hypergradient exact_hypergradient(const Problem& problem, const TensorList& lambda, const ExactOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t n = 0;
-  for (const Tensor& s : problem.initial_state()) n += s.numel();
+  const std::int64_t n = list::numel(problem.initial_state());
   if (n > options.max_state_elements)
     throw ValueError(fmt::format("exact_hypergradient: the inner state has {} elements, above the limit {} of a dense "
                                  "solve (raise ExactOptions::max_state_elements if you mean it)",
@@ -49,51 +48,36 @@ Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda,
   InnerResult inner = converged_inner(problem, lambda, options.inner, {}, "exact_hypergradient");
 
   TapeScope scope;
-  const Tensors w = inner.state;
+  const TensorList& w = inner.state;
   const detail::OuterGradients e = detail::outer_gradients(problem, w, lambda);
-  const Tensors& gw = e.wrt_w;
-  const Tensors& gl = e.wrt_lambda;
-  // A = I − ∂_wΦᵀ, column j = e_j − ∂_wΦᵀ e_j, by n pullbacks of the map recorded once.
-  const detail::PhiPullback phi(problem, w, lambda);
-  const auto un = static_cast<std::size_t>(n);
-  std::vector<double> a(un * un);
-  for (std::size_t j = 0; j < un; ++j) {
-    std::vector<double> ej(un, 0.0);
-    ej[j] = 1.0;
-    const std::vector<double> col = flatten_all(phi.wt(unflatten_like(ej, w)));
-    for (std::size_t i = 0; i < un; ++i) a[i * un + j] = (i == j ? 1.0 : 0.0) - col[i];
-  }
-  std::vector<double> rhs = flatten_all(gw);
-  DenseLU lu(a, un);
-  std::vector<double> v = lu.solve(rhs);
-
-  double res = 0.0, rn = 0.0;
-  for (std::size_t i = 0; i < un; ++i) {
-    double s = -rhs[i];
-    for (std::size_t j = 0; j < un; ++j) s += a[i * un + j] * v[j];
-    res += s * s;
-    rn += rhs[i] * rhs[i];
-  }
-  const Tensors cross = phi.both(unflatten_like(v, w)).second;
+  ImplicitOptions io;
+  io.solver = linsolve::dense_lu(options.max_state_elements);
+  io.symmetry = problem.symmetry();
+  const FixedPointMap phi = [&problem](const TensorList& ws, const TensorList& ls) { return problem.phi(ws, ls); };
+  ImplicitResult r = implicit_vjp(phi, w, lambda, e.wrt_w, e.wrt_lambda, io);
+  if (r.report.status != linsolve::Status::converged)
+    throw ConvergenceError(fmt::format("exact_hypergradient: the linear system (I − ∂_wΦᵀ) v = ∇_wE could not be "
+                                       "solved: {}",
+                                       r.report.reason));
   Hypergradient h;
-  for (std::size_t k = 0; k < lambda.size(); ++k) h.grad.push_back(gl[k] + cross[k]);
+  h.grad = std::move(r.grad);
   h.objective = e.value;
   h.diagnostics.method = "exact";
   h.diagnostics.inner_steps = inner.steps;
   h.diagnostics.inner_step_norm = inner.last_step_norm;
-  h.diagnostics.linear_residual = std::sqrt(res);
-  h.diagnostics.linear_converged = std::sqrt(res) <= 1e-10 * std::max(1.0, std::sqrt(rn));
+  h.diagnostics.warnings = r.report.warnings;
+  h.diagnostics.linear = std::move(r.report);
   h.diagnostics.seconds = seconds_since(t0);
   return h;
 }
 
-Hypergradient finite_difference_hypergradient(const Problem& problem, const Tensors& lambda,
+Hypergradient finite_difference_hypergradient(const Problem& problem, const TensorList& lambda,
                                               const FiniteDifferenceOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   if (!(options.step > 0.0)) throw ValueError(fmt::format("finite_difference_hypergradient: step must be positive, got {}", options.step));
   // The inner solution at λ is a good start for every perturbed solve.
-  const Tensors center = converged_inner(problem, lambda, options.inner, {}, "finite_difference_hypergradient").state;
-  const std::vector<double> lam = flatten_all(lambda);
+  const TensorList center = converged_inner(problem, lambda, options.inner, {}, "finite_difference_hypergradient").state;
+  const std::vector<double> lam = list::flatten(lambda);
   const auto n = static_cast<std::int64_t>(lam.size());
   std::vector<double> g(lam.size());
   std::exception_ptr failure;
@@ -101,7 +85,7 @@ Hypergradient finite_difference_hypergradient(const Problem& problem, const Tens
   auto f_at = [&](std::int64_t i, double delta) {
     std::vector<double> moved = lam;
     moved[static_cast<std::size_t>(i)] += delta;
-    return outer_value(problem, unflatten_like(moved, lambda), options.inner, center);
+    return outer_value(problem, list::unflatten(moved, lambda), options.inner, center);
   };
 #pragma omp parallel for schedule(dynamic) if (options.parallel)
   for (std::int64_t i = 0; i < n; ++i) {
@@ -120,7 +104,7 @@ Hypergradient finite_difference_hypergradient(const Problem& problem, const Tens
   }
   if (failure) std::rethrow_exception(failure);
   Hypergradient hg;
-  hg.grad = unflatten_like(g, lambda);
+  hg.grad = list::unflatten(g, lambda);
   hg.objective = outer_value(problem, lambda, options.inner, center);
   hg.diagnostics.method = options.richardson ? "finite differences (4-point)" : "finite differences";
   hg.diagnostics.inner_steps = 0;

@@ -1,6 +1,5 @@
 #include "hyperad/bilevel/sid.hpp"
 
-#include <chrono>
 #include <cmath>
 #include <memory>
 
@@ -11,11 +10,11 @@
 #include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "call_meter.hpp"
 #include "linearization.hpp"
 
 namespace hyperad::bilevel {
 
-namespace ls = hyperad::linsolve;
 using detail::PhiPullback;
 
 namespace {
@@ -34,20 +33,15 @@ void validate(const SIDOptions& o, const StochasticProblem& p) {
   batch(o.linear_batch, p.n_inner(), "linear_batch", "inner");
   batch(o.cross_batch, p.n_inner(), "cross_batch", "inner");
   batch(o.outer_batch, p.n_outer(), "outer_batch", "outer");
-  o.inner_step.validate("SID inner step");
-  o.linear_step.validate("SID linear step");
+  validate_damping(o.inner_step, "SID inner step");
+  validate_damping(o.linear_step, "SID linear step");
   require(o.inner_momentum >= 0.0 && o.inner_momentum < 1.0,
           fmt::format("inner_momentum must be in [0, 1), got {}", o.inner_momentum));
   require(o.divergence_factor > 1.0, fmt::format("divergence_factor must be > 1, got {}", o.divergence_factor));
 }
 
-void require_like(const Tensors& xs, const Tensors& like, const char* what) {
-  if (xs.size() != like.size())
-    throw ShapeError(fmt::format("SID: {} has {} tensors, the inner state {}", what, xs.size(), like.size()));
-  for (std::size_t i = 0; i < xs.size(); ++i)
-    if (!xs[i].defined() || xs[i].shape() != like[i].shape())
-      throw ShapeError(fmt::format("SID: tensor {} of {} has shape {}, the inner state's is {}", i, what,
-                                   xs[i].defined() ? xs[i].shape().str() : "undefined", like[i].shape().str()));
+void require_like(const TensorList& xs, const TensorList& like, const char* what) {
+  list::require_like(xs, like, fmt::format("SID: {}", what));
 }
 
 // The sampler of the outer data gets a stream of its own.
@@ -70,24 +64,19 @@ void SID::set_options(const SIDOptions& options) {
   options_ = options;
 }
 
-void SID::set_warm_start(bool on) {
-  options_.warm_inner = on;
-  options_.warm_linear = on;
-}
-
 void SID::set_iterations(const IterationCounts& c) {
   SIDOptions o = options_;
-  if (c.inner_steps >= 0) o.inner_steps = c.inner_steps;
-  if (c.linear_steps >= 0) o.linear_steps = c.linear_steps;
-  if (c.cross_batches >= 0) o.cross_batches = c.cross_batches;
+  if (c.inner_steps) o.inner_steps = *c.inner_steps;
+  if (c.linear_steps) o.linear_steps = *c.linear_steps;
+  if (c.cross_batches) o.cross_batches = *c.cross_batches;
   set_options(o);
 }
 
 void SID::set_warm_state(const WarmState& s) {
   if (!s.inner.empty()) require_like(s.inner, problem_.initial_state(), "the warm w");
   if (!s.linear.empty()) require_like(s.linear, problem_.initial_state(), "the warm v");
-  previous_w_ = detach_all(s.inner);
-  previous_v_ = detach_all(s.linear);
+  previous_w_ = list::detach(s.inner);
+  previous_v_ = list::detach(s.linear);
 }
 
 namespace {
@@ -142,38 +131,61 @@ void SID::set_random_state(const SIDRandomState& s) {
   outer_sampler_ = std::move(outer);
 }
 
-Hypergradient SID::hypergradient(const Problem& problem, const Tensors& lambda) {
+Hypergradient SID::hypergradient(const Problem& problem, const TensorList& lambda) {
   require_like(problem.initial_state(), problem_.initial_state(), "the problem's initial state");
   return hypergradient(lambda);
 }
 
-Hypergradient SID::hypergradient(const Tensors& lambda) {
-  const auto t0 = std::chrono::steady_clock::now();
+Hypergradient SID::hypergradient(const TensorList& lambda) {
+  const detail::CallMeter meter;
   const SIDOptions& o = options_;
-  Tape& tape = Tape::current();
-  const std::size_t base = tape.memory_bytes();
-  tape.reset_peak_memory();
   Hypergradient h;
   Diagnostics& d = h.diagnostics;
-  SampleCounts& count = d.sample_counts;
   d.method = name();
-  const Tensors lam = detach_all(lambda);
-  const auto size = [](const Batch& b) { return static_cast<std::int64_t>(b.size()); };
 
   // 1. Inner iterations.
-  const bool warm_w = o.warm_inner && !previous_w_.empty();
-  StochasticInnerResult inner =
-      solve_inner_stochastic(problem_, lam, warm_w ? previous_w_ : problem_.initial_state(),
-                             {.steps = o.inner_steps,
-                              .batch_size = o.inner_batch,
-                              .step = o.inner_step,
-                              .momentum = o.inner_momentum,
-                              .divergence_factor = o.divergence_factor},
-                             inner_sampler_);
+  const bool warm_w = warms_inner(o.warm_start) && !previous_w_.empty();
+  StochasticInnerOptions io;
+  io.max_iterations = o.inner_steps;
+  io.batch_size = o.inner_batch;
+  io.step_size = o.inner_step;
+  io.momentum = o.inner_momentum;
+  io.divergence_factor = o.divergence_factor;
+  StochasticInnerResult inner = solve_inner_stochastic(problem_, list::detach(lambda),
+                                                       warm_w ? previous_w_ : problem_.initial_state(), io, inner_sampler_);
   d.inner_steps = inner.steps;
   d.inner_step_norm = inner.last_step_norm;
-  count.inner = inner.samples;
-  const Tensors& w = inner.state;
+  d.sample_counts.inner = inner.samples;
+  differentiate(lambda, inner.state, h);
+  previous_w_ = std::move(inner.state);
+  d.samples = d.sample_counts.total();
+  meter.finish(d);
+  return h;
+}
+
+Hypergradient SID::hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) {
+  const detail::CallMeter meter;
+  require_like(problem.initial_state(), problem_.initial_state(), "the problem's initial state");
+  require_like(w, problem_.initial_state(), "the inner state w");
+  Hypergradient h;
+  h.diagnostics.method = name();
+  const TensorList state = list::detach(w);
+  differentiate(lambda, state, h);
+  previous_w_ = state;
+  h.diagnostics.samples = h.diagnostics.sample_counts.total();
+  meter.finish(h.diagnostics);
+  return h;
+}
+
+void SID::differentiate(const TensorList& lambda, const TensorList& w, Hypergradient& h) {
+  const SIDOptions& o = options_;
+  Diagnostics& d = h.diagnostics;
+  SampleCounts& count = d.sample_counts;
+  const TensorList lam = list::detach(lambda);
+  const auto size = [](const Batch& b) { return static_cast<std::int64_t>(b.size()); };
+  linsolve::Report& report = d.linear;
+  report.solver = "damped stochastic FP";
+  report.status = linsolve::Status::iteration_cap;
   {
     TapeScope scope;
     const Batch one{0};  // the unused batch of `at` when only Φ or only E is evaluated
@@ -190,12 +202,12 @@ Hypergradient SID::hypergradient(const Tensors& lambda) {
       full = std::make_unique<PhiPullback>(problem_.at(full_batch(problem_.n_inner()), one), w, lam);
 
     // 2. Damped stochastic fixed-point iteration on the linear system.
-    const bool warm_v = o.warm_linear && !previous_v_.empty();
-    Tensors v = warm_v ? previous_v_ : ls::zeros_like(w);
-    double scale = ls::norm(v);
+    const bool warm_v = warms_linear(o.warm_start) && !previous_v_.empty();
+    TensorList v = warm_v ? previous_v_ : list::zeros_like(w);
+    double scale = list::norm(v);
     std::string diverged;
     for (int k = 0; k < o.linear_steps; ++k) {
-      Tensors jtv, g;
+      TensorList jtv, g;
       {
         TapeScope step_scope;
         if (o.linear_batch == 0) {
@@ -214,17 +226,18 @@ Hypergradient SID::hypergradient(const Tensors& lambda) {
           count.linear += size(zeta);
         }
       }
-      if (k == 0) scale = std::max(scale, ls::norm(g));
+      if (k == 0) scale = std::max(scale, list::norm(g));
       const double eta = o.linear_step.at(k);
-      Tensors next;
+      TensorList next;
       {
         NoGradGuard off;
         for (std::size_t i = 0; i < v.size(); ++i)
           next.push_back(eta == 1.0 ? (jtv[i] + g[i]).detach() : ((1.0 - eta) * v[i] + eta * (jtv[i] + g[i])).detach());
       }
       v = std::move(next);
-      d.linear_iterations = k + 1;
-      const double nv = ls::norm(v);
+      report.iterations = k + 1;
+      report.products = k + 1;
+      const double nv = list::norm(v);
       if (!std::isfinite(nv) || nv > o.divergence_factor * std::max(scale, 1e-300)) {
         diverged = fmt::format("the linear system diverged at iteration {}: ‖v‖ = {:.3g} (start/‖∇_wE‖ scale {:.3g}, "
                                "limit factor {:.3g}); is ∂_wΦ a contraction, or is the step η too large?",
@@ -234,11 +247,13 @@ Hypergradient SID::hypergradient(const Tensors& lambda) {
     }
 
     // 3. Cross term, averaged over J batches.
-    Tensors cross = ls::zeros_like(lam);
+    TensorList cross = list::zeros_like(lam);
     if (!diverged.empty()) {
       if (!o.fallback_on_divergence) throw ConvergenceError("SID: " + diverged);
+      report.status = linsolve::Status::diverged;
+      report.reason = "diverged: " + diverged;
       d.warnings.push_back("SID: " + diverged + "; fell back to K = 0 for this step (v = 0, h = ∇_λE)");
-      v = ls::zeros_like(w);
+      v = list::zeros_like(w);
       previous_v_.clear();
     } else if (o.cross_batch == 0) {
       auto [jv, c] = full->both(v);
@@ -246,28 +261,27 @@ Hypergradient SID::hypergradient(const Tensors& lambda) {
       count.cross = problem_.n_inner();
       if (full_outer) {
         NoGradGuard off;
-        Tensors r;
+        TensorList r;
         for (std::size_t i = 0; i < v.size(); ++i) r.push_back(v[i] - jv[i] - e.wrt_w[i]);
-        d.linear_residual = ls::norm(r);
+        report.residual = list::norm(r);
+        report.rhs_norm = list::norm(e.wrt_w);
       }
     } else {
       for (int j = 0; j < o.cross_batches; ++j) {
         TapeScope step_scope;
         const Batch xi = inner_sampler_.next(o.cross_batch);
-        const Tensors c = PhiPullback(problem_.at(xi, one), w, lam).both(v).second;
-        ls::axpy(1.0 / o.cross_batches, c, cross);
+        const TensorList c = PhiPullback(problem_.at(xi, one), w, lam).both(v).second;
+        list::axpy(1.0 / o.cross_batches, c, cross);
         count.cross += size(xi);
       }
     }
     NoGradGuard off;
     for (std::size_t k = 0; k < lam.size(); ++k) h.grad.push_back((e.wrt_lambda[k] + cross[k]).detach());
-    if (diverged.empty()) previous_v_ = v;
+    if (diverged.empty()) {
+      previous_v_ = v;
+      report.reason = fmt::format("ran K = {} iterations", report.iterations);
+    }
   }
-  previous_w_ = w;
-  d.samples = count.total();
-  d.peak_tape_bytes = tape.peak_memory_bytes() > base ? tape.peak_memory_bytes() - base : 0;
-  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return h;
 }
 
 }  // namespace hyperad::bilevel

@@ -40,7 +40,7 @@ class Writer {
     put(static_cast<std::uint32_t>(s.size()));
     bytes.insert(bytes.end(), s.begin(), s.end());
   }
-  void put_tensors(const Tensors& xs) {
+  void put_tensors(const TensorList& xs) {
     put(static_cast<std::uint32_t>(xs.size()));
     for (const Tensor& x : xs) {
       put(static_cast<std::uint8_t>(x.dtype() == Dtype::f32 ? 0 : 1));
@@ -77,9 +77,9 @@ class Reader {
     at_ += n;
     return s;
   }
-  Tensors get_tensors(const char* what) {
+  TensorList get_tensors(const char* what) {
     const auto count = get<std::uint32_t>(what);
-    Tensors xs;
+    TensorList xs;
     for (std::uint32_t i = 0; i < count; ++i) {
       const auto dt = get<std::uint8_t>(what);
       const auto rank = get<std::uint8_t>(what);
@@ -134,7 +134,7 @@ void write_state_file(const std::string& path, const OuterState& s) {
   payload.put(s.step);
   payload.put(s.samples);
   payload.put(s.seconds);
-  for (const Tensors* xs : {&s.lambda, &s.optimizer1, &s.optimizer2, &s.warm_inner, &s.warm_linear})
+  for (const TensorList* xs : {&s.lambda, &s.optimizer1, &s.optimizer2, &s.warm_inner, &s.warm_linear})
     payload.put_tensors(*xs);
   payload.put(static_cast<std::uint64_t>(s.random.size()));
   for (std::uint64_t w : s.random) payload.put(w);
@@ -205,7 +205,7 @@ OuterState read_state_file(const std::string& path) {
   s.samples = r.get<std::int64_t>("the sample counter");
   s.seconds = r.get<double>("the wall time");
   const char* names[kTensorLists] = {"λ", "optimizer state 1", "optimizer state 2", "warm w", "warm v"};
-  Tensors* lists[kTensorLists] = {&s.lambda, &s.optimizer1, &s.optimizer2, &s.warm_inner, &s.warm_linear};
+  TensorList* lists[kTensorLists] = {&s.lambda, &s.optimizer1, &s.optimizer2, &s.warm_inner, &s.warm_linear};
   for (int i = 0; i < kTensorLists; ++i) *lists[i] = r.get_tensors(names[i]);
   const auto words = r.get<std::uint64_t>("the random state");
   for (std::uint64_t i = 0; i < words; ++i) s.random.push_back(r.get<std::uint64_t>("the random state"));
@@ -214,7 +214,7 @@ OuterState read_state_file(const std::string& path) {
   return s;
 }
 
-void check_state_tensors(const std::string& path, const char* what, const Tensors& saved, const Tensors& expected,
+void check_state_tensors(const std::string& path, const char* what, const TensorList& saved, const TensorList& expected,
                          bool allow_empty) {
   if (allow_empty && saved.empty()) return;
   if (saved.size() != expected.size())

@@ -22,31 +22,31 @@ void require_sizes(std::int64_t n_inner, std::int64_t n_outer, const char* who) 
 }  // namespace
 
 StochasticProblem StochasticProblem::from_map(StochasticInnerMap phi, std::int64_t n_inner, StochasticScalarFn outer,
-                                              std::int64_t n_outer, Tensors w0, bool symmetric_jacobian) {
+                                              std::int64_t n_outer, TensorList w0, linsolve::Symmetry symmetry) {
   require_sizes(n_inner, n_outer, "StochasticProblem::from_map");
   StochasticProblem p;
   p.map_ = std::make_shared<const StochasticInnerMap>(std::move(phi));
   p.outer_ = std::make_shared<const StochasticScalarFn>(std::move(outer));
   p.n_inner_ = n_inner;
   p.n_outer_ = n_outer;
-  p.w0_ = detach_all(w0);
-  p.symmetric_ = symmetric_jacobian;
+  p.w0_ = list::detach(w0);
+  p.symmetry_ = symmetry;
   p.at(Batch{0}, Batch{0});  // validates w0 the way Problem does
   return p;
 }
 
 StochasticProblem StochasticProblem::gradient_descent(StochasticScalarFn inner_loss, double step_size,
                                                       std::int64_t n_inner, StochasticScalarFn outer,
-                                                      std::int64_t n_outer, Tensors w0) {
+                                                      std::int64_t n_outer, TensorList w0) {
   require_sizes(n_inner, n_outer, "StochasticProblem::gradient_descent");
   StochasticProblem p;
   p.loss_ = std::make_shared<const StochasticScalarFn>(std::move(inner_loss));
   p.outer_ = std::make_shared<const StochasticScalarFn>(std::move(outer));
   p.n_inner_ = n_inner;
   p.n_outer_ = n_outer;
-  p.w0_ = detach_all(w0);
+  p.w0_ = list::detach(w0);
   p.kind_ = MapKind::gradient_step;
-  p.symmetric_ = true;
+  p.symmetry_ = linsolve::Symmetry::symmetric;
   p.step_ = step_size;
   p.at(Batch{0}, Batch{0});  // validates the step size and w0
   return p;
@@ -59,62 +59,60 @@ Problem StochasticProblem::at(Batch xi, Batch zeta) const {
   // the callbacks' owner.
   auto x = std::make_shared<const Batch>(std::move(xi));
   auto z = std::make_shared<const Batch>(std::move(zeta));
-  ScalarFn e = [f = outer_, z](const Tensors& w, const Tensors& l) { return (*f)(w, l, *z); };
+  ScalarFn e = [f = outer_, z](const TensorList& w, const TensorList& l) { return (*f)(w, l, *z); };
   if (kind_ == MapKind::gradient_step)
-    return Problem::gradient_descent([f = loss_, x](const Tensors& w, const Tensors& l) { return (*f)(w, l, *x); },
+    return Problem::gradient_descent([f = loss_, x](const TensorList& w, const TensorList& l) { return (*f)(w, l, *x); },
                                      step_, std::move(e), w0_);
-  return Problem::from_map([f = map_, x](const Tensors& w, const Tensors& l) { return (*f)(w, l, *x); }, std::move(e),
-                           w0_, symmetric_);
+  return Problem::from_map([f = map_, x](const TensorList& w, const TensorList& l) { return (*f)(w, l, *x); }, std::move(e),
+                           w0_, symmetry_);
 }
 
-Tensors StochasticProblem::phi(const Tensors& w, const Tensors& lambda, const Batch& xi) const {
+TensorList StochasticProblem::phi(const TensorList& w, const TensorList& lambda, const Batch& xi) const {
   return at(xi, {0}).phi(w, lambda);
 }
 
-Tensor StochasticProblem::outer(const Tensors& w, const Tensors& lambda, const Batch& zeta) const {
+Tensor StochasticProblem::outer(const TensorList& w, const TensorList& lambda, const Batch& zeta) const {
   return at({0}, zeta).outer(w, lambda);
 }
 
-void StepSize::validate(const char* who) const {
-  if (!(eta0 > 0.0 && eta0 <= 1.0))
-    throw ValueError(fmt::format("{}: the step size η₀ must be in (0, 1], got {}", who, eta0));
-  if (rule == Rule::decreasing && !(gamma > 0.0 && std::isfinite(gamma)))
-    throw ValueError(fmt::format("{}: the decreasing step size needs γ > 0, got {}", who, gamma));
+void validate_damping(const StepSizeSchedule& step, const char* who) {
+  if (!(step.alpha0 > 0.0 && step.alpha0 <= 1.0))
+    throw ValueError(fmt::format("{}: the step size η₀ must be in (0, 1], got {}", who, step.alpha0));
+  step.validate(who);
 }
 
-StochasticInnerResult solve_inner_stochastic(const StochasticProblem& problem, const Tensors& lambda,
-                                             const Tensors& start, const StochasticInnerOptions& o,
+StochasticInnerResult solve_inner_stochastic(const StochasticProblem& problem, const TensorList& lambda,
+                                             const TensorList& start, const StochasticInnerOptions& o,
                                              BatchSampler& sampler) {
-  if (o.steps < 0) throw ValueError(fmt::format("solve_inner_stochastic: steps must be >= 0, got {}", o.steps));
+  if (o.max_iterations < 0)
+    throw ValueError(fmt::format("solve_inner_stochastic: max_iterations must be >= 0, got {}", o.max_iterations));
   if (o.batch_size < 0 || o.batch_size > problem.n_inner())
     throw ValueError(fmt::format("solve_inner_stochastic: batch_size must be in [0, {}] (0: full batch), got {}",
                                  problem.n_inner(), o.batch_size));
   if (!(o.momentum >= 0.0 && o.momentum < 1.0))
     throw ValueError(fmt::format("solve_inner_stochastic: the momentum must be in [0, 1), got {}", o.momentum));
-  o.step.validate("solve_inner_stochastic");
+  validate_damping(o.step_size, "solve_inner_stochastic");
   if (sampler.n() != problem.n_inner())
     throw ValueError(fmt::format("solve_inner_stochastic: the sampler draws from {} examples, the inner data has {}",
                                  sampler.n(), problem.n_inner()));
-  if (start.size() != problem.initial_state().size())
-    throw ShapeError(fmt::format("solve_inner_stochastic: the start state has {} tensors, the problem's state {}",
-                                 start.size(), problem.initial_state().size()));
+  list::require_like(start, problem.initial_state(), "solve_inner_stochastic: the start state");
 
   StochasticInnerResult r;
-  r.state = linsolve::clone(detach_all(start));
-  const Tensors lam = detach_all(lambda);
+  r.state = list::clone(list::detach(start));
+  const TensorList lam = list::detach(lambda);
   const bool full = o.batch_size == 0;
   const Batch all = full ? full_batch(problem.n_inner()) : Batch{};
-  Tensors previous;  // w_{s−1}, for momentum
+  TensorList previous;  // w_{s−1}, for momentum
   double first = 0.0;
-  for (int s = 0; s < o.steps; ++s) {
-    const double eta = o.step.at(s);
-    Tensors next;
+  for (int s = 0; s < o.max_iterations; ++s) {
+    const double eta = o.step_size.at(s);
+    TensorList next;
     {
       TapeScope scope;  // gradient maps record ∇L internally: drop it after each step
       NoGradGuard off;
       const Batch xi = full ? all : sampler.next(o.batch_size);
       r.samples += static_cast<std::int64_t>(xi.size());
-      Tensors image = problem.phi(r.state, lam, xi);
+      TensorList image = problem.phi(r.state, lam, xi);
       for (std::size_t i = 0; i < image.size(); ++i) {
         Tensor w = r.state[i];
         Tensor n = eta == 1.0 ? image[i].detach() : (w + eta * (image[i] - w)).detach();
@@ -122,7 +120,7 @@ StochasticInnerResult solve_inner_stochastic(const StochasticProblem& problem, c
         next.push_back(n);
       }
     }
-    const double step = distance(next, r.state);
+    const double step = list::distance(next, r.state);
     if (s == 0) first = step;
     previous = std::move(r.state);
     r.state = std::move(next);
@@ -131,7 +129,7 @@ StochasticInnerResult solve_inner_stochastic(const StochasticProblem& problem, c
     if (!std::isfinite(step) || step > o.divergence_factor * std::max(first, 1e-300))
       throw ConvergenceError(fmt::format("solve_inner_stochastic: the inner iteration diverged at step {}: step norm "
                                          "{:.3g} (first step {:.3g}); reduce the step size η₀ = {} or the map's step",
-                                         s + 1, step, first, o.step.eta0));
+                                         s + 1, step, first, o.step_size.alpha0));
   }
   return r;
 }
@@ -143,8 +141,7 @@ SampleCounts full_batch_samples(const Diagnostics& d, std::int64_t n_inner, std:
   if (d.method.rfind("ITD", 0) == 0 || d.method.rfind("truncated ITD", 0) == 0) {
     c.linear = n_inner * d.reverse_steps;
   } else if (d.method.rfind("AID", 0) == 0) {
-    const std::int64_t per_iteration = d.method == "AID-normal-CG" ? 3 : 1;
-    c.linear = n_inner * per_iteration * d.linear_iterations;
+    c.linear = n_inner * d.linear.iteration_cost * d.linear.iterations;
     c.cross = n_inner;
   } else {
     throw ValueError(fmt::format("full_batch_samples: unknown method \"{}\" (AID and ITD are counted)", d.method));
@@ -159,8 +156,15 @@ FullBatchCounted::FullBatchCounted(std::shared_ptr<HypergradientMethod> method, 
   require_sizes(n_inner, n_outer, "FullBatchCounted");
 }
 
-Hypergradient FullBatchCounted::hypergradient(const Problem& problem, const Tensors& lambda) {
+Hypergradient FullBatchCounted::hypergradient(const Problem& problem, const TensorList& lambda) {
   Hypergradient h = method_->hypergradient(problem, lambda);
+  h.diagnostics.sample_counts = full_batch_samples(h.diagnostics, n_inner_, n_outer_);
+  h.diagnostics.samples = h.diagnostics.sample_counts.total();
+  return h;
+}
+
+Hypergradient FullBatchCounted::hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) {
+  Hypergradient h = method_->hypergradient_at(problem, lambda, w);
   h.diagnostics.sample_counts = full_batch_samples(h.diagnostics, n_inner_, n_outer_);
   h.diagnostics.samples = h.diagnostics.sample_counts.total();
   return h;

@@ -26,7 +26,6 @@ namespace hyperad::problems::detail {
 
 namespace {
 
-using bilevel::Tensors;
 constexpr const char* kName = "equilibrium";
 
 // Positions in λ = {A [h, h], B [h, d], c [h], U [C, h], b [C]}.
@@ -134,11 +133,11 @@ Sets load(const Settings& s, const ProblemConfig& config) {
 // ---- the model -----------------------------------------------------------------------
 
 // Φ on the rows of Z: tanh(Z Aᵀ + X Bᵀ + c).
-Tensor layer(const Tensor& z, const Tensor& x, const Tensors& lam) {
+Tensor layer(const Tensor& z, const Tensor& x, const TensorList& lam) {
   return tanh(matmul_t(z, lam[kA], false, true) + matmul_t(x, lam[kB], false, true) + lam[kC]);
 }
-Tensor logits(const Tensor& z, const Tensors& lam) { return matmul_t(z, lam[kU], false, true) + lam[kb]; }
-Tensor loss(const Tensor& z, const std::vector<std::int64_t>& y, const Tensors& lam, double weight_decay) {
+Tensor logits(const Tensor& z, const TensorList& lam) { return matmul_t(z, lam[kU], false, true) + lam[kb]; }
+Tensor loss(const Tensor& z, const std::vector<std::int64_t>& y, const TensorList& lam, double weight_decay) {
   Tensor e = cross_entropy(logits(z, lam), y);
   if (weight_decay == 0.0) return e;
   return e + (0.5 * weight_decay) * (squared_norm(lam[kA]) + squared_norm(lam[kB]) + squared_norm(lam[kU]));
@@ -150,14 +149,14 @@ struct Score {
 
 // Held-out examples: their equilibrium by fixed-point iteration to a tolerance (per
 // element about 1e-8), then the cross-entropy and accuracy of the readout.
-Score score(const Data& d, const Tensors& lam, std::int64_t hidden) {
+Score score(const Data& d, const TensorList& lam, std::int64_t hidden) {
   const Tensor x = d.x;
   bilevel::Problem p = bilevel::Problem::from_map(
-      [x](const Tensors& w, const Tensors& l) { return Tensors{layer(w[0], x, l)}; },
-      [](const Tensors&, const Tensors&) { return scalar(0.0); }, {zeros({x.size(0), hidden})});
+      [x](const TensorList& w, const TensorList& l) { return TensorList{layer(w[0], x, l)}; },
+      [](const TensorList&, const TensorList&) { return scalar(0.0); }, {zeros({x.size(0), hidden})});
   const double tol = 1e-8 * std::sqrt(static_cast<double>(x.size(0) * hidden));
   const bilevel::InnerResult r =
-      bilevel::solve_inner(p, lam, p.initial_state(), {.max_steps = 10000, .tolerance = tol});
+      bilevel::solve_inner(p, lam, p.initial_state(), {.max_iterations = 10000, .tolerance = Tolerance::absolute(tol)});
   NoGradGuard off;
   const Tensor lg = logits(r.state[0], lam);
   return {cross_entropy(lg, d.y).item(), multiclass_accuracy(lg, d.y)};
@@ -165,7 +164,7 @@ Score score(const Data& d, const Tensors& lam, std::int64_t hidden) {
 
 // A seeded starting point: ‖A‖₂ about 0.5 (then clipped to the radius), unit-scale
 // pre-activations, and a random readout so that every part of λ has a nonzero gradient.
-Tensors initial_lambda(std::int64_t h, std::int64_t d, std::int64_t classes, double radius, std::uint64_t seed) {
+TensorList initial_lambda(std::int64_t h, std::int64_t d, std::int64_t classes, double radius, std::uint64_t seed) {
   Generator gen(seed ^ 0xe9b1f5a3c7d2ull);
   const double sh = std::sqrt(static_cast<double>(h));
   Tensor a = bilevel::project_spectral_ball(randn({h, h}, gen) * (0.25 / sh), radius);
@@ -182,13 +181,13 @@ bilevel::StochasticProblem stochastic_version(const Data& train, std::int64_t hi
   const Tensor x = train.x;
   const std::vector<std::int64_t> y = train.y;
   const std::int64_t n = x.size(0);
-  auto phi = [x, n](const Tensors& w, const Tensors& lam, const bilevel::Batch& xi) -> Tensors {
+  auto phi = [x, n](const TensorList& w, const TensorList& lam, const bilevel::Batch& xi) -> TensorList {
     if (bilevel::is_full_batch(xi, n)) return {layer(w[0], x, lam)};
     const Tensor z = bilevel::rows(w[0], xi);
     const double scale = static_cast<double>(n) / static_cast<double>(xi.size());
     return {w[0] + scale * index_add(w[0].shape(), 0, xi, layer(z, bilevel::rows(x, xi), lam) - z)};
   };
-  auto outer = [y, weight_decay](const Tensors& w, const Tensors& lam, const bilevel::Batch& zeta) {
+  auto outer = [y, weight_decay](const TensorList& w, const TensorList& lam, const bilevel::Batch& zeta) {
     return loss(bilevel::rows(w[0], zeta), bilevel::pick(y, zeta), lam, weight_decay);
   };
   return bilevel::StochasticProblem::from_map(phi, n, outer, n, {zeros({n, hidden})});
@@ -210,8 +209,8 @@ Instance make(const ProblemConfig& config) {
   const std::vector<std::int64_t> y = data.train.y;
   const double wd = s.weight_decay;
   inst.problem = bilevel::Problem::from_map(
-      [x](const Tensors& w, const Tensors& lam) { return Tensors{layer(w[0], x, lam)}; },
-      [y, wd](const Tensors& w, const Tensors& lam) { return loss(w[0], y, lam, wd); }, {zeros({n, h})});
+      [x](const TensorList& w, const TensorList& lam) { return TensorList{layer(w[0], x, lam)}; },
+      [y, wd](const TensorList& w, const TensorList& lam) { return loss(w[0], y, lam, wd); }, {zeros({n, h})});
   inst.lambda0 = initial_lambda(h, d, data.classes, s.radius, config.seed);
   inst.projections = {bilevel::Projection::spectral_ball(s.radius), bilevel::Projection::identity(),
                       bilevel::Projection::identity(), bilevel::Projection::identity(),
@@ -219,9 +218,9 @@ Instance make(const ProblemConfig& config) {
   inst.stochastic = stochastic_version(data.train, h, wd);
 
   const Data val = data.val, test = data.test, train = data.train;
-  inst.validation = [val, h](const Tensors&, const Tensors& lam) { return score(val, lam, h).accuracy; };
+  inst.validation = [val, h](const TensorList&, const TensorList& lam) { return score(val, lam, h).accuracy; };
   inst.validation_name = "val_acc";
-  inst.evaluate = [train, val, test, h](const Tensors& lam) {
+  inst.evaluate = [train, val, test, h](const TensorList& lam) {
     const Score te = score(test, lam, h);
     return Metrics{{"test_loss", te.loss},
                    {"test_accuracy", te.accuracy},

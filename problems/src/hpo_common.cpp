@@ -73,25 +73,25 @@ double gram_max_eigenvalue(const Tensor& x, bool bias) {
   return max_eigenvalue(matmul_t(xa, xa, true, false) / static_cast<double>(x.size(0)));
 }
 
-Retrained retrain(const bilevel::Problem& problem, const Tensors& lambda, int max_steps) {
+Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps) {
   // Nesterov's accelerated gradient descent written with Φ(y) = y − η∇L(y) only, restarted
   // (O'Donoghue & Candès) whenever the momentum points against the gradient step: the inner
   // losses are ill-conditioned when some e^λ is tiny, and plain Φ iterations would need
   // 1/(ημ) steps.
-  Tensors lam, w, y;
+  TensorList lam, w, y;
   for (const Tensor& l : lambda) lam.push_back(l.detach());
   for (const Tensor& t : problem.initial_state()) w.push_back(t.detach());
   y = w;
   int k = 0, steps = 0;
   while (steps < max_steps) {
-    Tensors next;
+    TensorList next;
     {
       TapeScope scope;
       NoGradGuard off;
       for (const Tensor& t : problem.phi(y, lam)) next.push_back(t.detach());
     }
     ++steps;
-    const double residual = bilevel::distance(next, y);
+    const double residual = list::distance(next, y);
     if (!std::isfinite(residual))
       throw ConvergenceError(fmt::format("retraining at λ diverged after {} steps", steps));
     NoGradGuard off;
@@ -110,12 +110,12 @@ Retrained retrain(const bilevel::Problem& problem, const Tensors& lambda, int ma
 
 void set_classification_metrics(Instance& inst, Scorer validation, Scorer test) {
   inst.validation_name = "val_acc";
-  inst.validation = [validation](const Tensors& w, const Tensors&) {
+  inst.validation = [validation](const TensorList& w, const TensorList&) {
     if (w.empty()) return std::numeric_limits<double>::quiet_NaN();
     NoGradGuard off;
     return validation(w).accuracy;
   };
-  inst.evaluate = [problem = inst.problem, validation, test](const Tensors& lambda) {
+  inst.evaluate = [problem = inst.problem, validation, test](const TensorList& lambda) {
     const Retrained r = retrain(problem, lambda);
     NoGradGuard off;
     const Score t = test(r.w), v = validation(r.w);

@@ -13,7 +13,6 @@
 
 namespace hyperad::problems::hpo {
 
-using bilevel::Tensors;
 
 /// Every per-coordinate log-regularization λ lives in this box (Projection::box). The upper
 /// end bounds e^λ, hence the curvature of the inner loss, hence a step size that is stable
@@ -64,17 +63,17 @@ double max_eigenvalue(const Tensor& a);
 /// w0 until the step norm is below 1e-10, at most `max_steps` steps. Returns the weights and
 /// the steps taken.
 struct Retrained {
-  Tensors w;
+  TensorList w;
   int steps = 0;
 };
-Retrained retrain(const bilevel::Problem& problem, const Tensors& lambda, int max_steps = 20000);
+Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps = 20000);
 
 /// A classifier's loss and accuracy on one part of the data.
 struct Score {
   double loss = 0, accuracy = 0;
 };
 /// The Score of weights w on a fixed part (validation or test); called without recording.
-using Scorer = std::function<Score(const Tensors& w)>;
+using Scorer = std::function<Score(const TensorList& w)>;
 /// The classification problems' reporting: inst.validation ("val_acc", the validation
 /// accuracy of the current weights) and inst.evaluate (retrain at λ, then test and validation
 /// loss and accuracy, and the retraining steps).

@@ -12,6 +12,7 @@
 
 #include "families.hpp"
 #include "hpo_common.hpp"
+#include "hyperad/autodiff/dense_lu.hpp"
 
 namespace hyperad::problems::detail {
 
@@ -67,12 +68,12 @@ Instance make(const ProblemConfig& c) {
   const double kmax = hpo::max_eigenvalue(rbf(D, tensor({width_hi})));
   const double step = 1.0 / (kmax + std::exp(kLogGammaMax));
 
-  auto inner = [D, y](const Tensors& a, const Tensors& lam) {
+  auto inner = [D, y](const TensorList& a, const TensorList& lam) {
     const Tensor& alpha = a[0];
     return 0.5 * dot(alpha, matmul(rbf(D, lam[0]), alpha)) + 0.5 * sum(exp(lam[1]) * squared_norm(alpha)) -
            dot(y, alpha);
   };
-  auto outer = [Dv, yv](const Tensors& a, const Tensors& lam) {
+  auto outer = [Dv, yv](const TensorList& a, const TensorList& lam) {
     return 0.5 * mean(square(matmul(rbf(Dv, lam[0]), a[0]) - yv));
   };
 
@@ -86,18 +87,18 @@ Instance make(const ProblemConfig& c) {
   inst.lambda0 = {tensor({width0}), tensor({gamma0})};
   inst.projections = {Projection::box(width_lo, width_hi), Projection::box(kLogGammaMin, kLogGammaMax)};
   inst.validation_name = "val_mse";
-  inst.validation = [Dv, yv, sd](const Tensors& a, const Tensors& lam) {
+  inst.validation = [Dv, yv, sd](const TensorList& a, const TensorList& lam) {
     if (a.empty()) return std::numeric_limits<double>::quiet_NaN();
     NoGradGuard off;
     return mse_loss(matmul(rbf(Dv, lam[0].detach()), a[0]), yv).item() * sd * sd;
   };
   // Retraining solves (K + γI) α = y exactly (LU): gradient descent is slow when γ ≪ λmax(K).
-  inst.evaluate = [D, Dv, Dt, y, yv, yt, sd](const Tensors& lambda) {
+  inst.evaluate = [D, Dv, Dt, y, yv, yt, sd](const TensorList& lambda) {
     NoGradGuard off;
     const Tensor lw = lambda[0].detach();
     const std::int64_t m = D.size(0);
     const Tensor A = rbf(D, lw) + std::exp(lambda[1].item()) * eye(m);
-    const Tensor alpha = tensor(DenseLU(A.to_vector(), static_cast<std::size_t>(m)).solve(y.to_vector()), {m});
+    const Tensor alpha = tensor(linsolve::DenseLU(A.to_vector(), static_cast<std::size_t>(m)).solve(y.to_vector()), {m});
     const Tensor pt = matmul(rbf(Dt, lw), alpha), pv = matmul(rbf(Dv, lw), alpha);
     return Metrics{{"test_mse", mse_loss(pt, yt).item() * sd * sd},
                    {"test_r2", hpo::r2(pt, yt)},

@@ -78,10 +78,10 @@ Instance make(const ProblemConfig& c) {
   // ∇²L ⪯ ¼ [X 1]ᵀ[X 1]/n + e^{max λ} I, so η = 1/that is stable for every λ in the box.
   const double step = 1.0 / (0.25 * hpo::gram_max_eigenvalue(X, true) + std::exp(kLogRegMax));
 
-  auto inner = [X, y](const Tensors& w, const Tensors& lam, const Batch& xi) {
+  auto inner = [X, y](const TensorList& w, const TensorList& lam, const Batch& xi) {
     return logistic_loss(matmul(rows(X, xi), w[0]) + w[1], rows(y, xi)) + 0.5 * sum(exp(lam[0]) * square(w[0]));
   };
-  auto outer = [Xv, yv](const Tensors& w, const Tensors&, const Batch& zeta) {
+  auto outer = [Xv, yv](const TensorList& w, const TensorList&, const Batch& zeta) {
     return logistic_loss(matmul(rows(Xv, zeta), w[0]) + w[1], rows(yv, zeta));
   };
   StochasticProblem sp =
@@ -96,7 +96,7 @@ Instance make(const ProblemConfig& c) {
   inst.projections = {Projection::box(kLogRegMin, kLogRegMax)};
   inst.stochastic = sp;
   auto scorer = [](const Tensor& x, const Tensor& signs) -> hpo::Scorer {
-    return [x, signs](const Tensors& w) {
+    return [x, signs](const TensorList& w) {
       const Tensor z = matmul(x, w[0]) + w[1];
       return hpo::Score{logistic_loss(z, signs).item(), binary_accuracy(z, signs)};
     };

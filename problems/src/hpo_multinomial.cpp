@@ -24,7 +24,7 @@ using hpo::kLogRegMin;
 const char* const kName = "multinomial";
 
 // x W + (b, 0).
-Tensor logits(const Tensor& x, const Tensors& w) { return matmul(x, w[0]) + pad(w[1], 0, 0, 1); }
+Tensor logits(const Tensor& x, const TensorList& w) { return matmul(x, w[0]) + pad(w[1], 0, 0, 1); }
 
 hpo::Parts load(const ProblemConfig& c, const std::string& dataset) {
   Dataset ds = load_builtin(dataset);
@@ -57,11 +57,11 @@ Instance make(const ProblemConfig& c) {
   // ∇²L ⪯ ½ [X 1]ᵀ[X 1]/n ⊗ I + e^{max λ} I.
   const double step = 1.0 / (0.5 * hpo::gram_max_eigenvalue(X, true) + std::exp(kLogRegMax));
 
-  auto inner = [X, y, per_feature](const Tensors& w, const Tensors& lam, const Batch& xi) {
+  auto inner = [X, y, per_feature](const TensorList& w, const TensorList& lam, const Batch& xi) {
     const Tensor strength = per_feature ? unsqueeze(exp(lam[0]), 1) : exp(lam[0]);  // [d, 1] or [C]
     return cross_entropy(logits(rows(X, xi), w), pick(y, xi)) + 0.5 * sum(strength * square(w[0]));
   };
-  auto outer = [Xv, yv](const Tensors& w, const Tensors&, const Batch& zeta) {
+  auto outer = [Xv, yv](const TensorList& w, const TensorList&, const Batch& zeta) {
     return cross_entropy(logits(rows(Xv, zeta), w), pick(yv, zeta));
   };
   StochasticProblem sp =
@@ -77,7 +77,7 @@ Instance make(const ProblemConfig& c) {
   inst.projections = {Projection::box(kLogRegMin, kLogRegMax)};
   inst.stochastic = sp;
   auto scorer = [](const Tensor& x, const std::vector<std::int64_t>& labels) -> hpo::Scorer {
-    return [x, labels](const Tensors& w) {
+    return [x, labels](const TensorList& w) {
       const Tensor z = logits(x, w);
       return hpo::Score{cross_entropy(z, labels).item(), multiclass_accuracy(z, labels)};
     };

@@ -37,10 +37,10 @@ Instance make(const ProblemConfig& c) {
 
   // ∇²L = [X 1]ᵀ[X 1]/n + diag(e^λ, 0): η = 1/(its bound at the top of the box).
   const double step = 1.0 / (hpo::gram_max_eigenvalue(X, true) + std::exp(kLogRegMax));
-  auto inner = [X, y](const Tensors& w, const Tensors& lam) {
+  auto inner = [X, y](const TensorList& w, const TensorList& lam) {
     return 0.5 * mean(square(matmul(X, w[0]) + w[1] - y)) + 0.5 * sum(exp(lam[0]) * square(w[0]));
   };
-  auto outer = [Xv, yv](const Tensors& w, const Tensors&) { return 0.5 * mean(square(matmul(Xv, w[0]) + w[1] - yv)); };
+  auto outer = [Xv, yv](const TensorList& w, const TensorList&) { return 0.5 * mean(square(matmul(Xv, w[0]) + w[1] - yv)); };
 
   Instance inst{.problem = Problem::gradient_descent(inner, step, outer, {zeros({d}), zeros({1})})};
   inst.summary = fmt::format(
@@ -50,12 +50,12 @@ Instance make(const ProblemConfig& c) {
   inst.lambda0 = {full({d}, lambda0)};
   inst.projections = {Projection::box(kLogRegMin, kLogRegMax)};
   inst.validation_name = "val_r2";
-  inst.validation = [Xv, yv](const Tensors& w, const Tensors&) {
+  inst.validation = [Xv, yv](const TensorList& w, const TensorList&) {
     if (w.empty()) return std::numeric_limits<double>::quiet_NaN();
     NoGradGuard off;
     return hpo::r2(matmul(Xv, w[0]) + w[1], yv);
   };
-  inst.evaluate = [problem = inst.problem, Xv, yv, Xt, yt, sd](const Tensors& lambda) {
+  inst.evaluate = [problem = inst.problem, Xv, yv, Xt, yt, sd](const TensorList& lambda) {
     const hpo::Retrained r = hpo::retrain(problem, lambda);
     NoGradGuard off;
     const Tensor pt = matmul(Xt, r.w[0]) + r.w[1], pv = matmul(Xv, r.w[0]) + r.w[1];

@@ -38,16 +38,16 @@ Instance make(const ProblemConfig& config) {
   const Head head = o.head;
   const double rho = o.rho, T = double(o.tasks);
 
-  auto inner = [=](const bilevel::Tensors& w, const bilevel::Tensors& lam) {
+  auto inner = [=](const TensorList& w, const TensorList& lam) {
     Tensor W = stack_heads(w);
     return head_loss(head, zs, W, train->support_labels) + 0.5 * rho * sum(square(W - lam[0]));
   };
-  auto outer = [=](const bilevel::Tensors& w, const bilevel::Tensors&) {
+  auto outer = [=](const TensorList& w, const TensorList&) {
     return head_loss(head, zq, stack_heads(w), train->query_labels) / T;
   };
   // Tasks are decoupled, so the Lipschitz constant of ∇L is the largest task's.
   const double lipschitz = head_lipschitz(head, max_gram_eigenvalue(zs), rho);
-  bilevel::Tensors w0;
+  TensorList w0;
   for (std::int64_t t = 0; t < o.tasks; ++t) w0.push_back(zeros({o.ways, q}));
 
   Instance inst{.problem = bilevel::Problem::gradient_descent(inner, 1.0 / lipschitz, outer, w0)};
@@ -57,13 +57,13 @@ Instance make(const ProblemConfig& config) {
       pools.description, o.tasks, o.ways, o.shots, o.queries, head == Head::softmax ? "softmax" : "ridge", rho, o.tasks,
       o.ways, q, o.ways, q, lipschitz);
   inst.lambda0 = {zeros({o.ways, q})};
-  inst.validation = [=](const bilevel::Tensors& w, const bilevel::Tensors&) {
+  inst.validation = [=](const TensorList& w, const TensorList&) {
     return w.empty() ? std::nan("") : head_accuracy(zq, stack_heads(w), train->query_labels);
   };
   inst.validation_name = "query_acc";
   const Tensor ts = with_intercept(test->support), tq = with_intercept(test->query);
   auto baseline = std::make_shared<std::optional<HeadFit>>();
-  inst.evaluate = [=](const bilevel::Tensors& lambda) {
+  inst.evaluate = [=](const TensorList& lambda) {
     const HeadFit fit = fit_heads(head, rho, ts, tq, *test, lambda.at(0));
     if (!*baseline) *baseline = fit_heads(head, rho, ts, tq, *test, zeros({o.ways, q}));
     return Metrics{{"test_accuracy", fit.accuracy},

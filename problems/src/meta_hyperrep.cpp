@@ -26,7 +26,7 @@ namespace {
 const char* const kName = "meta_hyperrep";
 
 // [h_λ(x), 1] for x [T, n, d].
-Tensor features(bool mlp, const Tensor& x, const bilevel::Tensors& lam) {
+Tensor features(bool mlp, const Tensor& x, const TensorList& lam) {
   Tensor h = matmul_t(x, lam[0], false, true);
   return with_intercept(mlp ? tanh(h + lam[1]) : h);
 }
@@ -47,17 +47,17 @@ Instance make(const ProblemConfig& config) {
   const Head head = o.head;
   const double rho = o.rho, T = double(o.tasks);
 
-  auto inner = [=](const bilevel::Tensors& w, const bilevel::Tensors& lam) {
+  auto inner = [=](const TensorList& w, const TensorList& lam) {
     Tensor W = stack_heads(w);
     return head_loss(head, features(mlp, xs, lam), W, train->support_labels) + 0.5 * rho * sum(square(W));
   };
-  auto outer = [=](const bilevel::Tensors& w, const bilevel::Tensors& lam) {
+  auto outer = [=](const TensorList& w, const TensorList& lam) {
     return head_loss(head, features(mlp, xq, lam), stack_heads(w), train->query_labels) / T;
   };
   // λ_max([XAᵀ, 1]ᵀ[XAᵀ, 1])/n ≤ ‖A‖₂² λ_max(XᵀX)/n + 1; tanh features lie in [−1, 1].
   const double s = mlp ? double(p + 1) : radius * radius * max_gram_eigenvalue(xs) + 1.0;
   const double lipschitz = head_lipschitz(head, s, rho);
-  bilevel::Tensors w0;
+  TensorList w0;
   for (std::int64_t t = 0; t < o.tasks; ++t) w0.push_back(zeros({o.ways, p + 1}));
 
   Instance inst{.problem = bilevel::Problem::gradient_descent(inner, 1.0 / lipschitz, outer, w0)};
@@ -75,7 +75,7 @@ Instance make(const ProblemConfig& config) {
       "inner step 1/{:.3g}",
       pools.description, o.tasks, o.ways, o.shots, o.queries, head == Head::softmax ? "softmax" : "ridge", rho, o.tasks,
       o.ways, p + 1, map, d, p, mlp ? " (tanh)" : fmt::format(" (spectral norm <= {})", radius), lipschitz);
-  inst.validation = [=](const bilevel::Tensors& w, const bilevel::Tensors& lam) {
+  inst.validation = [=](const TensorList& w, const TensorList& lam) {
     if (w.empty()) return std::nan("");
     NoGradGuard off;
     return head_accuracy(features(mlp, xq, lam), stack_heads(w), train->query_labels);
@@ -84,10 +84,10 @@ Instance make(const ProblemConfig& config) {
 
   // Meta-test: fresh heads on the held-out tasks with the features of λ, against the
   // features of λ0 (no meta-learning) and the raw standardized inputs (no representation).
-  const bilevel::Tensors lambda0 = inst.lambda0;
+  const TensorList lambda0 = inst.lambda0;
   auto fixed = std::make_shared<std::optional<std::pair<HeadFit, HeadFit>>>();
-  inst.evaluate = [=](const bilevel::Tensors& lambda) {
-    auto fit = [&](const bilevel::Tensors& lam) {
+  inst.evaluate = [=](const TensorList& lambda) {
+    auto fit = [&](const TensorList& lam) {
       Tensor zs, zq;
       {
         NoGradGuard off;  // fixed features; the heads' solve below needs the tape

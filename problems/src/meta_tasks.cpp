@@ -303,22 +303,22 @@ double max_gram_eigenvalue(const Tensor& z) {
 
 double head_lipschitz(Head head, double s, double rho) { return (head == Head::softmax ? 0.5 * s : s) + rho; }
 
-Tensor stack_heads(const bilevel::Tensors& w) { return stack(w, 0); }
+Tensor stack_heads(const TensorList& w) { return stack(w, 0); }
 
 HeadFit fit_heads(Head head, double rho, const Tensor& support, const Tensor& query, const TaskSet& tasks,
                   const Tensor& bias) {
   const double T = double(tasks.tasks);
-  auto inner = [=, &tasks](const bilevel::Tensors& w, const bilevel::Tensors& b) {
+  auto inner = [=, &tasks](const TensorList& w, const TensorList& b) {
     Tensor W = stack_heads(w);
     return head_loss(head, support, W, tasks.support_labels) + 0.5 * rho * sum(square(W - b[0]));
   };
-  auto outer = [=, &tasks](const bilevel::Tensors& w, const bilevel::Tensors&) {
+  auto outer = [=, &tasks](const TensorList& w, const TensorList&) {
     return head_loss(head, query, stack_heads(w), tasks.query_labels) / T;
   };
   const double step = 1.0 / head_lipschitz(head, max_gram_eigenvalue(support), rho);
-  bilevel::Tensors start(static_cast<std::size_t>(tasks.tasks), bias.detach());
+  TensorList start(static_cast<std::size_t>(tasks.tasks), bias.detach());
   bilevel::Problem p = bilevel::Problem::gradient_descent(inner, step, outer, start);
-  bilevel::InnerResult r = bilevel::solve_inner(p, {bias.detach()}, start, {.max_steps = 20000, .tolerance = 1e-9});
+  bilevel::InnerResult r = bilevel::solve_inner(p, {bias.detach()}, start, {.max_iterations = 20000, .tolerance = Tolerance::absolute(1e-9)});
   NoGradGuard off;
   Tensor W = stack_heads(r.state);
   return {head_accuracy(query, W, tasks.query_labels), p.outer(r.state, {bias}).item()};

@@ -112,6 +112,6 @@ HeadFit fit_heads(Head head, double rho, const Tensor& support, const Tensor& qu
                   const Tensor& bias);
 
 /// The per-task heads W_i [N, q] stacked into [T, N, q].
-Tensor stack_heads(const bilevel::Tensors& w);
+Tensor stack_heads(const TensorList& w);
 
 }  // namespace hyperad::problems::meta

@@ -33,7 +33,6 @@ namespace hyperad::problems::detail {
 namespace {
 
 using bilevel::Batch;
-using bilevel::Tensors;
 using Labels = std::vector<std::int64_t>;
 
 constexpr const char* kName = "poisoning";
@@ -52,10 +51,10 @@ struct Model {
   std::int64_t n_rest() const { return x_rest.defined() ? x_rest.size(0) : 0; }
 };
 
-Tensor logits(const Tensors& w, const Tensor& centered) { return matmul(centered, w[0]) + w[1]; }
+Tensor logits(const TensorList& w, const Tensor& centered) { return matmul(centered, w[0]) + w[1]; }
 
 // Training batch indices: 0..m−1 are the poisoned points (rows of λ), m..n−1 the others.
-Tensor inner_loss(const Model& M, const Tensors& w, const Tensor& poisoned, const Batch& batch) {
+Tensor inner_loss(const Model& M, const TensorList& w, const Tensor& poisoned, const Batch& batch) {
   Batch pois, rest;
   for (std::int64_t i : batch) (i < M.m() ? pois.push_back(i) : rest.push_back(i - M.m()));
   Tensor total;
@@ -70,16 +69,16 @@ Tensor inner_loss(const Model& M, const Tensors& w, const Tensor& poisoned, cons
   return total / static_cast<double>(batch.size()) + (0.5 * M.l2) * (sum(square(w[0])) + sum(square(w[1])));
 }
 
-Tensor val_loss(const Model& M, const Tensors& w, const Batch& batch) {
+Tensor val_loss(const Model& M, const TensorList& w, const Batch& batch) {
   return cross_entropy(logits(w, bilevel::rows(M.x_val, batch)), bilevel::pick(M.y_val, batch));
 }
 
-double accuracy(const Tensors& w, const Tensor& x, const Labels& y) {
+double accuracy(const TensorList& w, const Tensor& x, const Labels& y) {
   NoGradGuard off;
   return multiclass_accuracy(logits(w, x), y);
 }
 
-double test_loss(const Tensors& w, const Tensor& x, const Labels& y) {
+double test_loss(const TensorList& w, const Tensor& x, const Labels& y) {
   NoGradGuard off;
   return cross_entropy(logits(w, x), y).item();
 }
@@ -101,14 +100,14 @@ double top_eigenvalue(const Tensor& x) {
 // Trains the model on the training set with `poisoned` as the attacked rows, to a step norm
 // of 1e-8, by heavy ball from `start` with the momentum (1 − √(η·l2))² that damps the
 // flattest direction (curvature l2) critically.
-Tensors train(const std::shared_ptr<const Model>& M, const Tensor& poisoned, const Tensors& start) {
+TensorList train(const std::shared_ptr<const Model>& M, const Tensor& poisoned, const TensorList& start) {
   const Batch all = bilevel::full_batch(M->m() + M->n_rest());
   bilevel::Problem hb = bilevel::Problem::heavy_ball(
-      [M, all](const Tensors& w, const Tensors& lam) { return inner_loss(*M, w, lam[0], all); }, M->step,
+      [M, all](const TensorList& w, const TensorList& lam) { return inner_loss(*M, w, lam[0], all); }, M->step,
       std::pow(1.0 - std::sqrt(M->step * M->l2), 2),
-      [](const Tensors& w, const Tensors&) { return sum(w[1]); }, start);  // E is not used here
+      [](const TensorList& w, const TensorList&) { return sum(w[1]); }, start);  // E is not used here
   const bilevel::InnerResult r =
-      bilevel::solve_inner(hb, {poisoned}, hb.initial_state(), {.max_steps = 50000, .tolerance = 1e-8});
+      bilevel::solve_inner(hb, {poisoned}, hb.initial_state(), {.max_iterations = 50000, .tolerance = Tolerance::absolute(1e-8)});
   return hb.weights(r.state);
 }
 
@@ -199,12 +198,12 @@ Instance make(const ProblemConfig& cfg) {
   }
   const std::int64_t classes = std::max(data.train.num_classes, std::int64_t{2});
   // The inner problem starts from the model trained on clean data: poisoned optima are near.
-  const Tensors w_clean = train(M, M->clean, {zeros({d, classes}), zeros({classes})});
+  const TensorList w_clean = train(M, M->clean, {zeros({d, classes}), zeros({classes})});
 
   Instance inst;
   inst.stochastic = bilevel::StochasticProblem::gradient_descent(
-      [M](const Tensors& w, const Tensors& lam, const Batch& b) { return inner_loss(*M, w, lam[0], b); }, M->step, n,
-      [M](const Tensors& w, const Tensors&, const Batch& b) { return val_loss(*M, w, b); }, s.sizes.val, w_clean);
+      [M](const TensorList& w, const TensorList& lam, const Batch& b) { return inner_loss(*M, w, lam[0], b); }, M->step, n,
+      [M](const TensorList& w, const TensorList&, const Batch& b) { return val_loss(*M, w, b); }, s.sizes.val, w_clean);
   inst.problem = inst.stochastic->full_batch();
   inst.lambda0 = {M->clean.clone()};
   inst.projections = {bilevel::Projection::rows(
@@ -214,16 +213,16 @@ Instance make(const ProblemConfig& cfg) {
       "{}: multinomial logistic regression ({} features, {} classes, ℓ2 {}) attacked through λ = {} of {} training "
       "points ({}×{} pixels, ‖x̃ − x‖₂ ≤ {}, in [0, 1]); {} validation, {} test points",
       s.dataset, d, classes, s.l2, m, n, m, d, s.radius, s.sizes.val, s.sizes.test);
-  inst.validation = [M](const Tensors& w, const Tensors&) {
+  inst.validation = [M](const TensorList& w, const TensorList&) {
     return w.empty() ? std::nan("") : accuracy(w, M->x_val, M->y_val);
   };
   inst.validation_name = "val_acc";
   const double clean_acc = accuracy(w_clean, M->x_test, M->y_test), clean_loss = test_loss(w_clean, M->x_test, M->y_test);
   const std::uint64_t seed = cfg.seed;
-  inst.evaluate = [M, w_clean, clean_acc, clean_loss, seed](const Tensors& lambda) -> Metrics {
+  inst.evaluate = [M, w_clean, clean_acc, clean_loss, seed](const TensorList& lambda) -> Metrics {
     const Tensor& poisoned = lambda.at(0);
     const Tensor random = random_perturbation(*M, poisoned, seed);
-    const Tensors w_p = train(M, poisoned, w_clean), w_r = train(M, random, w_clean);
+    const TensorList w_p = train(M, poisoned, w_clean), w_r = train(M, random, w_clean);
     return {{"test_acc_poisoned", accuracy(w_p, M->x_test, M->y_test)},
             {"test_acc_random", accuracy(w_r, M->x_test, M->y_test)},
             {"test_acc_clean", clean_acc},

@@ -73,7 +73,7 @@ Instance make_problem(const std::string& name, const ProblemConfig& config) {
 
 bilevel::OuterOptions outer_options(const Instance& inst) {
   bilevel::OuterOptions o;
-  o.steps = inst.defaults.outer_steps;
+  o.outer_steps = inst.defaults.outer_steps;
   o.step_size = bilevel::StepSizeSchedule::constant(inst.defaults.outer_step_size);
   o.update = inst.defaults.update;
   o.maximize = inst.maximize;

@@ -164,12 +164,12 @@ TEST_CASE("tape memory is reported and released by scopes") {
     Tensor x = ones({1000});
     x.requires_grad_();
     Tensor y = x * x;  // saves x twice: one storage, counted once
-    CHECK(tape.memory_bytes() == m0 + sizeof(Record) + 8000);
+    CHECK(tape.memory_bytes() == m0 + Tape::record_bytes() + 8000);
     Tensor z = y * x;  // saves y (new) and x (already held)
-    CHECK(tape.memory_bytes() == m0 + 2 * sizeof(Record) + 16000);
+    CHECK(tape.memory_bytes() == m0 + 2 * Tape::record_bytes() + 16000);
   }
   CHECK(tape.memory_bytes() == m0);
-  CHECK(tape.peak_memory_bytes() == m0 + 2 * sizeof(Record) + 16000);
+  CHECK(tape.peak_memory_bytes() == m0 + 2 * Tape::record_bytes() + 16000);
 }
 
 TEST_CASE("two threads differentiate on their own tapes, matching a sequential run") {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "hyperad/bilevel/dense_lu.hpp"
+#include "hyperad/autodiff/dense_lu.hpp"
 #include "hyperad/bilevel/problem.hpp"
 #include "hyperad/hyperad.hpp"
 
@@ -57,13 +57,13 @@ struct Ridge {
   }
   std::vector<double> w_star(const Tensor& lam) const {
     std::vector<double> b = (matmul(transpose(X), y) / static_cast<double>(n)).to_vector();
-    return bilevel::DenseLU(hessian(lam), static_cast<std::size_t>(d)).solve(b);
+    return linsolve::DenseLU(hessian(lam), static_cast<std::size_t>(d)).solve(b);
   }
   std::vector<double> hypergradient(const Tensor& lam) const {
     std::vector<double> w = w_star(lam);
     Tensor wt = tensor(w, Shape{d});
     std::vector<double> g = (matmul(transpose(Xv), matmul(Xv, wt) - yv) / static_cast<double>(n)).to_vector();
-    std::vector<double> v = bilevel::DenseLU(hessian(lam), static_cast<std::size_t>(d)).solve(g);
+    std::vector<double> v = linsolve::DenseLU(hessian(lam), static_cast<std::size_t>(d)).solve(g);
     std::vector<double> el = exp(lam).to_vector(), out(static_cast<std::size_t>(d));
     for (std::int64_t j = 0; j < d; ++j) out[j] = -el[j] * w[j] * v[j];
     return out;

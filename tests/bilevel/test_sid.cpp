@@ -38,13 +38,13 @@ struct ScaledRidge {
   StochasticProblem make() const {
     const Tensor X = r.X, y = r.y, Xv = r.Xv, yv = r.yv;
     return StochasticProblem::gradient_descent(
-        [X, y](const Tensors& w, const Tensors& l, const Batch& xi) {
+        [X, y](const TensorList& w, const TensorList& l, const Batch& xi) {
           Tensor Xb = rows(X, xi);
           return 0.5 * mean(square(matmul(Xb, w[0]) - rows(y, xi))) +
                  0.5 * sum(exp(l[0]) * mean(square(Xb), {0}) * square(w[0]));
         },
         alpha, r.n,
-        [Xv, yv](const Tensors& w, const Tensors&, const Batch& z) {
+        [Xv, yv](const TensorList& w, const TensorList&, const Batch& z) {
           return 0.5 * mean(square(matmul(rows(Xv, z), w[0]) - rows(yv, z)));
         },
         r.n, {zeros({r.d})});
@@ -56,7 +56,7 @@ struct ScaledRidge {
   Tensor v_star(const Tensor& lam) const {
     Tensor w = w_star(lam);
     std::vector<double> g = (matmul(transpose(r.Xv), matmul(r.Xv, w) - r.yv) / static_cast<double>(r.n)).to_vector();
-    std::vector<double> v = DenseLU(r.hessian(shifted(lam)), static_cast<std::size_t>(r.d)).solve(g);
+    std::vector<double> v = linsolve::DenseLU(r.hessian(shifted(lam)), static_cast<std::size_t>(r.d)).solve(g);
     for (double& x : v) x /= alpha;
     return tensor(v, Shape{r.d});
   }
@@ -69,7 +69,7 @@ Tensor test_lambda(std::int64_t d) {
 }
 
 double sq_error(const Hypergradient& h, const std::vector<double>& exact) {
-  std::vector<double> g = flatten_all(h.grad);
+  std::vector<double> g = list::flatten(h.grad);
   double e = 0;
   for (std::size_t i = 0; i < g.size(); ++i) e += (g[i] - exact[i]) * (g[i] - exact[i]);
   return e;
@@ -82,8 +82,8 @@ double mse(SID& sid, const Tensor& lam, const std::vector<double>& exact, int ca
   return total / calls;
 }
 
-double max_abs_diff(const Tensors& a, const Tensors& b) {
-  std::vector<double> x = flatten_all(a), y = flatten_all(b);
+double max_abs_diff(const TensorList& a, const TensorList& b) {
+  std::vector<double> x = list::flatten(a), y = list::flatten(b);
   double m = 0;
   for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
   return m;
@@ -96,21 +96,21 @@ TEST_CASE("with full batches and unit steps SID is AID-FP, including its sample 
   const Tensor lam = test_lambda(d);
   ScaledRidge f(200, d, lam);
   const Problem full = f.sp.full_batch();
-  for (bool warm : {false, true}) {
-    CAPTURE(warm);
+  for (WarmStart warm : {WarmStart::none, WarmStart::inner_and_linear}) {
+    CAPTURE(warm_start_name(warm));
     auto aid = std::make_shared<AID>(
-        AIDOptions{.inner_steps = 40, .solver = LinearSolver::fixed_point, .linear_steps = 25, .warm_start = warm});
+        AIDOptions{.inner_steps = 40, .solver = linsolve::richardson(), .linear_steps = 25, .warm_start = warm});
     FullBatchCounted counted(aid, f.r.n, f.r.n);
-    SID sid(f.sp, {.inner_steps = 40, .linear_steps = 25, .warm_inner = warm, .warm_linear = warm});
+    SID sid(f.sp, {.inner_steps = 40, .linear_steps = 25, .warm_start = warm});
     // Two calls at different λ: the second one starts warm when asked to.
     for (const Tensor& l : {lam, lam + 0.3}) {
       Hypergradient a = counted.hypergradient(full, {l}), s = sid.hypergradient(full, {l});
-      const double scale = std::sqrt(flatten_all(a.grad)[0] * flatten_all(a.grad)[0]) + 1e-3;
+      const double scale = std::sqrt(list::flatten(a.grad)[0] * list::flatten(a.grad)[0]) + 1e-3;
       CHECK(max_abs_diff(a.grad, s.grad) <= 1e-12 * scale);
       CHECK(a.objective == doctest::Approx(s.objective).epsilon(1e-13));
-      CHECK(s.diagnostics.linear_residual == doctest::Approx(a.diagnostics.linear_residual).epsilon(1e-8));
+      CHECK(s.diagnostics.linear.residual == doctest::Approx(a.diagnostics.linear.residual).epsilon(1e-8));
       CHECK(s.diagnostics.inner_steps == 40);
-      CHECK(s.diagnostics.linear_iterations == 25);
+      CHECK(s.diagnostics.linear.iterations == 25);
       // n per full pass: 40 inner steps, 25 linear iterations, the cross term, one ∇E.
       CHECK(s.diagnostics.samples == a.diagnostics.samples);
       CHECK(s.diagnostics.samples == 200 * (40 + 25 + 1) + 200);
@@ -147,7 +147,7 @@ TEST_CASE("cross term: doubling J halves the mean-square error (variance regime)
   for (int J : {1, 2, 4, 8}) {
     SID sid(f.sp, {.inner_steps = 0, .linear_steps = 0, .cross_batches = J, .cross_batch = 5,
                    .sampling = Sampling::with_replacement, .seed = static_cast<std::uint64_t>(J),
-                   .warm_inner = true, .warm_linear = true});
+                   .warm_start = WarmStart::inner_and_linear});
     sid.set_warm_state({{f.w_star(lam)}, {f.v_star(lam)}});
     errs.push_back(mse(sid, lam, exact, 400));
     CHECK(sid.hypergradient({lam}).diagnostics.samples == 5 * J + 200);  // J cross batches + full ∇E
@@ -172,7 +172,7 @@ TEST_CASE("linear system: the error falls with K (decreasing steps)") {
   std::vector<double> errs;
   for (int K : {5, 20, 80, 320}) {
     SID sid(f.sp, {.inner_steps = 0, .linear_steps = K, .linear_batch = 5,
-                   .linear_step = StepSize::decreasing(1.0, 10.0), .seed = 3, .warm_inner = true});
+                   .linear_step = StepSizeSchedule::inverse(1.0, 10.0), .seed = 3, .warm_start = WarmStart::inner});
     sid.set_warm_state({{f.w_star(lam)}, {}});
     errs.push_back(mse(sid, lam, exact, 60));
   }
@@ -192,7 +192,7 @@ TEST_CASE("inner problem: the error falls with t (SGD with decreasing steps)") {
   std::vector<double> errs;
   for (int t : {10, 40, 160, 640}) {
     SID sid(f.sp, {.inner_steps = t, .linear_steps = 0, .inner_batch = 5,
-                   .inner_step = StepSize::decreasing(1.0, 10.0), .seed = 4, .warm_linear = true});
+                   .inner_step = StepSizeSchedule::inverse(1.0, 10.0), .seed = 4, .warm_start = WarmStart::linear});
     sid.set_warm_state({{}, {f.v_star(lam)}});
     errs.push_back(mse(sid, lam, exact, 60));
   }
@@ -212,7 +212,7 @@ TEST_CASE("all parts stochastic: the error falls as t, K and J grow together") {
   for (int m : {1, 4, 16}) {
     SID sid(f.sp, {.inner_steps = 10 * m, .linear_steps = 10 * m, .cross_batches = m, .inner_batch = 10,
                    .linear_batch = 10, .cross_batch = 10, .outer_batch = 20,
-                   .inner_step = StepSize::decreasing(1.0, 10.0), .linear_step = StepSize::decreasing(1.0, 10.0),
+                   .inner_step = StepSizeSchedule::inverse(1.0, 10.0), .linear_step = StepSizeSchedule::inverse(1.0, 10.0),
                    .seed = 9});
     errs.push_back(mse(sid, lam, exact, 40));
     const Diagnostics dg = sid.hypergradient({lam}).diagnostics;
@@ -221,23 +221,23 @@ TEST_CASE("all parts stochastic: the error falls as t, K and J grow together") {
     CHECK(dg.sample_counts.cross == 10 * m);
     CHECK(dg.sample_counts.outer == 20);
     CHECK(dg.samples == dg.sample_counts.total());
-    CHECK(std::isnan(dg.linear_residual));  // not computable from sampled parts
+    CHECK(std::isnan(dg.linear.residual));  // not computable from sampled parts
   }
   CHECK(errs[1] < errs[0] / 3);
   CHECK(errs[2] < errs[1] / 3);
 }
 
 TEST_CASE("step-size rules and momentum follow their recursions") {
-  const StepSize c = StepSize::constant(0.4), dec = StepSize::decreasing(0.5, 10.0);
+  const StepSizeSchedule c = StepSizeSchedule::constant(0.4), dec = StepSizeSchedule::inverse(0.5, 10.0);
   CHECK(c.at(0) == 0.4);
   CHECK(c.at(1000) == 0.4);
   CHECK(dec.at(0) == 0.5);
   CHECK(dec.at(10) == doctest::Approx(0.25));
   CHECK(dec.at(30) == doctest::Approx(0.125));
-  CHECK_THROWS_WITH_AS(StepSize::constant(1.5).validate("test"), doctest::Contains("η₀ must be in (0, 1], got 1.5"),
-                       ValueError);
-  CHECK_THROWS_WITH_AS(StepSize::decreasing(0.5, 0.0).validate("test"), doctest::Contains("needs γ > 0, got 0"),
-                       ValueError);
+  CHECK_THROWS_WITH_AS(validate_damping(StepSizeSchedule::constant(1.5), "test"),
+                       doctest::Contains("test: the step size η₀ must be in (0, 1], got 1.5"), ValueError);
+  CHECK_THROWS_WITH_AS(validate_damping(StepSizeSchedule::inverse(0.5, 0.0), "test"),
+                       doctest::Contains("γ of a decreasing step size must be finite and > 0, got 0"), ValueError);
 
   // Φ(w; ξ) = the mean of the batch's rows of a data matrix A [n, 2]: with η_s = 1/(1 + s)
   // (η₀ = γ = 1) the iterate is the running average of the batch means; with η = 1 it is
@@ -245,12 +245,12 @@ TEST_CASE("step-size rules and momentum follow their recursions") {
   Generator g(1);
   const Tensor A = randn({30, 2}, g);
   StochasticProblem p = StochasticProblem::from_map(
-      [A](const Tensors&, const Tensors&, const Batch& xi) { return Tensors{mean(rows(A, xi), {0})}; }, 30,
-      [](const Tensors& w, const Tensors&, const Batch&) { return sum(w[0]); }, 1, {zeros({2})});
+      [A](const TensorList&, const TensorList&, const Batch& xi) { return TensorList{mean(rows(A, xi), {0})}; }, 30,
+      [](const TensorList& w, const TensorList&, const Batch&) { return sum(w[0]); }, 1, {zeros({2})});
   for (bool averaging : {true, false}) {
     BatchSampler run(30, Sampling::with_replacement, 2), replay(30, Sampling::with_replacement, 2);
-    StochasticInnerOptions o{.steps = 12, .batch_size = 4};
-    if (averaging) o.step = StepSize::decreasing(1.0, 1.0);
+    StochasticInnerOptions o{.max_iterations = 12, .batch_size = 4};
+    if (averaging) o.step_size = StepSizeSchedule::inverse(1.0, 1.0);
     StochasticInnerResult r = solve_inner_stochastic(p, {}, {zeros({2})}, o, run);
     Tensor expect = zeros({2}), last;
     for (int s = 0; s < 12; ++s) {
@@ -265,7 +265,7 @@ TEST_CASE("step-size rules and momentum follow their recursions") {
   // Momentum on the full batch: Φ ≡ c, so w_{s+1} = w_s + η(c − w_s) + μ(w_s − w_{s−1}).
   BatchSampler unused(30, Sampling::with_replacement, 2);
   StochasticInnerResult m = solve_inner_stochastic(
-      p, {}, {zeros({2})}, {.steps = 7, .step = StepSize::constant(0.3), .momentum = 0.6}, unused);
+      p, {}, {zeros({2})}, {.max_iterations = 7, .step_size = StepSizeSchedule::constant(0.3), .momentum = 0.6}, unused);
   const std::vector<double> cv = mean(A, {0}).to_vector();
   for (std::size_t i = 0; i < 2; ++i) {
     double w = 0, prev = 0;
@@ -285,22 +285,22 @@ TEST_CASE("same seed, same hypergradient; a restored random and warm state conti
   const Tensor lam = test_lambda(d);
   ScaledRidge f(120, d, lam);
   const SIDOptions o{.inner_steps = 20, .linear_steps = 20, .cross_batches = 3, .inner_batch = 8, .linear_batch = 8,
-                     .cross_batch = 8, .outer_batch = 16, .seed = 21, .warm_inner = true, .warm_linear = true};
+                     .cross_batch = 8, .outer_batch = 16, .seed = 21, .warm_start = WarmStart::inner_and_linear};
   SID a(f.sp, o), b(f.sp, o);
-  CHECK(flatten_all(a.hypergradient({lam}).grad) == flatten_all(b.hypergradient({lam}).grad));
+  CHECK(list::flatten(a.hypergradient({lam}).grad) == list::flatten(b.hypergradient({lam}).grad));
   const std::vector<std::uint64_t> rs = a.export_random_state();
   const WarmState ws = a.warm_state();
   REQUIRE(!ws.inner.empty());
   REQUIRE(!ws.linear.empty());
-  const std::vector<double> next = flatten_all(a.hypergradient({lam}).grad);
+  const std::vector<double> next = list::flatten(a.hypergradient({lam}).grad);
   SIDOptions other = o;
   other.seed = 1234;
-  other.warm_inner = other.warm_linear = false;
+  other.warm_start = WarmStart::none;
   SID c(f.sp, other);
   c.import_random_state(rs);
   c.set_warm_state(ws);
-  c.set_warm_start(true);  // as OuterOptimizer does
-  CHECK(flatten_all(c.hypergradient({lam}).grad) == next);
+  c.set_warm_start(WarmStart::inner_and_linear);  // as OuterOptimizer does
+  CHECK(list::flatten(c.hypergradient({lam}).grad) == next);
   // The typed state round-trips as well.
   SID e(f.sp, other);
   e.set_random_state(a.random_state());
@@ -321,9 +321,9 @@ TEST_CASE("same seed, same hypergradient; a restored random and warm state conti
   c.set_iterations({3, 4, 2});
   const Diagnostics dg = c.hypergradient({lam}).diagnostics;
   CHECK(dg.inner_steps == 3);
-  CHECK(dg.linear_iterations == 4);
+  CHECK(dg.linear.iterations == 4);
   CHECK(dg.sample_counts.cross == 16);
-  c.set_iterations({-1, 7, -1});  // negative: unchanged
+  c.set_iterations({.linear_steps = 7});  // unset: unchanged
   CHECK(c.options().inner_steps == 3);
   CHECK(c.options().linear_steps == 7);
   CHECK(c.options().cross_batches == 2);
@@ -335,8 +335,8 @@ TEST_CASE("same seed, same hypergradient; a restored random and warm state conti
 TEST_CASE("a diverging linear system throws, or falls back to K = 0 with a warning") {
   // Φ(w, λ) = 2w + λ: ∂_wΦᵀ = 2I is no contraction, v ← 2v + ∇_wE explodes. E = Σw + Σλ².
   StochasticProblem p = StochasticProblem::from_map(
-      [](const Tensors& w, const Tensors& l, const Batch&) { return Tensors{2.0 * w[0] + l[0]}; }, 10,
-      [](const Tensors& w, const Tensors& l, const Batch&) { return sum(w[0]) + sum(square(l[0])); }, 10,
+      [](const TensorList& w, const TensorList& l, const Batch&) { return TensorList{2.0 * w[0] + l[0]}; }, 10,
+      [](const TensorList& w, const TensorList& l, const Batch&) { return sum(w[0]) + sum(square(l[0])); }, 10,
       {zeros({3})});
   const Tensor lam = tensor({0.5, -1.0, 2.0});
   SID strict(p, {.inner_steps = 0, .linear_steps = 40});
@@ -346,7 +346,7 @@ TEST_CASE("a diverging linear system throws, or falls back to K = 0 with a warni
   SID overflow(p, {.inner_steps = 0, .linear_steps = 1100, .divergence_factor = 1e300});
   CHECK_THROWS_WITH_AS(overflow.hypergradient({lam}), doctest::Contains("‖v‖ = inf"), ConvergenceError);
 
-  SID lenient(p, {.inner_steps = 0, .linear_steps = 40, .warm_linear = true, .fallback_on_divergence = true});
+  SID lenient(p, {.inner_steps = 0, .linear_steps = 40, .warm_start = WarmStart::linear, .fallback_on_divergence = true});
   Hypergradient h = lenient.hypergradient({lam});
   REQUIRE(h.diagnostics.warnings.size() == 1);
   CHECK(h.diagnostics.warnings[0].find("fell back to K = 0") != std::string::npos);
@@ -362,18 +362,18 @@ TEST_CASE("invalid options and mismatched problems are refused with the numbers"
   CHECK_THROWS_WITH_AS(SID(f.sp, {.cross_batches = 0}), doctest::Contains("cross_batches (J) must be >= 1, got 0"),
                        ValueError);
   CHECK_THROWS_WITH_AS(SID(f.sp, {.inner_batch = 51}), doctest::Contains("inner_batch must be in [0, 50]"), ValueError);
-  CHECK_THROWS_WITH_AS(SID(f.sp, {.linear_step = StepSize::constant(0.0)}), doctest::Contains("SID linear step"),
+  CHECK_THROWS_WITH_AS(SID(f.sp, {.linear_step = StepSizeSchedule::constant(0.0)}), doctest::Contains("SID linear step"),
                        ValueError);
   CHECK_THROWS_WITH_AS(SID(f.sp, {.inner_momentum = 1.0}), doctest::Contains("inner_momentum must be in [0, 1)"),
                        ValueError);
   SID sid(f.sp);
   CHECK_THROWS_WITH_AS(sid.set_iterations({.cross_batches = 0}), doctest::Contains("cross_batches (J) must be >= 1"),
                        ValueError);
-  CHECK_THROWS_WITH_AS(sid.set_warm_state({{zeros({4})}, {}}), doctest::Contains("shape [4], the inner state's is [3]"),
+  CHECK_THROWS_WITH_AS(sid.set_warm_state({{zeros({4})}, {}}), doctest::Contains("SID: the warm w: tensor 0 has shape [4], expected [3]"),
                        ShapeError);
   ScaledRidge other(50, 4, test_lambda(4));
   CHECK_THROWS_WITH_AS(sid.hypergradient(other.sp.full_batch(), {lam}),
-                       doctest::Contains("the problem's initial state has shape [4]"), ShapeError);
+                       doctest::Contains("SID: the problem's initial state: tensor 0 has shape [4], expected [3]"), ShapeError);
   CHECK_THROWS_WITH_AS(f.sp.at({}, {0}), doctest::Contains("empty batch"), ValueError);
   Diagnostics unknown;
   unknown.method = "magic";
@@ -387,7 +387,7 @@ TEST_CASE("OuterOptimizer drives SID: schedules, warm modes, bit-identical save 
   ScaledRidge f(60, d, lam);
   const SIDOptions so{.inner_steps = 10, .linear_steps = 10, .inner_batch = 6, .linear_batch = 6, .cross_batch = 6,
                       .outer_batch = 12, .seed = 5};
-  auto options = [](WarmStartMode warm) {
+  auto options = [](WarmStart warm) {
     OuterOptions o;
     o.step_size = StepSizeSchedule::constant(2.0);
     o.warm_start = warm;
@@ -396,8 +396,8 @@ TEST_CASE("OuterOptimizer drives SID: schedules, warm modes, bit-identical save 
     return o;
   };
   const std::vector<Projection> box{Projection::box(-3.0, 1.0)};
-  for (WarmStartMode warm : {WarmStartMode::none, WarmStartMode::inner, WarmStartMode::inner_and_linear}) {
-    CAPTURE(warm_start_mode_name(warm));
+  for (WarmStart warm : {WarmStart::none, WarmStart::inner, WarmStart::inner_and_linear}) {
+    CAPTURE(warm_start_name(warm));
     SID a(f.sp, so);
     OuterOptimizer full(f.sp.full_batch(), a, {lam}, options(warm), box);
     for (int s = 0; s < 6; ++s) {
@@ -405,7 +405,7 @@ TEST_CASE("OuterOptimizer drives SID: schedules, warm modes, bit-identical save 
       CHECK(r.inner_steps == 4 + 2 * s);  // t scheduled
       CHECK(r.samples == 6 * (4 + 2 * s) + 10 * (6 + 12) + 3 * 6 + 12);
     }
-    CHECK(a.options().warm_inner == (warm != WarmStartMode::none));
+    CHECK(a.options().warm_start == warm);
     const std::string path = (std::filesystem::temp_directory_path() / "hyperad_sid_resume.state").string();
     {
       SID b(f.sp, so);

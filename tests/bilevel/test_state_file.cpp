@@ -56,7 +56,7 @@ OuterState sample_state() {
   return s;
 }
 
-void check_same(const Tensors& a, const Tensors& b) {
+void check_same(const TensorList& a, const TensorList& b) {
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     CHECK(a[i].shape() == b[i].shape());
@@ -175,7 +175,7 @@ TEST_CASE("damaged files are rejected with the file's name and what is wrong") {
 }
 
 TEST_CASE("check_state_tensors names the list, the tensor, and both shapes") {
-  const Tensors run{zeros({2}), zeros({3, 3}, Dtype::f32)};
+  const TensorList run{zeros({2}), zeros({3, 3}, Dtype::f32)};
   CHECK_NOTHROW(check_state_tensors("f", "λ", {zeros({2}), zeros({3, 3}, Dtype::f32)}, run));
   CHECK_NOTHROW(check_state_tensors("f", "warm w", {}, run, true));
   CHECK_THROWS_WITH_AS(check_state_tensors("f", "warm w", {}, run), doctest::Contains("state file 'f': warm w has 0 tensors, the run has 2"),
@@ -187,12 +187,12 @@ TEST_CASE("check_state_tensors names the list, the tensor, and both shapes") {
 
 TEST_CASE("the outer loop refuses a state whose warm state or random state does not fit the run") {
   const Problem p = Problem::gradient_descent(
-      [](const Tensors& w, const Tensors& l) { return 0.5 * sum(exp(l[0]) * square(w[0] - 1.0)); }, 0.1,
-      [](const Tensors& w, const Tensors&) { return sum(square(w[0])); }, {zeros({2})});
+      [](const TensorList& w, const TensorList& l) { return 0.5 * sum(exp(l[0]) * square(w[0] - 1.0)); }, 0.1,
+      [](const TensorList& w, const TensorList&) { return sum(square(w[0])); }, {zeros({2})});
   const std::string path = temp_path("fit");
-  AID aid({.inner_steps = 3, .solver = LinearSolver::cg, .linear_steps = 2});
+  AID aid({.inner_steps = 3, .solver = linsolve::cg(), .linear_steps = 2});
   OuterOptions o;
-  o.warm_start = WarmStartMode::inner_and_linear;
+  o.warm_start = WarmStart::inner_and_linear;
   OuterOptimizer opt(p, aid, {tensor({0.0})}, o);
   opt.step();
   const OuterState good = opt.state();
@@ -201,7 +201,7 @@ TEST_CASE("the outer loop refuses a state whose warm state or random state does 
   const std::string prefix = "state file '" + path + "': ";
   auto load = [&](const OuterState& s) {
     write_state_file(path, s);
-    AID fresh({.inner_steps = 3, .solver = LinearSolver::cg, .linear_steps = 2});
+    AID fresh({.inner_steps = 3, .solver = linsolve::cg(), .linear_steps = 2});
     OuterOptimizer other(p, fresh, {tensor({0.0})}, o);
     other.load(path);
     return other.steps_done();

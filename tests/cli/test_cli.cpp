@@ -24,7 +24,11 @@ TEST_CASE("make_method builds every method by name and refuses what cannot work"
   using hyperad::ValueError;
   using namespace hyperad::problems;
   const Instance logreg = make_problem("logreg", {.small = true});
-  CHECK(method_names().size() == 9);
+  // Three ITD variants, one AID per built-in linear solver, SID.
+  std::vector<std::string> names;
+  for (const MethodInfo& m : method_names()) names.push_back(m.name);
+  CHECK(names == std::vector<std::string>{"itd", "itd-truncated", "itd-checkpointed", "aid-fp", "aid-neumann", "aid-cg",
+                                          "aid-gmres", "aid-bicgstab", "aid-normal-cg", "aid-lu", "sid"});
   for (const MethodInfo& m : method_names()) {
     if (!method_unavailable_reason(m.name, logreg).empty()) continue;
     auto method = make_method({.name = m.name, .inner_steps = 5, .linear_steps = 3}, logreg);
@@ -36,6 +40,10 @@ TEST_CASE("make_method builds every method by name and refuses what cannot work"
                        doctest::Contains("applies to sid only"), ValueError);
   CHECK_THROWS_WITH_AS(make_method({.name = "aid-gmres", .reverse_steps = 4}, logreg),
                        doctest::Contains("reverse steps T apply to itd-truncated"), ValueError);
+  CHECK_THROWS_WITH_AS(make_method({.name = "itd", .warm_start = hyperad::bilevel::WarmStart::inner_and_linear}, logreg),
+                       doctest::Contains("ITD has no linear system to warm-start (warm start 'inner+linear')"),
+                       ValueError);
+  CHECK(make_method({.name = "aid-bicgstab"}, logreg)->name() == "AID-BiCGStab");
   CHECK(make_method({}, logreg)->name() == make_method({.name = logreg.defaults.method}, logreg)->name());
   // Problems without a stochastic version refuse sid; non-symmetric maps refuse aid-cg.
   for (const ProblemInfo& info : all_problems()) {
@@ -44,6 +52,11 @@ TEST_CASE("make_method builds every method by name and refuses what cannot work"
       CHECK_THROWS_WITH_AS(make_method({.name = "sid"}, inst), doctest::Contains("needs a stochastic"), ValueError);
     if (!inst.problem.symmetric_jacobian())
       CHECK_THROWS_WITH_AS(make_method({.name = "aid-cg"}, inst), doctest::Contains("use aid-gmres"), ValueError);
+    // aid-lu assembles the dense system: refused above 4000 unknowns, with the size.
+    const std::int64_t n = hyperad::list::numel(inst.problem.initial_state());
+    if (n > 4000)
+      CHECK_THROWS_WITH_AS(make_method({.name = "aid-lu"}, inst), doctest::Contains("above its limit of 4000"),
+                           ValueError);
   }
 }
 

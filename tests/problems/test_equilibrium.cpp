@@ -30,8 +30,8 @@ double norm_of(const std::vector<double>& v) {
 }
 
 // ‖a − b‖ / ‖b‖ over all tensors.
-double rel_error(const Tensors& a, const Tensors& b) {
-  std::vector<double> x = flatten_all(a), y = flatten_all(b);
+double rel_error(const TensorList& a, const TensorList& b) {
+  std::vector<double> x = list::flatten(a), y = list::flatten(b);
   REQUIRE(x.size() == y.size());
   for (std::size_t i = 0; i < x.size(); ++i) x[i] -= y[i];
   return norm_of(x) / norm_of(y);
@@ -43,8 +43,8 @@ Instance small(std::map<std::string, std::string> options = {}) {
 
 double spectral_norm(const Tensor& a) { return singular_values(a).front(); }
 
-const AIDOptions converged{.inner_steps = 20000, .inner_tolerance = 1e-14, .linear_steps = 2000,
-                           .linear_tolerance = 1e-13};
+const AIDOptions converged{.inner_steps = 20000, .inner_tolerance = Tolerance::absolute(1e-14), .linear_steps = 2000,
+                           .linear_tolerance = Tolerance::relative(1e-13)};
 
 }  // namespace
 
@@ -64,7 +64,7 @@ TEST_CASE("equilibrium: the small instance") {
   CHECK(spectral_norm(inst.lambda0[0]) <= 0.9 + 1e-12);
   REQUIRE(inst.stochastic.has_value());
   // Φ is a contraction: at most ‖A‖₂.
-  const Tensors w = solve_inner(inst.problem, inst.lambda0, inst.problem.initial_state(), {.max_steps = 300}).state;
+  const TensorList w = solve_inner(inst.problem, inst.lambda0, inst.problem.initial_state(), {.max_iterations = 300}).state;
   CHECK(estimate_contraction(inst.problem, w, inst.lambda0) <= spectral_norm(inst.lambda0[0]) + 1e-9);
   // The seed changes the initialization.
   Instance other = make_problem("equilibrium", {.seed = 4, .small = true});
@@ -81,7 +81,7 @@ TEST_CASE("equilibrium: the small instance") {
 TEST_CASE("equilibrium: AID (FP, GMRES, normal-CG) and ITD agree with finite differences and the exact reference") {
   Instance inst = small({{"weight_decay", "0.01"}});  // covers the decay term too
   const Problem& p = inst.problem;
-  const Tensors& lam = inst.lambda0;
+  const TensorList& lam = inst.lambda0;
   const Hypergradient exact = exact_hypergradient(p, lam);
   const Hypergradient fd = finite_difference_hypergradient(p, lam);
   // Every block of λ (A, B, c in Φ; U, b in E) has a gradient: none agrees trivially at 0.
@@ -90,12 +90,12 @@ TEST_CASE("equilibrium: AID (FP, GMRES, normal-CG) and ITD agree with finite dif
   MESSAGE("FD vs exact: " << fd_err);
   CHECK(fd_err < 1e-6);
 
-  for (LinearSolver s : {LinearSolver::fixed_point, LinearSolver::gmres, LinearSolver::normal_cg}) {
+  for (const linsolve::Solver& s : {linsolve::richardson(), linsolve::gmres(), linsolve::bicgstab(), linsolve::normal_cg()}) {
     AIDOptions o = converged;
     o.solver = s;
     const Hypergradient h = AID(o).hypergradient(p, lam);
     const double e = rel_error(h.grad, exact.grad), e_fd = rel_error(h.grad, fd.grad);
-    MESSAGE("AID-" << std::string(linear_solver_name(s)) << ": vs exact " << e << ", vs FD " << e_fd);
+    MESSAGE("AID-" << std::string(s.name()) << ": vs exact " << e << ", vs FD " << e_fd);
     CHECK(h.diagnostics.warnings.empty());
     CHECK(e < 1e-9);
     CHECK(e_fd < 1e-6);
@@ -106,7 +106,7 @@ TEST_CASE("equilibrium: AID (FP, GMRES, normal-CG) and ITD agree with finite dif
   CHECK(rel_error(itd.grad, fd.grad) < 1e-6);
 
   // The instance's suggested t and K are enough for a usable hypergradient.
-  const Hypergradient def = AID({.inner_steps = inst.defaults.inner_steps, .solver = LinearSolver::gmres,
+  const Hypergradient def = AID({.inner_steps = inst.defaults.inner_steps, .solver = linsolve::gmres(),
                                  .linear_steps = inst.defaults.linear_steps})
                                 .hypergradient(p, lam);
   MESSAGE("AID-GMRES at the defaults (t = " << inst.defaults.inner_steps << ", K = " << inst.defaults.linear_steps
@@ -116,11 +116,11 @@ TEST_CASE("equilibrium: AID (FP, GMRES, normal-CG) and ITD agree with finite dif
 
 TEST_CASE("equilibrium: CG on the non-symmetric map is flagged, and refused with the symmetry probe") {
   Instance inst = small();
-  AIDOptions o{.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 20};
+  AIDOptions o{.inner_steps = 200, .solver = linsolve::cg(), .linear_steps = 20};
   const Hypergradient h = AID(o).hypergradient(inst.problem, inst.lambda0);
   REQUIRE_FALSE(h.diagnostics.warnings.empty());
   CHECK(h.diagnostics.warnings[0].find("symmetric") != std::string::npos);
-  o.check_symmetry = true;
+  o.probe_symmetry = true;
   CHECK_THROWS_WITH_AS(AID(o).hypergradient(inst.problem, inst.lambda0), doctest::Contains("is not symmetric"),
                        ValueError);
 }
@@ -129,12 +129,12 @@ TEST_CASE("equilibrium: a short outer run lowers the training loss and keeps ‖
   const double radius = 0.3;  // below ‖A₀‖₂ ≈ 0.5: the projection is active from the start
   Instance inst = small({{"radius", "0.3"}});
   CHECK(std::abs(spectral_norm(inst.lambda0[0]) - radius) < 1e-9);
-  AID aid({.inner_steps = 60, .solver = LinearSolver::gmres, .linear_steps = 30});
+  AID aid({.inner_steps = 60, .solver = linsolve::gmres(), .linear_steps = 30});
   OuterOptions o;
-  o.steps = 15;
+  o.outer_steps = 15;
   o.step_size = StepSizeSchedule::constant(0.05);
   o.update = OuterUpdate::adam;
-  o.warm_start = WarmStartMode::inner;
+  o.warm_start = WarmStart::inner;
   OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
   const auto& hist = opt.run();
   REQUIRE(hist.size() == 15);
@@ -143,7 +143,7 @@ TEST_CASE("equilibrium: a short outer run lowers the training loss and keeps ‖
   CHECK(spectral_norm(opt.lambda()[0]) <= radius + 1e-9);
   CHECK(rel_error({opt.lambda()[0]}, {inst.lambda0[0]}) > 1e-3);  // A was trained, not frozen
   // The loss E at the final λ, re-solved from scratch, agrees with the run's progress.
-  CHECK(outer_value(inst.problem, opt.lambda(), {.max_steps = 2000, .tolerance = 1e-12}) < hist.front().objective);
+  CHECK(outer_value(inst.problem, opt.lambda(), {.max_iterations = 2000, .tolerance = Tolerance::absolute(1e-12)}) < hist.front().objective);
 }
 
 TEST_CASE("equilibrium: the stochastic version is unbiased and its full batch is the deterministic problem") {
@@ -152,7 +152,7 @@ TEST_CASE("equilibrium: the stochastic version is unbiased and its full batch is
   REQUIRE(sp.n_inner() == 24);
   REQUIRE(sp.n_outer() == 24);
   Generator gen(5);
-  const Tensors w{randn({24, 4}, gen) * 0.5};
+  const TensorList w{randn({24, 4}, gen) * 0.5};
   const Tensor full = inst.problem.phi(w, inst.lambda0)[0];
   // A partition into 4 batches: the mean of Φ_ξ is Φ.
   Tensor avg = zeros({24, 4});
@@ -172,7 +172,7 @@ TEST_CASE("equilibrium: the stochastic version is unbiased and its full batch is
   CHECK(std::abs(e - inst.problem.outer(w, inst.lambda0).item()) < 1e-12);
 
   // The full batch is the deterministic problem; SID with full batches is AID-FP.
-  const AIDOptions fp{.inner_steps = 80, .solver = LinearSolver::fixed_point, .linear_steps = 60};
+  const AIDOptions fp{.inner_steps = 80, .solver = linsolve::richardson(), .linear_steps = 60};
   const Hypergradient det = AID(fp).hypergradient(inst.problem, inst.lambda0);
   const Hypergradient viafull = AID(fp).hypergradient(sp.full_batch(), inst.lambda0);
   CHECK(rel_error(viafull.grad, det.grad) < 1e-13);
@@ -214,7 +214,7 @@ TEST_CASE("equilibrium: Fashion-MNIST, pooled") {
   CHECK(inst.lambda0[1].shape() == Shape{4, 16});  // 28×28 pooled 7×7 → 4×4 pixels
   CHECK(inst.problem.initial_state()[0].shape() == Shape{24, 4});
   const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
-  const Hypergradient h = AID({.inner_steps = 200, .solver = LinearSolver::gmres, .linear_steps = 50})
+  const Hypergradient h = AID({.inner_steps = 200, .solver = linsolve::gmres(), .linear_steps = 50})
                               .hypergradient(inst.problem, inst.lambda0);
   CHECK(rel_error(h.grad, exact.grad) < 1e-8);
 }
@@ -224,7 +224,7 @@ TEST_CASE("equilibrium: SID on row batches approximates the hypergradient") {
   const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
   // Batches of 6 of the 24 rows: η = 6/24 makes each inner step an exact block update.
   SIDOptions o{.inner_steps = 400, .linear_steps = 400, .inner_batch = 6, .linear_batch = 6, .cross_batch = 6,
-               .inner_step = StepSize::constant(0.25), .linear_step = StepSize::decreasing(0.25, 50.0),
+               .inner_step = StepSizeSchedule::constant(0.25), .linear_step = StepSizeSchedule::inverse(0.25, 50.0),
                .seed = 9};
   o.cross_batches = 8;
   SID sid(*inst.stochastic, o);

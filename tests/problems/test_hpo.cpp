@@ -19,8 +19,8 @@ using namespace hyperad::problems;
 
 namespace {
 
-double rel_error(const Tensors& a, const Tensors& b) {
-  const std::vector<double> x = flatten_all(a), y = flatten_all(b);
+double rel_error(const TensorList& a, const TensorList& b) {
+  const std::vector<double> x = list::flatten(a), y = list::flatten(b);
   double num = 0, den = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     num += (x[i] - y[i]) * (x[i] - y[i]);
@@ -29,17 +29,17 @@ double rel_error(const Tensors& a, const Tensors& b) {
   return std::sqrt(num / den);
 }
 
-double l2(const Tensors& a) {
+double l2(const TensorList& a) {
   double s = 0;
-  for (double v : flatten_all(a)) s += v * v;
+  for (double v : list::flatten(a)) s += v * v;
   return std::sqrt(s);
 }
 
 // λ0 moved by a seeded uniform offset in [lo, hi] per coordinate (a generic point: not the
 // constant start, where symmetric mistakes could cancel).
-Tensors perturbed(const Tensors& lambda0, double lo, double hi, std::uint64_t seed) {
+TensorList perturbed(const TensorList& lambda0, double lo, double hi, std::uint64_t seed) {
   Generator gen(seed);
-  Tensors out;
+  TensorList out;
   for (const Tensor& l : lambda0) out.push_back(l + (lo + (hi - lo) * rand(l.shape(), gen)));
   return out;
 }
@@ -93,12 +93,12 @@ TEST_CASE("hpo: small problems' hypergradients agree with exact and finite diffe
     CAPTURE(c.name);
     CAPTURE(c.dataset);
     const Instance inst = make_problem(c.name, {.dataset = c.dataset, .seed = 3, .small = true, .options = c.options});
-    const Tensors lambda = perturbed(inst.lambda0, c.lo, c.hi, 11);
+    const TensorList lambda = perturbed(inst.lambda0, c.lo, c.hi, 11);
 
     const Hypergradient exact = exact_hypergradient(inst.problem, lambda);
     const Hypergradient fd = finite_difference_hypergradient(inst.problem, lambda);
-    AID aid({.inner_steps = c.t, .inner_tolerance = 1e-13, .solver = LinearSolver::cg, .linear_steps = 300,
-             .linear_tolerance = 1e-12});
+    AID aid({.inner_steps = c.t, .inner_tolerance = Tolerance::absolute(1e-13), .solver = linsolve::cg(), .linear_steps = 300,
+             .linear_tolerance = Tolerance::relative(1e-12)});
     ITD itd({.inner_steps = c.t});
     const Hypergradient h_aid = aid.hypergradient(inst.problem, lambda);
     const Hypergradient h_itd = itd.hypergradient(inst.problem, lambda);
@@ -121,22 +121,22 @@ TEST_CASE("hpo: the stochastic versions are the same problems on full batches") 
     const Instance inst = make_problem(name, {.seed = 1, .small = true});
     REQUIRE(inst.stochastic.has_value());
     const StochasticProblem& sp = *inst.stochastic;
-    const Tensors lambda = perturbed(inst.lambda0, 1.0, 2.5, 5);
+    const TensorList lambda = perturbed(inst.lambda0, 1.0, 2.5, 5);
     const Hypergradient a = exact_hypergradient(inst.problem, lambda);
     const Hypergradient b = exact_hypergradient(sp.full_batch(), lambda);
     CHECK(rel_error(b.grad, a.grad) < 1e-12);
 
     // Minibatch SID, averaged over calls, points along the exact hypergradient.
     SID sid(sp, {.inner_steps = 400, .linear_steps = 200, .inner_batch = sp.n_inner() / 2,
-                 .linear_batch = sp.n_inner() / 2, .outer_batch = 0, .inner_step = StepSize::decreasing(1.0, 50.0),
-                 .linear_step = StepSize::decreasing(1.0, 50.0), .seed = 9});
-    std::vector<double> mean_h(flatten_all(a.grad).size(), 0.0);
+                 .linear_batch = sp.n_inner() / 2, .outer_batch = 0, .inner_step = StepSizeSchedule::inverse(1.0, 50.0),
+                 .linear_step = StepSizeSchedule::inverse(1.0, 50.0), .seed = 9});
+    std::vector<double> mean_h(list::flatten(a.grad).size(), 0.0);
     const int calls = 4;
     for (int k = 0; k < calls; ++k) {
-      const std::vector<double> h = flatten_all(sid.hypergradient(inst.problem, lambda).grad);
+      const std::vector<double> h = list::flatten(sid.hypergradient(inst.problem, lambda).grad);
       for (std::size_t i = 0; i < h.size(); ++i) mean_h[i] += h[i] / calls;
     }
-    const std::vector<double> ex = flatten_all(a.grad);
+    const std::vector<double> ex = list::flatten(a.grad);
     double dot = 0, nm = 0, ne = 0;
     for (std::size_t i = 0; i < ex.size(); ++i) {
       dot += mean_h[i] * ex[i];
@@ -154,12 +154,12 @@ TEST_CASE("hpo: a short outer run lowers the validation objective") {
     CAPTURE(name);
     const Instance inst = make_problem(name, {.seed = 2, .small = true});
     const Defaults& d = inst.defaults;
-    AID aid({.inner_steps = d.inner_steps, .solver = LinearSolver::cg, .linear_steps = d.linear_steps});
+    AID aid({.inner_steps = d.inner_steps, .solver = linsolve::cg(), .linear_steps = d.linear_steps});
     OuterOptions o = outer_options(inst);
-    o.steps = 8;
+    o.outer_steps = 8;
     OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
     opt.run();
-    const InnerOptions solve{.max_steps = 200000, .tolerance = 1e-11};
+    const InnerOptions solve{.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-11)};
     const double before = outer_value(inst.problem, inst.lambda0, solve);
     const double after = outer_value(inst.problem, opt.lambda(), solve);
     MESSAGE(name << ": validation objective " << before << " -> " << after);
@@ -173,9 +173,9 @@ TEST_CASE("hpo: logreg's defaults improve the full breast_cancer problem") {
   CHECK(inst.stochastic.has_value());
   CHECK(inst.validation_name == "val_acc");
   const Defaults& d = inst.defaults;
-  AID aid({.inner_steps = d.inner_steps, .solver = LinearSolver::cg, .linear_steps = d.linear_steps});
+  AID aid({.inner_steps = d.inner_steps, .solver = linsolve::cg(), .linear_steps = d.linear_steps});
   OuterOptions o = outer_options(inst);
-  o.steps = 15;
+  o.outer_steps = 15;
   OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
   opt.run();
   const Metrics m0 = inst.evaluate(inst.lambda0), m1 = inst.evaluate(opt.lambda());
@@ -203,11 +203,11 @@ TEST_CASE("hpo: evaluate reports finite metrics") {
 
 TEST_CASE("hpo: evaluate re-solves the inner problem") {
   // Its validation loss is the outer objective at the inner solution (E is the mean loss).
-  const InnerOptions solve{.max_steps = 200000, .tolerance = 1e-12};
+  const InnerOptions solve{.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-12)};
   for (const std::string name : {"logreg", "multinomial"}) {
     CAPTURE(name);
     const Instance inst = make_problem(name, {.small = true});
-    const Tensors lambda = perturbed(inst.lambda0, 1.0, 2.0, 8);
+    const TensorList lambda = perturbed(inst.lambda0, 1.0, 2.0, 8);
     CHECK(metric(inst.evaluate(lambda), "val_loss") ==
           doctest::Approx(outer_value(inst.problem, lambda, solve)).epsilon(1e-8));
   }
@@ -217,7 +217,7 @@ TEST_CASE("hpo: evaluate re-solves the inner problem") {
   for (const std::string name : {"ridge", "kernel_ridge"}) {
     CAPTURE(name);
     const Instance inst = make_problem(name, {.small = true});
-    const Tensors a = perturbed(inst.lambda0, -1.0, 0.0, 8), b = perturbed(inst.lambda0, 0.0, 1.0, 9);
+    const TensorList a = perturbed(inst.lambda0, -1.0, 0.0, 8), b = perturbed(inst.lambda0, 0.0, 1.0, 9);
     const double ra = metric(inst.evaluate(a), "val_mse") / outer_value(inst.problem, a, solve);
     const double rb = metric(inst.evaluate(b), "val_mse") / outer_value(inst.problem, b, solve);
     CHECK(ra == doctest::Approx(rb).epsilon(1e-8));
@@ -229,7 +229,7 @@ TEST_CASE("hpo: the synthetic dataset is seeded") {
   const ProblemConfig a{.dataset = "synthetic", .seed = 4, .small = true};
   ProblemConfig b = a;
   b.seed = 5;
-  const InnerOptions solve{.max_steps = 100000, .tolerance = 1e-10};
+  const InnerOptions solve{.max_iterations = 100000, .tolerance = Tolerance::absolute(1e-10)};
   const Instance i1 = make_problem("logreg", a), i2 = make_problem("logreg", a), i3 = make_problem("logreg", b);
   const double f1 = outer_value(i1.problem, i1.lambda0, solve), f2 = outer_value(i2.problem, i2.lambda0, solve),
                f3 = outer_value(i3.problem, i3.lambda0, solve);
@@ -282,11 +282,11 @@ TEST_CASE("kernel_ridge: AID-CG with tolerance 0 and K far past convergence stay
   const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
   double previous = 1e300;
   for (int t : {34, 200}) {
-    AID aid({.inner_steps = t, .solver = LinearSolver::cg, .linear_steps = 1000, .linear_tolerance = 0.0});
+    AID aid({.inner_steps = t, .solver = linsolve::cg(), .linear_steps = 1000, .linear_tolerance = Tolerance::relative(0.0)});
     const Hypergradient h = aid.hypergradient(inst.problem, inst.lambda0);
     INFO("t = " << t);
-    CHECK(h.diagnostics.linear_converged);
-    CHECK(h.diagnostics.linear_iterations < 1000);
+    CHECK(h.diagnostics.linear.converged());
+    CHECK(h.diagnostics.linear.iterations < 1000);
     const double err = rel_error(h.grad, exact.grad);
     CHECK(err < 1e-2);
     CHECK(err < previous);  // more inner steps, smaller error

@@ -23,7 +23,7 @@ using namespace hyperad::problems;
 
 namespace {
 
-double rel_error(const Tensors& a, const Tensors& b) {
+double rel_error(const TensorList& a, const TensorList& b) {
   NoGradGuard off;
   double num = 0, den = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -33,7 +33,7 @@ double rel_error(const Tensors& a, const Tensors& b) {
   return std::sqrt(num / den);
 }
 
-double grad_norm(const Tensors& g) {
+double grad_norm(const TensorList& g) {
   NoGradGuard off;
   double s = 0;
   for (const Tensor& t : g) s += squared_norm(t).item();
@@ -41,9 +41,9 @@ double grad_norm(const Tensors& g) {
 }
 
 // λ0 moved randomly (a point where nothing is special), kept inside any projection.
-Tensors random_lambda(const Instance& inst, std::uint64_t seed) {
+TensorList random_lambda(const Instance& inst, std::uint64_t seed) {
   Generator gen(seed);
-  Tensors lam;
+  TensorList lam;
   for (std::size_t i = 0; i < inst.lambda0.size(); ++i) {
     Tensor l = inst.lambda0[i] + 0.3 * randn(inst.lambda0[i].shape(), gen);
     lam.push_back(inst.projections.empty() ? l : inst.projections[i](l));
@@ -95,10 +95,10 @@ TEST_CASE("small meta problems: AID-CG and ITD agree with finite differences and
   for (const Case& c : kCases) {
     INFO(describe(c));
     Instance inst = make_problem(c.name, {.seed = 3, .small = true, .options = c.options});
-    const Tensors lam = random_lambda(inst, 11);
+    const TensorList lam = random_lambda(inst, 11);
     Hypergradient exact = exact_hypergradient(inst.problem, lam);
     Hypergradient fd = finite_difference_hypergradient(inst.problem, lam);
-    AID aid({.inner_steps = 400, .solver = LinearSolver::cg, .linear_steps = 100, .linear_tolerance = 1e-13});
+    AID aid({.inner_steps = 400, .solver = linsolve::cg(), .linear_steps = 100, .linear_tolerance = Tolerance::relative(1e-13)});
     ITD itd({.inner_steps = 400});
     Hypergradient h_aid = aid.hypergradient(inst.problem, lam);
     Hypergradient h_itd = itd.hypergradient(inst.problem, lam);
@@ -118,14 +118,14 @@ TEST_CASE("a short outer run lowers the outer objective") {
   for (const Case& c : kCases) {
     INFO(describe(c));
     Instance inst = make_problem(c.name, {.seed = 5, .small = true, .options = c.options});
-    AID aid({.inner_steps = 100, .solver = LinearSolver::cg, .linear_steps = 30});
+    AID aid({.inner_steps = 100, .solver = linsolve::cg(), .linear_steps = 30});
     OuterOptions options;
-    options.steps = 15;
+    options.outer_steps = 15;
     options.step_size = StepSizeSchedule::constant(0.05);
     options.update = OuterUpdate::adam;
     OuterOptimizer opt(inst.problem, aid, inst.lambda0, options, inst.projections);
     opt.run();
-    const InnerOptions tight{.max_steps = 20000, .tolerance = 1e-12};
+    const InnerOptions tight{.max_iterations = 20000, .tolerance = Tolerance::absolute(1e-12)};
     const double before = outer_value(inst.problem, inst.lambda0, tight);
     const double after = outer_value(inst.problem, opt.lambda(), tight);
     MESSAGE(describe(c) << ": outer objective " << before << " -> " << after);
@@ -207,8 +207,8 @@ TEST_CASE("task sampling: N-way K-shot counts, class split, reproducible from th
     Instance i1 = make_problem("meta_biased", {.seed = 1, .small = true});
     Instance i2 = make_problem("meta_biased", {.seed = 1, .small = true});
     Instance i3 = make_problem("meta_biased", {.seed = 2, .small = true});
-    const Tensors lam = random_lambda(i1, 1);
-    const InnerOptions few{.max_steps = 5};
+    const TensorList lam = random_lambda(i1, 1);
+    const InnerOptions few{.max_iterations = 5};
     CHECK(outer_value(i1.problem, lam, few) == outer_value(i2.problem, lam, few));
     CHECK(outer_value(i1.problem, lam, few) != outer_value(i3.problem, lam, few));
   }
@@ -248,7 +248,7 @@ TEST_CASE("fashion_mnist meta problems build from the Debian files when installe
     Instance inst = make_problem(name, {.dataset = "fashion_mnist", .seed = 1, .small = true,
                                         .options = {{"examples", "600"}}});
     Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
-    AID aid({.inner_steps = 400, .solver = LinearSolver::cg, .linear_steps = 100, .linear_tolerance = 1e-13});
+    AID aid({.inner_steps = 400, .solver = linsolve::cg(), .linear_steps = 100, .linear_tolerance = Tolerance::relative(1e-13)});
     CHECK(rel_error(aid.hypergradient(inst.problem, inst.lambda0).grad, exact.grad) < 1e-8);
   }
 }

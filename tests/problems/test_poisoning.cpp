@@ -23,7 +23,7 @@ using namespace hyperad::problems;
 
 namespace {
 
-double rel_error(const Tensors& a, const Tensors& b) { return distance(a, b) / linsolve::norm(b); }
+double rel_error(const TensorList& a, const TensorList& b) { return list::distance(a, b) / list::norm(b); }
 
 ProblemConfig small(std::map<std::string, std::string> options = {}) {
   return {.seed = 3, .small = true, .options = std::move(options)};
@@ -58,7 +58,7 @@ double metric(const Metrics& m, const std::string& name) {
   return 0;
 }
 
-const InnerOptions kTight{.max_steps = 200000, .tolerance = 1e-12};
+const InnerOptions kTight{.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-12)};
 
 }  // namespace
 
@@ -71,10 +71,10 @@ TEST_CASE("poisoning: small instance, shapes and feasible start") {
   REQUIRE(inst.projections.size() == 1);
   CHECK(inst.stochastic.has_value());
   CHECK(inst.problem.symmetric_jacobian());
-  const Tensors w0 = inst.problem.initial_state();
+  const TensorList w0 = inst.problem.initial_state();
   CHECK(w0[0].shape() == Shape{16, 10});
   // λ0 = the clean rows: the projection leaves them unchanged, all pixels in [0, 1].
-  CHECK(distance({inst.projections[0](inst.lambda0[0])}, inst.lambda0) == 0.0);
+  CHECK(list::distance({inst.projections[0](inst.lambda0[0])}, inst.lambda0) == 0.0);
   const Extent e = extent(inst.lambda0[0], inst.lambda0[0]);
   CHECK(e.lo >= 0.0);
   CHECK(e.hi <= 1.0);
@@ -88,23 +88,23 @@ TEST_CASE("poisoning: AID-CG and ITD agree with finite differences and the exact
   REQUIRE(inst.lambda0[0].numel() == 32);
   // At the clean points the hypergradient is not zero: E's gradient in w is not.
   const Hypergradient at_clean = exact_hypergradient(inst.problem, inst.lambda0);
-  CHECK(linsolve::norm(at_clean.grad) > 1e-4);
+  CHECK(list::norm(at_clean.grad) > 1e-4);
 
   // A random feasible λ away from the clean points.
   Generator gen(11);
-  const Tensors lam{inst.projections[0](inst.lambda0[0] + 0.2 * randn(inst.lambda0[0].shape(), gen))};
+  const TensorList lam{inst.projections[0](inst.lambda0[0] + 0.2 * randn(inst.lambda0[0].shape(), gen))};
   const Hypergradient exact = exact_hypergradient(inst.problem, lam);
   // Step 1e-4: the O(h²) error is far below the inner solve's O(δ/h) at h = 1e-5.
   const Hypergradient fd = finite_difference_hypergradient(inst.problem, lam, {.step = 1e-4});
-  AID aid({.inner_steps = 20000, .inner_tolerance = 1e-12, .solver = LinearSolver::cg, .linear_steps = 500,
-           .linear_tolerance = 1e-12});
+  AID aid({.inner_steps = 20000, .inner_tolerance = Tolerance::absolute(1e-12), .solver = linsolve::cg(), .linear_steps = 500,
+           .linear_tolerance = Tolerance::relative(1e-12)});
   const Hypergradient h_aid = aid.hypergradient(inst.problem, lam);
   ITD itd({.inner_steps = 300});
   const Hypergradient h_itd = itd.hypergradient(inst.problem, lam);
 
   const double e_fd = rel_error(fd.grad, exact.grad), e_aid = rel_error(h_aid.grad, exact.grad),
                e_itd = rel_error(h_itd.grad, exact.grad), e_aid_fd = rel_error(h_aid.grad, fd.grad);
-  MESSAGE("‖h‖ = " << linsolve::norm(exact.grad) << "; rel. errors vs exact: FD " << e_fd << ", AID-CG " << e_aid
+  MESSAGE("‖h‖ = " << list::norm(exact.grad) << "; rel. errors vs exact: FD " << e_fd << ", AID-CG " << e_aid
                    << ", ITD " << e_itd << "; AID-CG vs FD " << e_aid_fd);
   CHECK(e_fd < 1e-6);
   CHECK(e_aid < 1e-8);
@@ -119,17 +119,17 @@ TEST_CASE("poisoning: minibatch maps average to the full-batch map") {
   REQUIRE(sp.n_inner() == 40);
   REQUIRE(sp.n_outer() == 40);
   Generator gen(5);
-  const Tensors lam{inst.projections[0](inst.lambda0[0] + 0.3 * randn(inst.lambda0[0].shape(), gen))};
-  const Tensors w{inst.problem.initial_state()[0] + 0.1 * randn({16, 10}, gen),
+  const TensorList lam{inst.projections[0](inst.lambda0[0] + 0.3 * randn(inst.lambda0[0].shape(), gen))};
+  const TensorList w{inst.problem.initial_state()[0] + 0.1 * randn({16, 10}, gen),
                   inst.problem.initial_state()[1] + 0.1 * randn({10}, gen)};
   // Two halves of equal size, each mixing poisoned (indices < 4) and clean points, out of
   // order: Φ is w − η∇L with L a batch mean plus the ℓ2 term, so the halves average to Φ.
   BatchSampler sampler(40, Sampling::without_replacement, 9);
   const Batch a = sampler.next(20), b = sampler.next(20);
-  const Tensors pa = sp.phi(w, lam, a), pb = sp.phi(w, lam, b), full = inst.problem.phi(w, lam);
-  const Tensors avg{0.5 * (pa[0] + pb[0]), 0.5 * (pa[1] + pb[1])};
-  CHECK(distance(avg, full) < 1e-12 * linsolve::norm(full));
-  CHECK(distance(pa, full) > 1e-6);  // the batches do differ
+  const TensorList pa = sp.phi(w, lam, a), pb = sp.phi(w, lam, b), full = inst.problem.phi(w, lam);
+  const TensorList avg{0.5 * (pa[0] + pb[0]), 0.5 * (pa[1] + pb[1])};
+  CHECK(list::distance(avg, full) < 1e-12 * list::norm(full));
+  CHECK(list::distance(pa, full) > 1e-6);  // the batches do differ
   const double ea = sp.outer(w, lam, a).item(), eb = sp.outer(w, lam, b).item();
   CHECK(0.5 * (ea + eb) == doctest::Approx(inst.problem.outer(w, lam).item()).epsilon(1e-12));
 }
@@ -137,9 +137,9 @@ TEST_CASE("poisoning: minibatch maps average to the full-batch map") {
 TEST_CASE("poisoning: a short attack stays feasible and raises the validation loss") {
   // radius 0.5 makes the ball bind (the 4×4 pixel cube alone has diameter 4).
   const Instance inst = make_problem("poisoning", small({{"radius", "0.5"}}));
-  AID aid({.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 50});
+  AID aid({.inner_steps = 200, .solver = linsolve::cg(), .linear_steps = 50});
   OuterOptions o = outer_options(inst);
-  o.warm_start = WarmStartMode::inner;
+  o.warm_start = WarmStart::inner;
   OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
   const Tensor& clean = inst.lambda0[0];
   double largest = 0;
@@ -168,10 +168,10 @@ TEST_CASE("poisoning: evaluate reports poisoned, random and clean accuracies") {
   CHECK(metric(at_clean, "test_acc_random") == clean);
   CHECK(metric(at_clean, "mean_perturbation") == 0.0);
 
-  AID aid({.inner_steps = 200, .solver = LinearSolver::cg, .linear_steps = 50});
+  AID aid({.inner_steps = 200, .solver = linsolve::cg(), .linear_steps = 50});
   OuterOptions o = outer_options(inst);  // maximizing, as the instance does
-  o.warm_start = WarmStartMode::inner;
-  o.steps = 15;
+  o.warm_start = WarmStart::inner;
+  o.outer_steps = 15;
   OuterOptimizer opt(inst.problem, aid, inst.lambda0, o, inst.projections);
   opt.run();
   const Metrics m = inst.evaluate(opt.lambda());

@@ -1,9 +1,8 @@
 #pragma once
 /// \file bilevel.hpp
 /// Umbrella header of the bilevel layer: problems, inner solves, hypergradient methods
-/// (ITD, AID) and the reference hypergradients. Built on hyperad/hyperad.hpp.
+/// (ITD, AID, SID), the outer loop and the reference hypergradients. Built on hyperad/hyperad.hpp.
 #include "hyperad/bilevel/aid.hpp"
-#include "hyperad/bilevel/dense_lu.hpp"
 #include "hyperad/bilevel/hypergradient.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/itd.hpp"

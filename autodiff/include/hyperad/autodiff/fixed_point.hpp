@@ -6,13 +6,14 @@
 ///
 /// Forward: w_{k+1} = Φ(w_k, params) from w0, nothing recorded, until
 /// ‖w_{k+1} − w_k‖ ≤ max(atol, rtol · ‖w_{k+1}‖) (norms over the whole state tuple) or
-/// max_iter iterations; only the last iterate is kept. It is returned (detached from the
+/// max_iterations iterations; only the last iterate is kept. It is returned (detached from the
 /// iterations) and recorded as one op whose inputs are w0 and params.
 ///
-/// Backward, given the cotangent ū of w*: records Φ once at (w*, params) on a nested tape
-/// scope and solves the adjoint equation u = ū + ∂_wΦ(w*)ᵀ u with its own tolerance and
-/// cap (`AdjointOptions`), then adds ∂_paramsΦ(w*)ᵀ u to the params' gradients. Exact when
-/// w* is an exact fixed point; otherwise the error is of the order of the forward residual.
+/// Backward, given the cotangent ū of w*: `implicit_vjp` (implicit.hpp) — Φ recorded once
+/// at (w*, params), the adjoint equation u = ū + ∂_wΦ(w*)ᵀ u solved with the solver, tolerance
+/// and cap of `FixedPointOptions::adjoint`, then ∂_paramsΦ(w*)ᵀ u added to the params'
+/// gradients. Exact when w* is an exact fixed point; otherwise the error is of the order of
+/// the forward residual.
 ///
 /// - w0's gradient is ZERO: a converged fixed point does not depend on where the
 ///   iteration started (w0 is still an input, so asking for its gradient is allowed).
@@ -22,21 +23,18 @@
 /// - Φ (and whatever it captures) must stay alive until the last backward through the
 ///   record; w*, params must not be modified in place before it (TapeError otherwise).
 /// - Divergence (a non-finite step, or a step norm `divergence_factor` times larger than
-///   the smallest one so far) and non-convergence either throw ConvergenceError with the
-///   numbers or, with `on_failure = warn`, print one line to stderr, are recorded in the
-///   report and return the last (finite) iterate.
-#include <functional>
+///   the smallest one so far) and non-convergence, forward or in the adjoint solve, either
+///   throw ConvergenceError with the numbers or, with `on_failure = warn`, print one line to
+///   stderr, are recorded in the report and return the last (finite) iterate.
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "hyperad/autodiff/linsolve.hpp"
+#include "hyperad/autodiff/implicit.hpp"
 #include "hyperad/autodiff/tensor.hpp"
+#include "hyperad/autodiff/tolerance.hpp"
 
 namespace hyperad {
-
-/// The map Φ(w, params) → w', returning tensors of w's shapes and dtypes.
-using FixedPointMap = std::function<TensorList(const TensorList& w, const TensorList& params)>;
 
 /// What to do when an iteration diverges or misses its tolerance.
 enum class OnFailure {
@@ -45,34 +43,21 @@ enum class OnFailure {
   quiet,        ///< recorded in the report only (e.g. a deliberately fixed iteration count)
 };
 
-/// A solution u of a previous adjoint solve, reused as the initial guess of the next one
-/// (e.g. across the outer iterations of a bilevel method). Pass the same object to several
-/// `fixed_point` calls; it is used when the shapes match and updated after each solve.
-struct AdjointWarmStart {
-  TensorList u;
-};
-
-/// The adjoint solve of the backward pass.
-struct AdjointOptions {
-  /// fixed_point: u ← ū + ∂_wΦᵀu (converges when Φ is a contraction; the default).
-  /// cg: only valid when ∂_wΦ is symmetric (Φ a gradient step w − η∇f on a smooth f).
-  /// gmres: any (non-symmetric) ∂_wΦ.
-  linsolve::Method method = linsolve::Method::fixed_point;
-  double rtol = 1e-10;  ///< ‖ū − (I − ∂_wΦᵀ)u‖ ≤ max(atol, rtol · ‖ū‖)
-  double atol = 0.0;
-  int max_iter = 1000;
-  int restart = 30;  ///< GMRES restart length
-  std::shared_ptr<AdjointWarmStart> warm_start;  ///< null: start from 0
-};
-
 struct FixedPointOptions {
-  double rtol = 1e-10;  ///< forward stop: ‖w_{k+1} − w_k‖ ≤ max(atol, rtol · ‖w_{k+1}‖)
-  double atol = 1e-12;  ///< (float32 states need rtol ≳ 1e-6)
-  int max_iter = 1000;
+  /// Forward stop: ‖w_{k+1} − w_k‖ ≤ max(atol, rtol · ‖w_{k+1}‖) (float32 states need
+  /// rtol ≳ 1e-6).
+  Tolerance tolerance{.rtol = 1e-10, .atol = 1e-12};
+  int max_iterations = 1000;  ///< forward iterations at most
   /// Diverging when the step norm exceeds this factor times its smallest value so far.
   double divergence_factor = 1e4;
   OnFailure on_failure = OnFailure::throw_error;
-  AdjointOptions adjoint;
+  /// The adjoint solve of the backward pass (solver, tolerance, cap, symmetry of ∂_wΦ).
+  /// Its `start` is ignored: see adjoint_start.
+  ImplicitOptions adjoint{};
+  /// If set, every backward pass starts its adjoint solve from *adjoint_start (when its
+  /// shapes match ū's) and leaves its solution there: pass the same pointer to the
+  /// fixed_point calls of an outer loop to warm-start each solve from the previous one.
+  std::shared_ptr<TensorList> adjoint_start{};
 };
 
 /// Diagnostics of one fixed_point call: the forward fields are set when it returns, the
@@ -84,11 +69,7 @@ struct FixedPointReport {
   bool forward_converged = false;
   bool forward_diverged = false;
   int backward_calls = 0;
-  int adjoint_iterations = 0;  ///< iterations of the last adjoint solve
-  int adjoint_matvecs = 0;     ///< pullbacks through Φ in it
-  double adjoint_residual = 0.0;
-  double adjoint_tolerance = 0.0;
-  bool adjoint_converged = false;
+  linsolve::Report adjoint;  ///< the last backward pass's adjoint solve
   std::vector<std::string> warnings;  ///< messages of failures under warn / quiet
 };
 /// A live view of a call's report (it keeps changing while backward passes run).

@@ -6,13 +6,9 @@
 #include <vector>
 
 #include "hyperad/autodiff/tape.hpp"
+#include "hyperad/autodiff/tensor_list.hpp"
 
 namespace hyperad {
-
-/// Handles over the same storage without gradient identity (constants).
-std::vector<Tensor> detach_all(const std::vector<Tensor>& xs);
-/// Fresh leaf variables over the same storage (the start of a new differentiation).
-std::vector<Tensor> make_leaves(const std::vector<Tensor>& xs);
 
 /// Options of grad().
 struct GradOptions {
@@ -52,6 +48,10 @@ class Pullback {
   std::vector<Tensor> operator()(const Tensor& cotangent, bool create_graph = false) const {
     return (*this)(std::span<const Tensor>(&cotangent, 1), create_graph);
   }
+  /// The same recording, pulling back to the inputs at the given positions only (their
+  /// cotangents, in that order): the sweep then skips every record that depends on none of
+  /// them, e.g. a pullback of Φ(w, λ) through w alone does none of λ's work.
+  Pullback with_respect_to(const std::vector<std::size_t>& positions) const;
   std::size_t num_inputs() const { return inputs_.size(); }
   std::size_t num_outputs() const { return outputs_.size(); }
   /// Number of times the pullback was called.

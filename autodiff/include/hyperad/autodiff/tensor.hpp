@@ -39,6 +39,7 @@ struct VarRef {
   std::uint64_t gen = 0;
   std::uint32_t id = 0;
 };
+struct TapeEngine;
 }  // namespace detail
 
 class Tensor {
@@ -106,9 +107,6 @@ class Tensor {
   /// Number of handles sharing this storage.
   long use_count() const { return storage_.use_count(); }
 
-  // Engine access (tape.cpp / record.hpp).
-  const detail::VarRef& var() const { return var_; }
-  void set_var(const detail::VarRef& v) { var_ = v; }
   /// A new handle over the same storage with another shape of equal numel (no checks,
   /// no recording; ops use it to implement reshape).
   Tensor alias_with_shape(const Shape& s) const {
@@ -120,6 +118,7 @@ class Tensor {
   }
 
  private:
+  friend struct detail::TapeEngine;  // the tape's engine reads and sets var_
   void check_access(Dtype want) const;
 
   std::shared_ptr<detail::Storage> storage_;

@@ -1,15 +1,24 @@
 #pragma once
 /// \file hypergradient.hpp
-/// The interface every hypergradient method shares: `hypergradient(problem, λ)` returns
-/// ∇f(λ) (approximately) and diagnostics. Methods are small objects configured by option
-/// structs; those with warm start keep the previous call's inner (and linear-system)
-/// solution and use it to start the next call.
+/// The interface every hypergradient method shares:
+///
+/// - `hypergradient(problem, λ)`: solve the inner problem (t steps of the problem's inner
+///   solver, from w0 or a warm start), then differentiate at the w reached;
+/// - `hypergradient_at(problem, λ, w)`: differentiate at a w the caller provides (from a
+///   solver of their own, a previous run, ...), with no inner solve.
+///
+/// Both return ∇f(λ) (approximately) and diagnostics. Methods are small objects configured
+/// by option structs; with warm start they keep the previous call's inner (and
+/// linear-system) solution and start the next call from it.
+#include <array>
 #include <cstdint>
-#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/linsolve.hpp"
+#include "hyperad/autodiff/names.hpp"
 #include "hyperad/bilevel/problem.hpp"
 
 namespace hyperad::bilevel {
@@ -23,16 +32,16 @@ struct SampleCounts {
 /// What a hypergradient computation did.
 struct Diagnostics {
   std::string method;         ///< e.g. "AID-CG"
-  int inner_steps = 0;        ///< applications of Φ in the inner solve
+  int inner_steps = 0;        ///< applications of the inner solver's map
   /// ‖w_t − w_{t−1}‖ at the end of the inner solve (checkpointed ITD: ‖Φ(w_t) − w_t‖)
   double inner_step_norm = 0;
   int reverse_steps = 0;      ///< ITD: steps reversed through
   std::int64_t recomputed_steps = 0;  ///< checkpointed ITD: steps recomputed in the reverse pass
   std::size_t peak_stored_bytes = 0;  ///< checkpointed ITD: peak bytes of stored states
-  int linear_iterations = 0;  ///< AID: iterations of the linear solver
-  /// AID: ‖(I − ∂_wΦᵀ)v − ∇_wE‖ at the returned v (NaN for ITD).
-  double linear_residual = std::numeric_limits<double>::quiet_NaN();
-  bool linear_converged = false;
+  /// The linear system (I − ∂_wΦᵀ)v = ∇_wE: AID's solve (status, iterations, the true
+  /// residual ‖(I − ∂_wΦᵀ)v − ∇_wE‖ and its ratio to ‖∇_wE‖); SID's stochastic iteration
+  /// (residual NaN unless every batch is full). ITD has none (solver empty, 0 iterations).
+  linsolve::Report linear;
   double seconds = 0;                 ///< wall time of the call
   std::size_t peak_tape_bytes = 0;    ///< peak tape memory above the level at the call
   std::vector<std::string> warnings;  ///< problems noticed but not fatal
@@ -43,24 +52,37 @@ struct Diagnostics {
 /// A hypergradient: one tensor per outer variable, the outer objective at the inner
 /// solution used, and diagnostics.
 struct Hypergradient {
-  Tensors grad;
+  TensorList grad;
   double objective = 0;  ///< E(w_t, λ)
   Diagnostics diagnostics;
 };
 
+/// What each hypergradient computation starts from: the previous call's inner solution
+/// w_t, its linear-system solution v, both, or neither (w0 and v = 0).
+enum class WarmStart { none, inner, linear, inner_and_linear };
+inline constexpr std::array<Named<WarmStart>, 4> kWarmStartNames{{{WarmStart::none, "none"},
+                                                                  {WarmStart::inner, "inner"},
+                                                                  {WarmStart::linear, "linear"},
+                                                                  {WarmStart::inner_and_linear, "inner+linear"}}};
+/// "none", "inner", "linear", "inner+linear".
+inline const char* warm_start_name(WarmStart w) { return name_of(kWarmStartNames, w); }
+inline bool warms_inner(WarmStart w) { return w == WarmStart::inner || w == WarmStart::inner_and_linear; }
+inline bool warms_linear(WarmStart w) { return w == WarmStart::linear || w == WarmStart::inner_and_linear; }
+
 /// A method's warm-start state: the last call's inner solution w_t and linear-system
 /// solution v (either may be empty; ITD has no v).
 struct WarmState {
-  Tensors inner;   ///< w_t
-  Tensors linear;  ///< v
+  TensorList inner;   ///< w_t
+  TensorList linear;  ///< v
 };
 
-/// Iteration counts an outer loop imposes between calls (schedules, outer.hpp). A negative
+/// Iteration counts an outer loop imposes between calls (schedules, outer.hpp). An unset
 /// field keeps the method's current value.
 struct IterationCounts {
-  int inner_steps = -1;    ///< t
-  int linear_steps = -1;   ///< K
-  int cross_batches = -1;  ///< J (stochastic cross term)
+  std::optional<int> inner_steps{};    ///< t
+  std::optional<int> linear_steps{};   ///< K
+  std::optional<int> cross_batches{};  ///< J (stochastic cross term)
+  bool any() const { return inner_steps || linear_steps || cross_batches; }
 };
 
 class HypergradientMethod {
@@ -68,29 +90,32 @@ class HypergradientMethod {
   virtual ~HypergradientMethod() = default;
   /// Short name, e.g. "ITD", "AID-CG".
   virtual std::string name() const = 0;
-  /// ∇f(λ) for `problem` at `lambda`.
-  virtual Hypergradient hypergradient(const Problem& problem, const Tensors& lambda) = 0;
+  /// ∇f(λ) for `problem` at `lambda`: the inner solve, then the method at the w reached.
+  virtual Hypergradient hypergradient(const Problem& problem, const TensorList& lambda) = 0;
+  /// The method at the inner state `w` (a state of `problem`, e.g. from a solver of the
+  /// caller's), with no inner solve: AID solves its linear system at w, ITD reverses its T
+  /// steps from w, SID runs its linear iteration and cross term at w. ShapeError when w is
+  /// not shaped like the problem's state.
+  virtual Hypergradient hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) = 0;
   /// Forgets the warm-start state (the next call starts from the problem's w0).
   virtual void reset() {}
 
   // ---- Control by an outer loop (outer.hpp). The defaults suit a method without the
   // feature: they accept "off / nothing" and throw ValueError for anything else, so an
   // outer loop never silently loses a setting.
-  /// Turns warm starts (inner and linear system) on or off for the next calls.
-  virtual void set_warm_start(bool on) {
-    if (on) throw ValueError(name() + ": this method has no warm start");
+  /// What the next calls start from.
+  virtual void set_warm_start(WarmStart w) {
+    if (w != WarmStart::none) throw ValueError(name() + ": this method has no warm start");
   }
   /// The warm-start state the next call would start from (for save/resume).
   virtual WarmState warm_state() const { return {}; }
-  /// Replaces the warm-start state (an empty part is cleared). Shapes are the caller's
-  /// responsibility (the outer loop checks them against the problem).
+  /// Replaces the warm-start state (an empty part is cleared).
   virtual void set_warm_state(const WarmState& s) {
     if (!s.inner.empty() || !s.linear.empty()) throw ValueError(name() + ": this method has no warm-start state");
   }
   /// Sets t, K, J for the next calls.
   virtual void set_iterations(const IterationCounts& c) {
-    if (c.inner_steps >= 0 || c.linear_steps >= 0 || c.cross_batches >= 0)
-      throw ValueError(name() + ": this method does not take iteration schedules");
+    if (c.any()) throw ValueError(name() + ": this method does not take iteration schedules");
   }
   /// Its exact random state as integers (stochastic methods: their samplers), for
   /// save/resume; empty for deterministic methods.

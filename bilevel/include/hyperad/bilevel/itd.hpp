@@ -13,10 +13,11 @@ namespace hyperad::bilevel {
 
 struct ITDOptions {
   int inner_steps = 100;    ///< t
-  /// T: steps reversed through (the last T of t). 0 means all t (full ITD).
-  int reverse_steps = 0;
-  /// Start the inner iterations from the previous call's w_t instead of w0.
-  bool warm_start = false;
+  /// T: steps reversed through (the last T of t); unset: all t (full ITD).
+  std::optional<int> reverse_steps{};
+  /// none, or inner: start the inner iterations from the previous call's w_t instead of
+  /// w0 (ITD has no linear system to warm-start).
+  WarmStart warm_start = WarmStart::none;
   /// Reverse the T steps through `checkpointed_loop` with this policy (e.g.
   /// CheckpointPolicy::binomial(s)) instead of recording every step: the tape then holds
   /// one step at a time and memory is the stored states (see checkpoint.hpp).
@@ -27,13 +28,17 @@ class ITD final : public HypergradientMethod {
  public:
   explicit ITD(ITDOptions options = {});
   std::string name() const override;
-  Hypergradient hypergradient(const Problem& problem, const Tensors& lambda) override;
+  Hypergradient hypergradient(const Problem& problem, const TensorList& lambda) override;
+  /// Reverses T steps taken from w (T = reverse_steps, or t): the derivative of
+  /// E(Φ^T(w, λ), λ) with w held fixed.
+  Hypergradient hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) override;
   void reset() override { previous_.clear(); }
   const ITDOptions& options() const { return options_; }
 
   // Outer-loop control (hypergradient.hpp). ITD has no linear system: its warm state is
   // w_t only, and a K or J count is refused.
-  void set_warm_start(bool on) override { options_.warm_start = on; }
+  /// ValueError for a warm start of the linear system.
+  void set_warm_start(WarmStart w) override;
   WarmState warm_state() const override { return {previous_, {}}; }
   /// ValueError if `s.linear` is not empty.
   void set_warm_state(const WarmState& s) override;
@@ -41,8 +46,12 @@ class ITD final : public HypergradientMethod {
   void set_iterations(const IterationCounts& c) override;
 
  private:
+  int reversed() const { return options_.reverse_steps.value_or(options_.inner_steps); }
+  // T recorded steps from `start` and the reverse pass; fills h (not its timing).
+  void differentiate(const Problem& problem, const TensorList& lambda, const TensorList& start, double head_step_norm,
+                     Hypergradient& h);
   ITDOptions options_;
-  Tensors previous_;
+  TensorList previous_;
 };
 
 }  // namespace hyperad::bilevel

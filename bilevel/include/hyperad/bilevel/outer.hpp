@@ -13,11 +13,11 @@
 /// The loop controls the method before each call:
 /// - schedules: t, K, J from IterationSchedules of s, passed by `set_iterations` (a method
 ///   that does not take one of them throws; unset schedules leave the method's own counts);
-/// - warm start (`WarmStartMode`, overriding the method's own warm-start option):
-///   none → `reset()` before every call: fresh w0 and v0 each outer step;
-///   inner → warm start on, and the linear part of the warm state cleared before every call:
-///           the inner solve starts from the last w_t, the linear system from 0;
-///   inner_and_linear → warm start on, nothing cleared.
+/// - warm start (`WarmStart`, passed to the method by `set_warm_start` at construction,
+///   overriding its own option): none → every outer step starts from w0 and v = 0; inner →
+///   the inner solve starts from the last w_t, the linear system from 0; linear → the
+///   reverse; inner_and_linear → both. (The method still keeps its last w_t, for the
+///   validation objective and the state file.)
 ///
 /// Each step appends an OuterRecord to `history()` and a row to the CSV file (if set):
 /// the objective E(w_t, λ_s) the method reported, the validation objective V(w_t, λ_s) (if a
@@ -47,29 +47,27 @@
 
 namespace hyperad::bilevel {
 
-enum class WarmStartMode { none, inner, inner_and_linear };
-/// "none", "inner", "inner+linear".
-const char* warm_start_mode_name(WarmStartMode m);
-
 enum class OuterUpdate { gradient, momentum, adam };
+inline constexpr std::array<Named<OuterUpdate>, 3> kOuterUpdateNames{
+    {{OuterUpdate::gradient, "gradient"}, {OuterUpdate::momentum, "momentum"}, {OuterUpdate::adam, "adam"}}};
 /// "gradient", "momentum", "adam".
-const char* outer_update_name(OuterUpdate u);
+inline const char* outer_update_name(OuterUpdate u) { return name_of(kOuterUpdateNames, u); }
 
 /// V(w, λ): the outer objective on held-out (validation) data, evaluated at the method's
 /// inner solution w_t (the weights part, Problem::weights) and the λ_s of the step. w is
 /// empty for a method that does not expose its warm state.
-using ValidationFn = std::function<double(const Tensors& w, const Tensors& lambda)>;
+using ValidationFn = std::function<double(const TensorList& w, const TensorList& lambda)>;
 
 struct OuterOptions {
-  std::int64_t steps = 100;  ///< run(): total outer steps (saved steps of a resumed run count)
+  std::int64_t outer_steps = 100;  ///< run(): total outer steps (saved steps of a resumed run count)
   StepSizeSchedule step_size = StepSizeSchedule::constant(0.1);  ///< α_s
   bool maximize = false;  ///< ascend: d = −h
   OuterUpdate update = OuterUpdate::gradient;
   double momentum = 0.9;  ///< β of OuterUpdate::momentum, in [0, 1)
   double beta1 = 0.9, beta2 = 0.999, adam_epsilon = 1e-8;  ///< OuterUpdate::adam
   /// t, K, J per outer step; unset: the method's own options.
-  std::optional<IterationSchedule> inner_steps, linear_steps, cross_batches;
-  WarmStartMode warm_start = WarmStartMode::none;
+  std::optional<IterationSchedule> inner_steps{}, linear_steps{}, cross_batches{};
+  WarmStart warm_start = WarmStart::none;
   ValidationFn validation;  ///< empty: the validation column is NaN
   std::string csv_path;     ///< one row per step; empty: no CSV
   std::string state_path;   ///< where step()/run() save; empty: no saving
@@ -85,8 +83,8 @@ struct OuterRecord {
   double grad_norm = 0;           ///< ‖h_s‖
   double step_size = 0;           ///< α_s
   int inner_steps = 0;            ///< Diagnostics::inner_steps
-  int linear_iterations = 0;      ///< Diagnostics::linear_iterations
-  int t = -1, K = -1, J = -1;     ///< imposed by the schedules (−1: not scheduled)
+  int linear_iterations = 0;      ///< Diagnostics::linear.iterations
+  std::optional<int> t{}, K{}, J{};  ///< imposed by the schedules (unset: not scheduled; −1 in the CSV)
   std::int64_t samples = 0;       ///< Diagnostics::samples of this step
   std::int64_t total_samples = 0; ///< since the start of the run (across resumes)
   double seconds = 0;             ///< wall time of this step (hypergradient, validation, update)
@@ -104,12 +102,12 @@ class OuterOptimizer {
   /// `projections`: empty (unconstrained) or one per tensor of λ (Projection::identity()
   /// for a free one). The method is used by reference and must outlive the optimizer.
   /// Throws ValueError for invalid options or a projection count that does not match λ.
-  OuterOptimizer(Problem problem, HypergradientMethod& method, Tensors lambda0, OuterOptions options = {},
+  OuterOptimizer(Problem problem, HypergradientMethod& method, TensorList lambda0, OuterOptions options = {},
                  std::vector<Projection> projections = {});
 
   /// One outer step; returns its record (also appended to history()).
   const OuterRecord& step();
-  /// Steps until `options.steps` steps are done (after resuming, if asked), then saves if
+  /// Steps until `options.outer_steps` steps are done (after resuming, if asked), then saves if
   /// `state_path` is set. Returns history().
   const std::vector<OuterRecord>& run();
 
@@ -121,7 +119,7 @@ class OuterOptimizer {
   /// The state save() writes.
   OuterState state() const;
 
-  const Tensors& lambda() const { return lambda_; }
+  const TensorList& lambda() const { return lambda_; }
   /// Outer steps done (the next step's s).
   std::int64_t steps_done() const { return step_; }
   std::int64_t total_samples() const { return samples_; }
@@ -138,8 +136,8 @@ class OuterOptimizer {
   HypergradientMethod& method_;
   OuterOptions options_;
   std::vector<Projection> projections_;
-  Tensors lambda_;
-  Tensors m1_, m2_;  // momentum buffer / Adam moments
+  TensorList lambda_;
+  TensorList m1_, m2_;  // momentum buffer / Adam moments
   std::int64_t step_ = 0, samples_ = 0;
   double seconds_ = 0;
   std::vector<OuterRecord> history_;

@@ -7,21 +7,27 @@
 /// (any contraction, e.g. an equilibrium layer), or built from an inner loss L and a step
 /// size η as the gradient-descent map Φ = w − η∇_w L (whose Jacobian I − η∇²L is
 /// symmetric), or as the heavy-ball map on the state (w, w_prev). An outer variable may
-/// appear in E only, in Φ only, or in both.
+/// appear in E only, in Φ only, or in both. The step size and the momentum may themselves
+/// be functions of λ (`ScalarParameter`), which ITD then learns.
+///
+/// The inner problem is solved by iterating Φ unless the problem says otherwise
+/// (`solved_by`): solve with heavy ball and differentiate the gradient-descent map, say,
+/// or with a solver of your own.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "hyperad/autodiff/tensor.hpp"
+#include "hyperad/autodiff/linsolve.hpp"
+#include "hyperad/autodiff/tensor_list.hpp"
+#include "hyperad/autodiff/tolerance.hpp"
 
 namespace hyperad::bilevel {
 
-/// A list of tensors: an inner state, an outer variable, or a gradient of either.
-using Tensors = TensorList;
 /// The inner map Φ(w, λ) → next w (same count and shapes as w).
-using InnerMap = std::function<Tensors(const Tensors& w, const Tensors& lambda)>;
+using InnerMap = std::function<TensorList(const TensorList& w, const TensorList& lambda)>;
 /// A scalar function of (w, λ): an inner loss L or the outer objective E.
-using ScalarFn = std::function<Tensor(const Tensors& w, const Tensors& lambda)>;
+using ScalarFn = std::function<Tensor(const TensorList& w, const TensorList& lambda)>;
 
 /// How Φ was built, which decides what the linear solvers may assume.
 enum class MapKind {
@@ -30,54 +36,107 @@ enum class MapKind {
   heavy_ball,     ///< momentum on (w, w_prev): ∂_wΦ non-symmetric
 };
 
+/// A scalar parameter of an inner map — its step size or momentum: a constant, or a
+/// differentiable function of λ (e.g. η = e^{λ_k}), which ITD then differentiates. AID
+/// gives such a parameter a zero hypergradient: the fixed point of w − η∇L does not depend
+/// on η (∇L(w*) = 0 there), only the path to it does (docs/hypergradients.md).
+class ScalarParameter {
+ public:
+  /// A constant.
+  ScalarParameter(double value);  // NOLINT: a plain number is the common case
+  /// η(λ): must return a one-element tensor, positive where it is used as a step size.
+  ScalarParameter(std::function<Tensor(const TensorList& lambda)> fn);  // NOLINT
+  bool is_constant() const { return !fn_; }
+  /// The constant's value (NaN for a function of λ).
+  double value() const { return value_; }
+  /// Its value at λ as a one-element tensor (recorded when fn depends on λ).
+  Tensor at(const TensorList& lambda) const;
+  /// "0.1" or "a function of λ".
+  std::string describe() const;
+
+ private:
+  double value_;
+  std::function<Tensor(const TensorList&)> fn_;
+};
+
+/// Options of an inner solve.
+struct InnerOptions {
+  /// At most this many applications of the solver's map (t in the formulas).
+  int max_iterations = 100;
+  /// Stop early when ‖w_{k+1} − w_k‖ ≤ max(atol, rtol · ‖w_{k+1}‖) (norms over all state
+  /// tensors). The zero tolerance runs exactly max_iterations steps.
+  Tolerance tolerance{};
+  /// Divergence: a step norm that is non-finite or exceeds this factor times the first
+  /// step norm throws ConvergenceError.
+  double divergence_factor = 1e6;
+};
+
+/// Outcome of an inner solve.
+struct InnerResult {
+  TensorList state;           ///< the last iterate w_t (detached)
+  int steps = 0;              ///< applications of the map performed
+  double last_step_norm = 0;  ///< ‖w_t − w_{t−1}‖
+  bool converged = false;     ///< tolerance met (always false for the zero tolerance)
+};
+
+/// A solver of the inner problem: from `start` (a state of the problem), approximately
+/// solves w = Φ(w, λ). Nothing it does is differentiated.
+using InnerSolver =
+    std::function<InnerResult(const TensorList& lambda, const TensorList& start, const InnerOptions& options)>;
+
 class Problem {
  public:
-  /// Φ given directly. Declare `symmetric_jacobian` only if ∂_wΦ is symmetric (enables CG).
-  static Problem from_map(InnerMap phi, ScalarFn outer, Tensors w0, bool symmetric_jacobian = false);
+  /// Φ given directly. Declare ∂_wΦ's symmetry if known: symmetric enables CG.
+  static Problem from_map(InnerMap phi, ScalarFn outer, TensorList w0,
+                          linsolve::Symmetry symmetry = linsolve::Symmetry::unknown);
   /// Φ(w, λ) = w − η ∇_w L(w, λ) (a contraction when L is μ-strongly convex and
   /// L-smooth in w and 0 < η < 2/L).
-  static Problem gradient_descent(ScalarFn inner_loss, double step_size, ScalarFn outer, Tensors w0);
+  static Problem gradient_descent(ScalarFn inner_loss, ScalarParameter step_size, ScalarFn outer, TensorList w0);
   /// Heavy ball on the state (w, w_prev):
   /// w⁺ = w − η∇_w L(w, λ) + μ (w − w_prev),  w_prev⁺ = w;  E reads the w half.
-  static Problem heavy_ball(ScalarFn inner_loss, double step_size, double momentum, ScalarFn outer, Tensors w0);
+  static Problem heavy_ball(ScalarFn inner_loss, ScalarParameter step_size, ScalarParameter momentum, ScalarFn outer,
+                            TensorList w0);
+
+  /// The same Φ and E, with inner solves done by `solver` instead of iterating Φ.
+  Problem solved_by(InnerSolver solver) const;
+  /// The same Φ and E, with inner solves done by iterating `other`'s map (e.g. heavy ball
+  /// while this problem's Φ is the gradient step): from a start w it iterates other's map
+  /// from other.state_of(w) and returns the weights of other's final state, as this
+  /// problem's state. The weights of both must have the same shapes (ShapeError).
+  Problem solved_by(const Problem& other) const;
 
   /// One application of Φ to a state. Throws ShapeError if Φ returns the wrong number
   /// or shapes of tensors.
-  Tensors phi(const Tensors& state, const Tensors& lambda) const;
+  TensorList phi(const TensorList& state, const TensorList& lambda) const;
   /// E at a state (for heavy ball, at its w half).
-  Tensor outer(const Tensors& state, const Tensors& lambda) const;
+  Tensor outer(const TensorList& state, const TensorList& lambda) const;
   /// The initial state: w0, or (w0, w0) for heavy ball.
-  const Tensors& initial_state() const { return state0_; }
+  const TensorList& initial_state() const { return state0_; }
   /// The model weights inside a state (the state itself, or the w half for heavy ball).
-  Tensors weights(const Tensors& state) const;
+  TensorList weights(const TensorList& state) const;
+  /// The state holding weights w: w itself, or (w, w) for heavy ball.
+  TensorList state_of(const TensorList& weights) const;
+  /// The problem's inner solver, or null when the inner problem is solved by iterating Φ.
+  const InnerSolver* inner_solver() const { return solver_ ? &solver_ : nullptr; }
 
   MapKind kind() const { return kind_; }
-  /// True when ∂_wΦ is known to be symmetric (gradient-descent maps, or declared).
-  bool symmetric_jacobian() const { return symmetric_; }
-  /// η for gradient and heavy-ball maps, 0 otherwise.
-  double step_size() const { return step_; }
+  /// What is known of ∂_wΦ's symmetry (symmetric for gradient maps, nonsymmetric for
+  /// heavy ball, as declared otherwise).
+  linsolve::Symmetry symmetry() const { return symmetry_; }
+  bool symmetric_jacobian() const { return symmetry_ == linsolve::Symmetry::symmetric; }
+  /// η of gradient and heavy-ball maps (0 for a general map).
+  const ScalarParameter& step_size() const { return step_; }
   std::string describe() const;
 
  private:
   InnerMap phi_;
   ScalarFn outer_;
-  Tensors state0_;
+  TensorList state0_;
   MapKind kind_ = MapKind::general;
-  bool symmetric_ = false;
-  double step_ = 0.0;
+  linsolve::Symmetry symmetry_ = linsolve::Symmetry::unknown;
+  ScalarParameter step_ = 0.0;
   std::size_t n_weights_ = 0;
+  InnerSolver solver_;
 };
-
-// ---- small helpers over lists of tensors (used by every method) -----------------------
-
-/// ‖a − b‖ over all tensors (norms of tensor lists are linsolve::norm).
-double distance(const Tensors& a, const Tensors& b);
-/// Concatenates every element into one float64 vector, and the inverse.
-std::vector<double> flatten_all(const Tensors& xs);
-Tensors unflatten_like(const std::vector<double>& v, const Tensors& like);
-/// ‖a − ref‖ / ‖ref‖ (2-norms over all entries; ‖a − ref‖ when ref is 0): how far a
-/// hypergradient is from a reference one. ShapeError when the sizes differ.
-double relative_error(const std::vector<double>& a, const std::vector<double>& ref);
-double relative_error(const Tensors& a, const Tensors& ref);
 
 }  // namespace hyperad::bilevel

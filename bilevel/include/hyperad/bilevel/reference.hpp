@@ -1,8 +1,8 @@
 #pragma once
 /// \file reference.hpp
 /// Reference hypergradients for validation and benchmarks:
-/// - `exact_hypergradient`: the inner problem solved to high precision and the linear
-///   system (I − ∂_wΦᵀ) v = ∇_wE solved by a dense LU factorization (small problems);
+/// - `exact_hypergradient`: the inner problem solved to high precision, then
+///   `implicit_vjp` with the dense LU solver (small problems);
 /// - `finite_difference_hypergradient`: central differences of f(λ) = E(w(λ), λ), each
 ///   evaluation a full inner solve (2·dim λ solves; 4·dim λ with Richardson).
 #include "hyperad/bilevel/hypergradient.hpp"
@@ -13,14 +13,14 @@ namespace hyperad::bilevel {
 struct ExactOptions {
   /// The inner solve: run until the step norm is below the tolerance (ConvergenceError
   /// if the cap is reached first).
-  InnerOptions inner{.max_steps = 200000, .tolerance = 1e-13, .divergence_factor = 1e6};
+  InnerOptions inner{.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-13), .divergence_factor = 1e6};
   /// Refuse problems whose inner state has more elements than this (O(n³) work).
   std::int64_t max_state_elements = 4000;
 };
 
-/// The exact hypergradient (to the precision of the inner solve), with the linear
-/// system's residual in the diagnostics.
-Hypergradient exact_hypergradient(const Problem& problem, const Tensors& lambda, const ExactOptions& options = {});
+/// The exact hypergradient (to the precision of the inner solve), with the LU solve's
+/// report in Diagnostics::linear. ConvergenceError when I − ∂_wΦᵀ is singular.
+Hypergradient exact_hypergradient(const Problem& problem, const TensorList& lambda, const ExactOptions& options = {});
 
 struct FiniteDifferenceOptions {
   /// Step for coordinate i: step · max(1, |λ_i|). Central differences have error
@@ -29,17 +29,17 @@ struct FiniteDifferenceOptions {
   /// 4-point Richardson formula (error O(h⁴)) instead of the 2-point one.
   bool richardson = false;
   /// Each evaluation of f solves the inner problem with these options (to a tolerance).
-  InnerOptions inner{.max_steps = 200000, .tolerance = 1e-12, .divergence_factor = 1e6};
+  InnerOptions inner{.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-12), .divergence_factor = 1e6};
   /// Spread the coordinates over OpenMP threads.
   bool parallel = true;
 };
 
 /// ∇f(λ) by central differences of f(λ) = E(w(λ), λ).
-Hypergradient finite_difference_hypergradient(const Problem& problem, const Tensors& lambda,
+Hypergradient finite_difference_hypergradient(const Problem& problem, const TensorList& lambda,
                                               const FiniteDifferenceOptions& options = {});
 
 /// The outer objective f(λ) = E(w(λ), λ) with the inner problem solved by `inner` from
 /// `start` (the problem's w0 when empty).
-double outer_value(const Problem& problem, const Tensors& lambda, const InnerOptions& inner, const Tensors& start = {});
+double outer_value(const Problem& problem, const TensorList& lambda, const InnerOptions& inner, const TensorList& start = {});
 
 }  // namespace hyperad::bilevel

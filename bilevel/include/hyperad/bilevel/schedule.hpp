@@ -34,8 +34,10 @@ struct IterationSchedule {
   std::string describe() const;
 };
 
-/// Outer step size α_s: constant α₀, α₀·γ/(γ + s) (the classical O(1/s) rule), or
-/// α₀·√(γ/(γ + s)) (O(1/√s), for noisy hypergradients).
+/// A step size over a step counter s: constant α₀, α₀·γ/(γ + s) (the classical O(1/s)
+/// rule), or α₀·√(γ/(γ + s)) (O(1/√s), for noisy hypergradients). The outer loop's α_s
+/// (s counts outer steps) and the damping η_s of stochastic iterations (s counts the steps
+/// of one solve; stochastic.hpp) are both this type.
 struct StepSizeSchedule {
   enum class Rule { constant, inverse, inverse_sqrt };
   Rule rule = Rule::constant;

@@ -43,13 +43,14 @@ struct SIDOptions {
   std::int64_t linear_batch = 0;  ///< |ξ_k| of the linear system (0: full)
   std::int64_t cross_batch = 0;   ///< |ξ_j| of the cross term (0: full)
   std::int64_t outer_batch = 0;   ///< |ζ| of E's gradients (0: full outer data, computed once)
-  StepSize inner_step = StepSize::constant(1.0);   ///< η_s of step 1
-  StepSize linear_step = StepSize::constant(1.0);  ///< η_k of step 2
+  /// η_s of step 1 (validate_damping: η₀ ∈ (0, 1]).
+  StepSizeSchedule inner_step = StepSizeSchedule::constant(1.0);
+  StepSizeSchedule linear_step = StepSizeSchedule::constant(1.0);  ///< η_k of step 2
   double inner_momentum = 0.0;                     ///< heavy-ball μ of step 1
   Sampling sampling = Sampling::without_replacement;
   std::uint64_t seed = 0;  ///< seeds the inner-data and outer-data samplers (at construction)
-  bool warm_inner = false;   ///< start the inner iteration from the previous call's w_t
-  bool warm_linear = false;  ///< start the linear iteration from the previous call's v_K
+  /// What each call starts from: the previous call's w_t, its v_K, both or neither.
+  WarmStart warm_start = WarmStart::none;
   /// On a diverging linear system, use K = 0 (v = 0) for this call and warn, instead of
   /// throwing ConvergenceError.
   bool fallback_on_divergence = false;
@@ -71,9 +72,11 @@ class SID final : public HypergradientMethod {
   /// SID reaches the data through its StochasticProblem. `problem` — normally
   /// `stochastic_problem().full_batch()`, which the outer loop evaluates — only has to
   /// have the same state shapes (ShapeError otherwise).
-  Hypergradient hypergradient(const Problem& problem, const Tensors& lambda) override;
+  Hypergradient hypergradient(const Problem& problem, const TensorList& lambda) override;
   /// The same without a Problem.
-  Hypergradient hypergradient(const Tensors& lambda);
+  Hypergradient hypergradient(const TensorList& lambda);
+  /// Steps 2 and 3 at the inner state w (no inner iterations); `problem` as above.
+  Hypergradient hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) override;
   /// Forgets the warm w and v (the samplers go on).
   void reset() override {
     previous_w_.clear();
@@ -85,15 +88,13 @@ class SID final : public HypergradientMethod {
   void set_options(const SIDOptions& options);
 
   // ---- Control by an outer loop (HypergradientMethod; see outer.hpp) -------------------
-  /// warm_inner = warm_linear = on.
-  void set_warm_start(bool on) override;
+  void set_warm_start(WarmStart w) override { options_.warm_start = w; }
   /// {w_t, v_K} of the last call (empty before the first call or after reset(); v is also
-  /// empty after a fallback to K = 0). The next call starts from them when warm_inner /
-  /// warm_linear are on.
+  /// empty after a fallback to K = 0). The next call starts from them as warm_start says.
   WarmState warm_state() const override { return {previous_w_, previous_v_}; }
   /// ShapeError when a non-empty part does not match the inner state.
   void set_warm_state(const WarmState& s) override;
-  /// Schedules: t, K, J for the next calls (negative fields unchanged; validated).
+  /// Schedules: t, K, J for the next calls (unset fields unchanged; validated).
   void set_iterations(const IterationCounts& c) override;
   /// Both samplers as integers: per sampler 4 RNG words, position, epoch, drawn, the
   /// permutation's length and entries (inner sampler first).
@@ -108,10 +109,12 @@ class SID final : public HypergradientMethod {
   const StochasticProblem& stochastic_problem() const { return problem_; }
 
  private:
+  // Steps 2 and 3 at w; fills h (not the inner part, samples or timing).
+  void differentiate(const TensorList& lambda, const TensorList& w, Hypergradient& h);
   StochasticProblem problem_;
   SIDOptions options_;
   BatchSampler inner_sampler_, outer_sampler_;
-  Tensors previous_w_, previous_v_;
+  TensorList previous_w_, previous_v_;
 };
 
 }  // namespace hyperad::bilevel

@@ -49,9 +49,9 @@ struct OuterState {
   std::int64_t step = 0;     ///< outer steps completed (the next step's s)
   std::int64_t samples = 0;  ///< sample-gradients consumed so far
   double seconds = 0.0;      ///< wall time so far
-  Tensors lambda;
-  Tensors optimizer1, optimizer2;  ///< momentum buffer; Adam's first and second moments
-  Tensors warm_inner, warm_linear; ///< the method's warm-start state (WarmState)
+  TensorList lambda;
+  TensorList optimizer1, optimizer2;  ///< momentum buffer; Adam's first and second moments
+  TensorList warm_inner, warm_linear; ///< the method's warm-start state (WarmState)
   std::vector<std::uint64_t> random;  ///< the method's export_random_state()
 };
 
@@ -65,7 +65,7 @@ OuterState read_state_file(const std::string& path);
 /// dtypes of `expected`; with `allow_empty` an empty list also passes. Throws
 /// StateFileError: "state file '<path>': <what> tensor 1 has shape [3] float64, the run
 /// has [2] float64".
-void check_state_tensors(const std::string& path, const char* what, const Tensors& saved, const Tensors& expected,
+void check_state_tensors(const std::string& path, const char* what, const TensorList& saved, const TensorList& expected,
                          bool allow_empty = false);
 
 }  // namespace hyperad::bilevel

@@ -21,23 +21,25 @@
 
 #include "hyperad/bilevel/hypergradient.hpp"
 #include "hyperad/bilevel/sampling.hpp"
+#include "hyperad/bilevel/schedule.hpp"
 
 namespace hyperad::bilevel {
 
 /// Φ(w, λ; ξ) → next w (same count and shapes as w).
-using StochasticInnerMap = std::function<Tensors(const Tensors& w, const Tensors& lambda, const Batch& xi)>;
+using StochasticInnerMap = std::function<TensorList(const TensorList& w, const TensorList& lambda, const Batch& xi)>;
 /// A scalar function of (w, λ) on a batch: an inner loss L(w, λ; ξ) or E(w, λ; ζ). It
 /// should be a mean over the batch, so that it is an unbiased estimate of the full one.
-using StochasticScalarFn = std::function<Tensor(const Tensors& w, const Tensors& lambda, const Batch& batch)>;
+using StochasticScalarFn = std::function<Tensor(const TensorList& w, const TensorList& lambda, const Batch& batch)>;
 
 class StochasticProblem {
  public:
   /// Φ(w, λ; ξ) given directly, over n_inner inner and n_outer outer examples.
   static StochasticProblem from_map(StochasticInnerMap phi, std::int64_t n_inner, StochasticScalarFn outer,
-                                    std::int64_t n_outer, Tensors w0, bool symmetric_jacobian = false);
+                                    std::int64_t n_outer, TensorList w0,
+                                    linsolve::Symmetry symmetry = linsolve::Symmetry::unknown);
   /// Φ(w, λ; ξ) = w − η ∇_w L(w, λ; ξ) (SGD steps in the inner problem).
   static StochasticProblem gradient_descent(StochasticScalarFn inner_loss, double step_size, std::int64_t n_inner,
-                                            StochasticScalarFn outer, std::int64_t n_outer, Tensors w0);
+                                            StochasticScalarFn outer, std::int64_t n_outer, TensorList w0);
 
   /// The deterministic problem Φ(·, ·; ξ), E(·, ·; ζ) for fixed batches (a Problem whose
   /// closures hold the two index lists; no data is copied). Throws ValueError for an
@@ -48,12 +50,12 @@ class StochasticProblem {
   Problem full_batch() const { return at(bilevel::full_batch(n_inner_), bilevel::full_batch(n_outer_)); }
 
   /// Φ(w, λ; ξ) and E(w, λ; ζ).
-  Tensors phi(const Tensors& w, const Tensors& lambda, const Batch& xi) const;
-  Tensor outer(const Tensors& w, const Tensors& lambda, const Batch& zeta) const;
+  TensorList phi(const TensorList& w, const TensorList& lambda, const Batch& xi) const;
+  Tensor outer(const TensorList& w, const TensorList& lambda, const Batch& zeta) const;
 
   std::int64_t n_inner() const { return n_inner_; }
   std::int64_t n_outer() const { return n_outer_; }
-  const Tensors& initial_state() const { return w0_; }
+  const TensorList& initial_state() const { return w0_; }
   MapKind kind() const { return kind_; }
   double step_size() const { return step_; }
 
@@ -61,36 +63,24 @@ class StochasticProblem {
   std::shared_ptr<const StochasticInnerMap> map_;
   std::shared_ptr<const StochasticScalarFn> loss_, outer_;
   std::int64_t n_inner_ = 0, n_outer_ = 0;
-  Tensors w0_;
+  TensorList w0_;
   MapKind kind_ = MapKind::general;
-  bool symmetric_ = false;
+  linsolve::Symmetry symmetry_ = linsolve::Symmetry::unknown;
   double step_ = 0.0;
 };
 
-/// Step sizes η_s of the damped stochastic iterations (s = 0, 1, … counts the steps of
-/// one solve): constant η₀, or decreasing η_s = η₀·γ/(γ + s). η₀ ∈ (0, 1]: each step is
-/// then a convex combination of the iterate and Φ's image, a contraction whenever Φ is.
-struct StepSize {
-  enum class Rule { constant, decreasing };
-  Rule rule = Rule::constant;
-  double eta0 = 1.0;
-  double gamma = 1.0;  ///< decreasing rule only (> 0)
-
-  static StepSize constant(double eta) { return {Rule::constant, eta, 1.0}; }
-  static StepSize decreasing(double eta0, double gamma) { return {Rule::decreasing, eta0, gamma}; }
-  /// η_s.
-  double at(std::int64_t s) const {
-    return rule == Rule::constant ? eta0 : eta0 * gamma / (gamma + static_cast<double>(s));
-  }
-  /// Throws ValueError naming `who` unless η₀ ∈ (0, 1] and (decreasing) γ > 0.
-  void validate(const char* who) const;
-};
+/// Throws ValueError naming `who` unless the damping schedule η_s of a stochastic
+/// iteration (s = 0, 1, … counts the steps of one solve) has η₀ ∈ (0, 1] (and γ > 0 for the
+/// decreasing rules): each step is then a convex combination of the iterate and Φ's image,
+/// a contraction whenever Φ is.
+void validate_damping(const StepSizeSchedule& step, const char* who);
 
 /// Options of the stochastic inner solver.
 struct StochasticInnerOptions {
-  int steps = 100;                                ///< t
-  std::int64_t batch_size = 0;                    ///< |ξ_s|; 0: the full inner data (no sampling)
-  StepSize step = StepSize::constant(1.0);        ///< η_s
+  int max_iterations = 100;     ///< t
+  std::int64_t batch_size = 0;  ///< |ξ_s|; 0: the full inner data (no sampling)
+  /// η_s (validate_damping): constant, or decreasing as η₀γ/(γ + s) or η₀√(γ/(γ + s)).
+  StepSizeSchedule step_size = StepSizeSchedule::constant(1.0);
   /// Heavy-ball momentum μ ∈ [0, 1): w ← w + η_s (Φ(w; ξ_s) − w) + μ (w − w_prev).
   double momentum = 0.0;
   /// A step norm that is non-finite or exceeds this factor times the first one throws.
@@ -98,7 +88,7 @@ struct StochasticInnerOptions {
 };
 
 struct StochasticInnerResult {
-  Tensors state;              ///< w_t (detached)
+  TensorList state;              ///< w_t (detached)
   int steps = 0;
   double last_step_norm = 0;  ///< ‖w_t − w_{t−1}‖
   std::int64_t samples = 0;   ///< Σ_s |ξ_s|
@@ -108,13 +98,14 @@ struct StochasticInnerResult {
 /// momentum), from `start`, with ξ_s drawn from `sampler` (over the inner data). For a
 /// gradient-descent problem this is SGD with step η_s·η. Nothing is recorded: each step
 /// runs in a tape scope of its own. Throws ConvergenceError when the iteration diverges.
-StochasticInnerResult solve_inner_stochastic(const StochasticProblem& problem, const Tensors& lambda,
-                                             const Tensors& start, const StochasticInnerOptions& options,
+StochasticInnerResult solve_inner_stochastic(const StochasticProblem& problem, const TensorList& lambda,
+                                             const TensorList& start, const StochasticInnerOptions& options,
                                              BatchSampler& sampler);
 
 /// The sample-gradients a deterministic method (AID, ITD) consumed on the full-batch
 /// problem, from its diagnostics: inner n_inner·(inner_steps + recomputed_steps); linear
-/// n_inner·linear_iterations (normal-equation CG: 3 pullbacks an iteration) for AID,
+/// n_inner·iterations·iteration_cost of the linear report (normal-equation CG: 3
+/// pullbacks an iteration, BiCGStab 2) for AID,
 /// n_inner·reverse_steps for ITD (each reversed step pulls back through w and λ at once,
 /// so ITD has no separate cross term); cross n_inner for AID (the final ∂_λΦᵀv); outer
 /// n_outer (one gradient of E). AID's optional symmetry probe is not counted. Throws
@@ -128,9 +119,10 @@ class FullBatchCounted final : public HypergradientMethod {
  public:
   FullBatchCounted(std::shared_ptr<HypergradientMethod> method, std::int64_t n_inner, std::int64_t n_outer);
   std::string name() const override { return method_->name(); }
-  Hypergradient hypergradient(const Problem& problem, const Tensors& lambda) override;
+  Hypergradient hypergradient(const Problem& problem, const TensorList& lambda) override;
+  Hypergradient hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) override;
   void reset() override { method_->reset(); }
-  void set_warm_start(bool on) override { method_->set_warm_start(on); }
+  void set_warm_start(WarmStart w) override { method_->set_warm_start(w); }
   WarmState warm_state() const override { return method_->warm_state(); }
   void set_warm_state(const WarmState& s) override { method_->set_warm_state(s); }
   void set_iterations(const IterationCounts& c) override { method_->set_iterations(c); }

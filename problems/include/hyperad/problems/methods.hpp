@@ -10,7 +10,10 @@
 ///     auto m = hyperad::problems::make_method({.name = "aid-cg", .inner_steps = 200}, inst);
 ///     hyperad::bilevel::Hypergradient h = m->hypergradient(inst.problem, inst.lambda0);
 ///
-/// Counts left at −1 take the instance's Defaults (inner_steps, linear_steps, batch_size).
+/// Counts left unset take the instance's Defaults (inner_steps, linear_steps, batch_size).
+/// The AID names are "aid-" and a built-in linear solver's name in lower case
+/// (linsolve::solver_table): aid-fp, aid-neumann, aid-cg, aid-gmres, aid-bicgstab,
+/// aid-normal-cg, aid-lu.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,28 +26,30 @@
 
 namespace hyperad::problems {
 
-/// What to build. −1 in a count means "the instance's default".
+/// What to build. An unset count means "the instance's default".
 struct MethodConfig {
-  std::string name{};         ///< one of method_names(); empty: Instance::defaults.method
-  int inner_steps = -1;       ///< t (−1: Defaults::inner_steps)
-  int linear_steps = -1;      ///< K of AID and SID (−1: Defaults::linear_steps)
-  /// T of itd-truncated (steps reversed through; −1: ⌈t/4⌉) and of itd-checkpointed
-  /// (−1: all t). Refused by the other methods.
-  int reverse_steps = -1;
+  std::string name{};              ///< one of method_names(); empty: Instance::defaults.method
+  std::optional<int> inner_steps{};  ///< t (unset: Defaults::inner_steps)
+  std::optional<int> linear_steps{}; ///< K of AID and SID (unset: Defaults::linear_steps)
+  /// T of itd-truncated (steps reversed through; unset: ⌈t/4⌉) and of itd-checkpointed
+  /// (unset: all t). Refused by the other methods.
+  std::optional<int> reverse_steps{};
   /// itd-checkpointed's policy; empty: binomial with ⌈√T⌉ snapshots.
   std::optional<CheckpointPolicy> checkpoint{};
-  bool warm_start = false;    ///< start from the previous call's w_t (and v)
-  /// SID's inner, linear and cross batch size (0: full data; −1: Defaults::batch_size).
+  /// What each call starts from: the previous call's w_t, its v, both or neither. ITD has
+  /// no v and refuses `linear` warm starts.
+  bilevel::WarmStart warm_start = bilevel::WarmStart::none;
+  /// SID's inner, linear and cross batch size (0: full data; unset: Defaults::batch_size).
   /// Refused (> 0) by the deterministic methods.
-  std::int64_t batch_size = -1;
-  int cross_batches = -1;     ///< SID's J (−1: 1). Refused (> 1) by the deterministic methods.
+  std::optional<std::int64_t> batch_size{};
+  std::optional<int> cross_batches{};  ///< SID's J (unset: 1). Refused (> 1) by the deterministic methods.
   std::uint64_t seed = 0;     ///< SID's samplers
   double inner_step_size = 1.0;   ///< SID's η₀ of the inner iteration, in (0, 1]
   double linear_step_size = 1.0;  ///< SID's η₀ of the linear iteration, in (0, 1]
   /// SID: > 0 makes both step sizes decrease as η₀·γ/(γ + s) with this γ; 0: constant.
   double step_decay = 0.0;
-  /// AID: stop the linear solver at this relative residual (0: run K iterations).
-  double linear_tolerance = 0.0;
+  /// AID: stop the linear solver at this residual (zero: run K iterations).
+  Tolerance linear_tolerance{};
 };
 
 /// A method's name and a one-line description, for listings.
@@ -53,7 +58,7 @@ struct MethodInfo {
 };
 
 /// Every method make_method knows, in the order listings show them: itd, itd-truncated,
-/// itd-checkpointed, aid-fp, aid-neumann, aid-cg, aid-gmres, aid-normal-cg, sid.
+/// itd-checkpointed, the AID names (one per built-in linear solver), sid.
 const std::vector<MethodInfo>& method_names();
 
 /// Empty when `name` can run on `instance`, otherwise why not (one line naming the

@@ -61,7 +61,7 @@ struct Instance {
   std::string name{};     ///< the registry name
   std::string summary{};  ///< one line: data sizes, what w and λ are
   bilevel::Problem problem;                    ///< full batch: inner on training, E on validation
-  bilevel::Tensors lambda0{};                  ///< the starting outer variable (feasible)
+  TensorList lambda0{};                  ///< the starting outer variable (feasible)
   std::vector<bilevel::Projection> projections{};  ///< empty, or one per tensor of λ
   bool maximize = false;                       ///< the attacker of poisoning maximizes E
   /// The same problem over index batches, for SID; empty when SID does not apply.
@@ -71,7 +71,7 @@ struct Instance {
   std::string validation_name{};              ///< what `validation` returns, e.g. "val_acc"
   /// Final metrics at λ (re-solving the inner problem, retraining, testing as the problem
   /// defines them), e.g. test loss and accuracy. Never empty.
-  std::function<Metrics(const bilevel::Tensors& lambda)> evaluate{};
+  std::function<Metrics(const TensorList& lambda)> evaluate{};
   Defaults defaults{};
 };
 

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace hyperad::bilevel {
+namespace hyperad::linsolve {
 
 class DenseLU {
  public:
@@ -24,4 +24,4 @@ class DenseLU {
   std::size_t n_;
 };
 
-}  // namespace hyperad::bilevel
+}  // namespace hyperad::linsolve

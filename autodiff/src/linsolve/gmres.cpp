@@ -1,0 +1,75 @@
+// Restarted GMRES(m): Arnoldi by modified Gram–Schmidt, least squares by Givens rotations.
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "hyperad/autodiff/errors.hpp"
+
+namespace hyperad::linsolve {
+
+Solver gmres(int restart) {
+  if (restart < 1) throw ValueError(fmt::format("linsolve::gmres: restart must be >= 1, got {}", restart));
+  auto algorithm = [m = restart](const Operator& A, const TensorList& b, const TensorList& x0, const Options& o,
+                                 Report& rep) {
+    detail::Start s = detail::start(A, b, x0);
+    TensorList x = std::move(s.x), r = std::move(s.r);
+    StoppingRule rule(o, rep.rhs_norm, b);
+    double rn = list::norm(r);
+    while (!rule.done(rn, rep.iterations, rep)) {
+      // One cycle: Arnoldi basis V, Hessenberg H (column-major, (m+1) × m) reduced to upper
+      // triangular by Givens rotations (cs, sn); g is the rotated β e₁.
+      std::vector<TensorList> V;
+      V.push_back(r);
+      list::scale(V[0], 1.0 / rn);  // rn > tolerance >= 0
+      std::vector<double> H(static_cast<std::size_t>((m + 1) * m), 0.0), cs(m, 1.0), sn(m, 0.0), g(m + 1, 0.0);
+      auto h = [&](int i, int j) -> double& { return H[static_cast<std::size_t>(j * (m + 1) + i)]; };
+      g[0] = rn;
+      int k = 0;  // columns built
+      while (k < m && rep.iterations < o.max_iterations) {
+        const int j = k;
+        TensorList w = A.apply(V[j]);
+        for (int i = 0; i <= j; ++i) {  // modified Gram–Schmidt
+          h(i, j) = list::dot(w, V[i]);
+          list::axpy(-h(i, j), V[i], w);
+        }
+        const double hn = list::norm(w);
+        h(j + 1, j) = hn;
+        for (int i = 0; i < j; ++i) {  // previous rotations on the new column
+          const double a = h(i, j), c = h(i + 1, j);
+          h(i, j) = cs[i] * a + sn[i] * c;
+          h(i + 1, j) = -sn[i] * a + cs[i] * c;
+        }
+        const double a = h(j, j), c = h(j + 1, j), d = std::hypot(a, c);
+        cs[j] = d == 0.0 ? 1.0 : a / d;
+        sn[j] = d == 0.0 ? 0.0 : c / d;
+        h(j, j) = d;
+        h(j + 1, j) = 0.0;
+        g[j + 1] = -sn[j] * g[j];
+        g[j] = cs[j] * g[j];
+        ++k;
+        ++rep.iterations;
+        const double est = std::abs(g[j + 1]);
+        if (est <= rule.tolerance() || hn == 0.0 || !std::isfinite(est)) break;  // hn == 0: exact (happy) breakdown
+        list::scale(w, 1.0 / hn);
+        V.push_back(std::move(w));
+      }
+      // Back substitution H[0:k,0:k] y = g[0:k]; a zero pivot (singular A restricted to the
+      // Krylov space) contributes nothing instead of dividing by zero.
+      std::vector<double> y(k, 0.0);
+      for (int i = k - 1; i >= 0; --i) {
+        double acc = g[i];
+        for (int l = i + 1; l < k; ++l) acc -= h(i, l) * y[l];
+        y[i] = h(i, i) != 0.0 ? acc / h(i, i) : 0.0;
+      }
+      for (int i = 0; i < k; ++i) list::axpy(y[i], V[i], x);
+      r = detail::residual(A, b, x);
+      rn = list::norm(r);
+    }
+    return x;
+  };
+  return Solver("GMRES", algorithm, {.exact_residual = true});
+}
+
+}  // namespace hyperad::linsolve
