@@ -52,7 +52,9 @@ bool Sweep::kept(std::uint32_t id) const { return std::find(inputs_.begin(), inp
 
 void Sweep::mark_active(std::size_t rec_end) {
   active_.assign(hi_ - lo_ + 1, 0);
-  for (std::uint32_t id : inputs_) active_[id - lo_] = 1;
+  // An input recorded after every output (id above hi) cannot reach them: it stays inactive.
+  for (std::uint32_t id : inputs_)
+    if (id >= lo_ && id <= hi_) active_[id - lo_] = 1;
   // The first record with an output at or above lo (records are in id order).
   std::size_t a = 0, b = rec_end;
   while (a < b) {

@@ -2,6 +2,8 @@
 // every malformed-input error with its message, standardization, splits, class selection,
 // and a fuzz test: random and mutated files either load or throw DataError.
 #include <doctest/doctest.h>
+
+#include "skip.hpp"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -266,7 +268,7 @@ TEST_CASE("Fashion-MNIST from Debian's dataset-fashion-mnist") {
     dir = fashion_mnist_dir();
   } catch (const DataError& e) {
     CHECK(std::string(e.what()).find("apt-get install dataset-fashion-mnist") != std::string::npos);
-    MESSAGE("Fashion-MNIST not installed, skipped: " << e.what());
+    hyperad::testing::skip(std::string("Fashion-MNIST is not installed: ") + e.what());
     return;
   }
   CHECK(idx_dims(dir / "train-images-idx3-ubyte.gz") == std::vector<std::int64_t>{60000, 28, 28});

@@ -3,6 +3,8 @@
 // the non-symmetric map, a short constrained outer run, the stochastic version, options.
 #include <doctest/doctest.h>
 
+#include "skip.hpp"
+
 #include <cmath>
 #include <map>
 #include <string>
@@ -207,7 +209,7 @@ TEST_CASE("equilibrium: Fashion-MNIST, pooled") {
   try {
     fashion_mnist_dir();
   } catch (const DataError&) {
-    MESSAGE("Fashion-MNIST is not installed: skipped");
+    hyperad::testing::skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
   Instance inst = make_problem("equilibrium", {.dataset = "fashion_mnist", .small = true});

@@ -4,6 +4,8 @@
 // split, and the rejection of bad options.
 #include <doctest/doctest.h>
 
+#include "skip.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -241,7 +243,7 @@ TEST_CASE("meta problems reject bad options with a message naming the problem an
 TEST_CASE("fashion_mnist meta problems build from the Debian files when installed") {
   std::error_code ec;
   if (!std::filesystem::exists(std::string(kFashionMnistDir) + "/train-labels-idx1-ubyte.gz", ec)) {
-    MESSAGE("Fashion-MNIST not installed; skipped");
+    hyperad::testing::skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
   for (const char* name : {"meta_biased", "meta_hyperrep"}) {

@@ -5,6 +5,8 @@
 // data is installed.
 #include <doctest/doctest.h>
 
+#include "skip.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -213,7 +215,7 @@ TEST_CASE("poisoning: the default Fashion-MNIST instance") {
   try {
     (void)fashion_mnist_dir();
   } catch (const DataError&) {
-    MESSAGE("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): skipped");
+    hyperad::testing::skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
     return;
   }
 #if defined(__SANITIZE_ADDRESS__)
