@@ -32,7 +32,7 @@
 #include "hyperad/hyperad.hpp"
 
 using namespace hyperad;
-using V = std::vector<Tensor>;
+using V = TensorList;
 using Clock = std::chrono::steady_clock;
 
 namespace {

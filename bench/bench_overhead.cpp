@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
           Tensor x = x0.detach().requires_grad_();
           Tensor y = sum(chain(x, a, b));
           const auto t0 = std::chrono::steady_clock::now();
-          std::vector<Tensor> gx = grad(y, {x});
+          TensorList gx = grad(y, {x});
           const auto t1 = std::chrono::steady_clock::now();
           if (r > 0) bw.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());  // r = 0 warms up
         }

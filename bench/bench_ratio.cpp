@@ -18,8 +18,8 @@ namespace {
 
 struct Case {
   std::string name;
-  std::function<Tensor(const std::vector<Tensor>&)> f;
-  std::vector<Tensor> x;
+  std::function<Tensor(const TensorList&)> f;
+  TensorList x;
 };
 
 std::vector<Case> make_cases(Dtype d) {
@@ -32,7 +32,7 @@ std::vector<Case> make_cases(Dtype d) {
     Tensor y = sign(add(matmul(X, wt), randn({n}, g, d)));
     Tensor w = mul_scalar(randn({dim}, g, d), 0.1);
     cases.push_back({"logistic n=10000 d=100",
-                     [X, y](const std::vector<Tensor>& p) { return logistic_loss(matmul(X, p[0]), y); }, {w}});
+                     [X, y](const TensorList& p) { return logistic_loss(matmul(X, p[0]), y); }, {w}});
   }
   {
     const std::int64_t batch = 256;
@@ -42,7 +42,7 @@ std::vector<Case> make_cases(Dtype d) {
     Tensor W1 = mul_scalar(randn({784, 256}, g, d), 0.05), b1 = zeros({256}, d);
     Tensor W2 = mul_scalar(randn({256, 10}, g, d), 0.1), b2 = zeros({10}, d);
     cases.push_back({"mlp 256x784-256-10",
-                     [X, labels](const std::vector<Tensor>& p) {
+                     [X, labels](const TensorList& p) {
                        Tensor h = relu(add(matmul(X, p[0]), p[1]));
                        return cross_entropy(add(matmul(h, p[2]), p[3]), labels);
                      },
@@ -51,7 +51,7 @@ std::vector<Case> make_cases(Dtype d) {
   {
     Tensor x = randn({1000000}, g, d);
     cases.push_back({"elementwise chain 1e6",
-                     [](const std::vector<Tensor>& p) {
+                     [](const TensorList& p) {
                        const Tensor& x = p[0];
                        Tensor bell = exp(mul_scalar(square(x), -0.5));
                        return sum(add(mul(tanh(x), bell), softplus(x)));
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
         c.f(c.x);
       });
       const double gr = bench::median_ms(reps, [&] { value_and_grad(c.f, c.x); });
-      std::vector<Tensor> v;
+      TensorList v;
       for (const Tensor& xi : c.x) v.push_back(ones_like(xi));
       const double h = bench::median_ms(reps, [&] { hvp(c.f, c.x, v); });
       e.f.push_back(f);

@@ -32,12 +32,12 @@ Data make_data(std::int64_t n, Generator& gen) {
 }
 
 // params = {W1 [2,h], b1 [h], W2 [h,2], b2 [2]}
-Tensor loss(const std::vector<Tensor>& p, const Data& d) {
+Tensor loss(const TensorList& p, const Data& d) {
   Tensor hidden = tanh(matmul(d.x, p[0]) + p[1]);
   return cross_entropy(matmul(hidden, p[2]) + p[3], d.labels);
 }
 
-double accuracy(const std::vector<Tensor>& p, const Data& d) {
+double accuracy(const TensorList& p, const Data& d) {
   NoGradGuard off;
   Tensor logits = matmul(tanh(matmul(d.x, p[0]) + p[1]), p[2]) + p[3];
   std::vector<std::int64_t> pred = argmax(logits, 1);
@@ -52,12 +52,12 @@ int main() {
   Generator gen(7);
   Data train = make_data(400, gen), check_data = make_data(12, gen);
   const std::int64_t h = 16;
-  std::vector<Tensor> params{randn({2, h}, gen) * 0.5, zeros({h}), randn({h, 2}, gen) * 0.5, zeros({2})};
+  TensorList params{randn({2, h}, gen) * 0.5, zeros({h}), randn({h, 2}, gen) * 0.5, zeros({2})};
 
   fmt::print("hyperad demo: a 2-{}-2 tanh MLP, cross-entropy, {} training points\n\n", h, train.labels.size());
 
   // 1. Check the gradient against finite differences before trusting it.
-  TensorFn f = [&](const std::vector<Tensor>& p) { return loss(p, check_data); };
+  TensorFn f = [&](const TensorList& p) { return loss(p, check_data); };
   CheckReport first = check_gradient(f, params);
   CheckReport second = check_second_order(f, params);
   fmt::print("gradient vs central finite differences:     {} (max rel. error {:.2e})\n", first.ok ? "ok" : "FAILED",
@@ -74,7 +74,7 @@ int main() {
   double first_loss = 0.0, last_loss = 0.0;
   fmt::print("\n{:>6}  {:>10}  {:>9}\n", "step", "loss", "accuracy");
   for (int step = 0; step <= 300; ++step) {
-    ValueAndGrad vg = value_and_grad([&](const std::vector<Tensor>& p) { return loss(p, train); }, params);
+    ValueAndGrad vg = value_and_grad([&](const TensorList& p) { return loss(p, train); }, params);
     if (step == 0) first_loss = vg.value.item();
     last_loss = vg.value.item();
     if (step % 50 == 0) fmt::print("{:>6}  {:>10.5f}  {:>8.1f}%\n", step, last_loss, 100.0 * accuracy(params, train));

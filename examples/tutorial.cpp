@@ -40,7 +40,7 @@ int main() {
 
   // [model]
   // A model is a plain C++ function of tensors written with the DSL ops.
-  auto train_loss = [&](const std::vector<Tensor>& in) {
+  auto train_loss = [&](const TensorList& in) {
     const Tensor& w = in[0];
     return logistic_loss(matmul(X, w), y) + 0.05 * sum(square(w));
   };

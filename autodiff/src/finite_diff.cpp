@@ -13,8 +13,8 @@ namespace hyperad {
 
 namespace {
 
-std::vector<Tensor> leaves_of(const std::vector<Tensor>& xs, const std::vector<bool>& wrt) {
-  std::vector<Tensor> out;
+TensorList leaves_of(const TensorList& xs, const std::vector<bool>& wrt) {
+  TensorList out;
   for (std::size_t i = 0; i < xs.size(); ++i) {
     Tensor l = xs[i].detach();
     if (wrt[i]) l.requires_grad_();
@@ -24,14 +24,14 @@ std::vector<Tensor> leaves_of(const std::vector<Tensor>& xs, const std::vector<b
 }
 
 // fn at xs as float64 values (recorded in a scope that is rewound).
-std::vector<double> values_at(const TensorFn& fn, const std::vector<Tensor>& xs) {
+std::vector<double> values_at(const TensorFn& fn, const TensorList& xs) {
   TapeScope scope;
   return fn(xs).to_vector();
 }
 
 // xs with inputs[k] element j moved by delta (a fresh copy; the caller's data is untouched).
-std::vector<Tensor> moved(const std::vector<Tensor>& xs, std::size_t k, std::int64_t j, double delta) {
-  std::vector<Tensor> out = xs;
+TensorList moved(const TensorList& xs, std::size_t k, std::int64_t j, double delta) {
+  TensorList out = xs;
   Tensor c;
   {
     NoGradGuard off;
@@ -43,10 +43,10 @@ std::vector<Tensor> moved(const std::vector<Tensor>& xs, std::size_t k, std::int
 }
 
 // xs moved along directions u (for the inputs in wrt) by `scale`.
-std::vector<Tensor> moved_along(const std::vector<Tensor>& xs, const std::vector<Tensor>& u,
+TensorList moved_along(const TensorList& xs, const TensorList& u,
                                 const std::vector<bool>& wrt, double scale) {
   NoGradGuard off;
-  std::vector<Tensor> out;
+  TensorList out;
   for (std::size_t i = 0; i < xs.size(); ++i)
     out.push_back(wrt[i] ? add(xs[i].detach(), mul_scalar(u[i], scale)) : xs[i].detach());
   return out;
@@ -80,7 +80,7 @@ Tensor random_like(const Tensor& t, Generator& gen) { return randn(t.shape(), ge
 
 }  // namespace
 
-Tensor jacobian_fd(const TensorFn& fn, const std::vector<Tensor>& inputs, std::size_t k, double eps) {
+Tensor jacobian_fd(const TensorFn& fn, const TensorList& inputs, std::size_t k, double eps) {
   if (k >= inputs.size()) throw ValueError(fmt::format("jacobian_fd: input {} of {}", k, inputs.size()));
   std::vector<double> y0 = values_at(fn, inputs);
   const std::int64_t m = static_cast<std::int64_t>(y0.size()), n = inputs[k].numel();
@@ -94,12 +94,12 @@ Tensor jacobian_fd(const TensorFn& fn, const std::vector<Tensor>& inputs, std::s
   return tensor(jac, Shape{m, n});
 }
 
-Tensor jacobian(const TensorFn& fn, const std::vector<Tensor>& inputs, std::size_t k) {
+Tensor jacobian(const TensorFn& fn, const TensorList& inputs, std::size_t k) {
   if (k >= inputs.size()) throw ValueError(fmt::format("jacobian: input {} of {}", k, inputs.size()));
   TapeScope scope;
   std::vector<bool> wrt(inputs.size(), false);
   wrt[k] = true;
-  std::vector<Tensor> xs = leaves_of(inputs, wrt);
+  TensorList xs = leaves_of(inputs, wrt);
   Tensor y = fn(xs);
   const std::int64_t m = y.numel(), n = inputs[k].numel();
   std::vector<double> jac(static_cast<std::size_t>(m * n));
@@ -115,7 +115,7 @@ Tensor jacobian(const TensorFn& fn, const std::vector<Tensor>& inputs, std::size
   return tensor(jac, Shape{m, n});
 }
 
-CheckReport check_gradient(const TensorFn& fn, const std::vector<Tensor>& inputs, const CheckOptions& opts) {
+CheckReport check_gradient(const TensorFn& fn, const TensorList& inputs, const CheckOptions& opts) {
   std::vector<bool> wrt = wrt_mask(opts, inputs.size());
   Comparer c{opts, {}};
   const std::int64_t out_n = static_cast<std::int64_t>(values_at(fn, inputs).size());
@@ -139,16 +139,16 @@ CheckReport check_gradient(const TensorFn& fn, const std::vector<Tensor>& inputs
 
   Generator gen(opts.seed);
   for (int p = 0; p < opts.probes; ++p) {
-    std::vector<Tensor> u;
+    TensorList u;
     for (const Tensor& x : inputs) u.push_back(random_like(x, gen));
     double ad = 0.0;
     Tensor w;
     {
       TapeScope scope;
-      std::vector<Tensor> xs = leaves_of(inputs, wrt);
+      TensorList xs = leaves_of(inputs, wrt);
       Tensor y = fn(xs);
       w = random_like(y, gen);
-      std::vector<Tensor> wanted;
+      TensorList wanted;
       std::vector<std::size_t> idx;
       for (std::size_t k = 0; k < xs.size(); ++k)
         if (wrt[k]) {
@@ -158,7 +158,7 @@ CheckReport check_gradient(const TensorFn& fn, const std::vector<Tensor>& inputs
       GradOptions o;
       o.seed = w;
       o.allow_unused = true;
-      std::vector<Tensor> g = grad(y, wanted, o);
+      TensorList g = grad(y, wanted, o);
       for (std::size_t q = 0; q < g.size(); ++q) ad += dot(g[q], u[idx[q]]).item();
     }
     std::vector<double> yp = values_at(fn, moved_along(inputs, u, wrt, opts.eps));
@@ -171,7 +171,7 @@ CheckReport check_gradient(const TensorFn& fn, const std::vector<Tensor>& inputs
   return c.r;
 }
 
-CheckReport check_second_order(const TensorFn& fn, const std::vector<Tensor>& inputs, const CheckOptions& opts) {
+CheckReport check_second_order(const TensorFn& fn, const TensorList& inputs, const CheckOptions& opts) {
   std::vector<bool> wrt = wrt_mask(opts, inputs.size());
   Generator gen(opts.seed + 1);
   Tensor w;
@@ -183,8 +183,8 @@ CheckReport check_second_order(const TensorFn& fn, const std::vector<Tensor>& in
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     if (!wrt[k]) continue;
     // G_k(x) = ∇_{x_k} ⟨w, fn(x)⟩, recorded so that it can be differentiated again.
-    TensorFn g_k = [&, k](const std::vector<Tensor>& xs_in) {
-      std::vector<Tensor> xs;
+    TensorFn g_k = [&, k](const TensorList& xs_in) {
+      TensorList xs;
       for (std::size_t i = 0; i < xs_in.size(); ++i) {
         Tensor x = xs_in[i];
         if (wrt[i] && !x.requires_grad()) x = x.detach().requires_grad_();
@@ -207,12 +207,12 @@ CheckReport check_second_order(const TensorFn& fn, const std::vector<Tensor>& in
   return worst;
 }
 
-CheckReport check_hvp(const TensorFn& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& directions,
+CheckReport check_hvp(const TensorFn& f, const TensorList& inputs, const TensorList& directions,
                       const CheckOptions& opts) {
-  std::vector<Tensor> h = hvp(f, inputs, directions);
+  TensorList h = hvp(f, inputs, directions);
   std::vector<bool> all(inputs.size(), true);
   auto grads_at = [&](double scale) { return value_and_grad(f, moved_along(inputs, directions, all, scale)).grads; };
-  std::vector<Tensor> gp = grads_at(opts.eps), gm = grads_at(-opts.eps);
+  TensorList gp = grads_at(opts.eps), gm = grads_at(-opts.eps);
   Comparer c{opts, {}};
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     std::vector<double> hv = h[k].to_vector(), p = gp[k].to_vector(), m = gm[k].to_vector();

@@ -140,7 +140,7 @@ TensorList fixed_point(const FixedPointMap& phi, const TensorList& w0, const Ten
         rep->forward_diverged = true;  // keep w, the last finite iterate
         fail(o.on_failure, *rep,
              fmt::format("fixed_point: the iteration diverges: non-finite iterate at iteration {} (step norm {}{})",
-                         k, step,
+                         k, std::isnan(step) ? std::string("NaN") : fmt::format("{:.3e}", step),
                          best_at > 0 ? fmt::format("; smallest step so far {:.3e} at iteration {}", best, best_at)
                                      : std::string()));
         break;

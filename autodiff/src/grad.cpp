@@ -13,7 +13,7 @@ using detail::TapeEngine;
 
 // ---- grad ---------------------------------------------------------------------------
 
-std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
+TensorList grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
                          std::span<const Tensor> inputs, bool create_graph, bool allow_unused) {
   Tape& tape = Tape::current();
   if (seeds.size() != outputs.size() && !seeds.empty())
@@ -60,7 +60,7 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
       rec_end = std::max<std::size_t>(rec_end, TapeEngine::record_of(tape, id) + 1);
   }
 
-  std::vector<Tensor> result(inputs.size());
+  TensorList result(inputs.size());
   if (!seeded.empty()) {
     detail::Sweep sweep(tape, lo, hi, create_graph, in_ids);
     sweep.mark_active(rec_end);
@@ -88,7 +88,7 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
   return result;
 }
 
-std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const GradOptions& opts) {
+TensorList grad(const Tensor& output, const TensorList& inputs, const GradOptions& opts) {
   return grad(std::span<const Tensor>(&output, 1), std::span<const Tensor>(&opts.seed, 1), inputs,
               opts.create_graph, opts.allow_unused);
 }
@@ -96,7 +96,7 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
 // ---- vjp -------------------------------------------------------------------------
 
 struct VjpBuilder {
-  static Pullback make(std::vector<Tensor> in, std::vector<Tensor> out) {
+  static Pullback make(TensorList in, TensorList out) {
     Pullback p;
     p.inputs_ = std::move(in);
     p.outputs_ = std::move(out);
@@ -104,7 +104,7 @@ struct VjpBuilder {
   }
 };
 
-std::vector<Tensor> Pullback::operator()(std::span<const Tensor> cotangents, bool create_graph) const {
+TensorList Pullback::operator()(std::span<const Tensor> cotangents, bool create_graph) const {
   if (inputs_.empty()) throw ValueError("Pullback: called on an empty pullback (not made by vjp)");
   if (cotangents.size() != outputs_.size())
     throw ValueError(fmt::format("Pullback: {} cotangents given for {} outputs", cotangents.size(),
@@ -131,10 +131,10 @@ Pullback Pullback::with_respect_to(const std::vector<std::size_t>& positions) co
   return p;
 }
 
-Vjp vjp(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
-        const std::vector<Tensor>& inputs) {
-  std::vector<Tensor> xs = list::make_leaves(inputs);
-  std::vector<Tensor> out;
+Vjp vjp(const std::function<TensorList(const TensorList&)>& fn,
+        const TensorList& inputs) {
+  TensorList xs = list::make_leaves(inputs);
+  TensorList out;
   {
     EnableGradGuard on;
     out = fn(xs);
@@ -148,8 +148,8 @@ Vjp vjp(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn
 // ---- value_and_grad, hvp --------------------------------------------------------------
 
 
-ValueAndGrad value_and_grad(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
-                            const std::vector<Tensor>& inputs) {
+ValueAndGrad value_and_grad(const std::function<Tensor(const TensorList&)>& fn,
+                            const TensorList& inputs) {
   TapeScope scope;
   EnableGradGuard on;
   auto xs = list::make_leaves(inputs);
@@ -160,8 +160,8 @@ ValueAndGrad value_and_grad(const std::function<Tensor(const std::vector<Tensor>
   return {y.detach(), std::move(g)};
 }
 
-std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& x,
-                        const std::vector<Tensor>& v) {
+TensorList hvp(const std::function<Tensor(const TensorList&)>& f, const TensorList& x,
+                        const TensorList& v) {
   if (x.size() != v.size())
     throw ValueError(fmt::format("hvp: {} directions given for {} inputs", v.size(), x.size()));
   for (std::size_t i = 0; i < x.size(); ++i)
@@ -177,14 +177,14 @@ std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>&
   o.allow_unused = true;
   auto g = grad(y, xs, o);
   // A gradient that does not depend on x (f linear in x) contributes a zero block.
-  std::vector<Tensor> outs, seeds;
+  TensorList outs, seeds;
   for (std::size_t i = 0; i < g.size(); ++i)
     if (g[i].requires_grad()) {
       outs.push_back(g[i]);
       seeds.push_back(v[i]);
     }
   if (outs.empty()) {
-    std::vector<Tensor> z;
+    TensorList z;
     for (const Tensor& xi : x) z.push_back(zeros_like(xi));
     return z;
   }
@@ -192,8 +192,8 @@ std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>&
 }
 
 Tensor hvp(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, const Tensor& v) {
-  return hvp([&f](const std::vector<Tensor>& xs) { return f(xs[0]); }, std::vector<Tensor>{x},
-             std::vector<Tensor>{v})[0];
+  return hvp([&f](const TensorList& xs) { return f(xs[0]); }, TensorList{x},
+             TensorList{v})[0];
 }
 
 }  // namespace hyperad

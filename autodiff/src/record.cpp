@@ -102,7 +102,7 @@ Tensor record(const OpDef& def, Tensor out, std::initializer_list<const Tensor*>
   return out;
 }
 
-std::vector<Tensor> record(const OpDef& def, std::vector<Tensor> outs, std::span<const Tensor> inputs,
+TensorList record(const OpDef& def, TensorList outs, std::span<const Tensor> inputs,
                            std::initializer_list<const Tensor*> saved, OpAttrs attrs) {
   Tape& tape = Tape::current();
   if (tape.checking_finite())

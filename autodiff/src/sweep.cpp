@@ -101,7 +101,7 @@ void Sweep::accumulate(const Record& r, int i, Tensor g) {
 }
 
 void Sweep::run(std::size_t rec_end) {
-  std::vector<Tensor> gouts;
+  TensorList gouts;
   for (std::size_t ri = rec_end; ri-- > 0;) {
     const Record& r = TapeEngine::record_at(tape_, ri);
     if (r.out_id + r.n_out <= lo_) break;  // everything below is upstream of every input

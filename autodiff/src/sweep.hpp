@@ -36,7 +36,7 @@ class Sweep {
   std::uint32_t lo_, hi_;
   bool create_graph_;
   std::vector<std::uint32_t> inputs_;
-  std::vector<Tensor> adj_;
+  TensorList adj_;
   std::vector<char> active_;  // depends on an input, per variable of [lo, hi]
   Tensor none_;
 };

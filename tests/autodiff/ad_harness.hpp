@@ -39,8 +39,8 @@ inline CheckOptions options_of(const AdCase& c, std::vector<bool> wrt) {
   return o;
 }
 
-inline std::vector<Tensor> cast_all(const std::vector<Tensor>& xs, Dtype d) {
-  std::vector<Tensor> out;
+inline TensorList cast_all(const TensorList& xs, Dtype d) {
+  TensorList out;
   for (const Tensor& x : xs) out.push_back(x.detach().to(d));
   return out;
 }
@@ -58,7 +58,7 @@ inline void expect_close(const std::vector<double>& a, const std::vector<double>
 }
 
 /// The whole battery for one op (or composite) at one point.
-inline void expect_ad(const std::string& name, const TensorFn& fn, const std::vector<Tensor>& inputs,
+inline void expect_ad(const std::string& name, const TensorFn& fn, const TensorList& inputs,
                       const AdCase& c = {}) {
   INFO("op: " << name);
   std::vector<bool> base = c.differentiable.empty() ? std::vector<bool>(inputs.size(), true) : c.differentiable;
@@ -94,7 +94,7 @@ inline void expect_ad(const std::string& name, const TensorFn& fn, const std::ve
 
   if (c.check_f32) {
     TapeScope scope;
-    std::vector<Tensor> x64 = cast_all(inputs, Dtype::f64), x32 = cast_all(inputs, Dtype::f32);
+    TensorList x64 = cast_all(inputs, Dtype::f64), x32 = cast_all(inputs, Dtype::f32);
     for (std::size_t k = 0; k < inputs.size(); ++k)
       if (base[k]) {
         x64[k].requires_grad_();
@@ -105,7 +105,7 @@ inline void expect_ad(const std::string& name, const TensorFn& fn, const std::ve
     expect_close(y32.to_vector(), y64.to_vector(), c.f32_rtol, name + " float32 value");
     Generator gen(7);
     Tensor w = randn(y64.shape(), gen);
-    std::vector<Tensor> want64, want32;
+    TensorList want64, want32;
     for (std::size_t k = 0; k < inputs.size(); ++k)
       if (base[k]) {
         want64.push_back(x64[k]);

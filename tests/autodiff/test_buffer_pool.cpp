@@ -22,7 +22,7 @@ void train_step(Tensor& w, Tensor& b, const Tensor& x, const Tensor& y) {
   Tensor wv = w.detach().requires_grad_(), bv = b.detach().requires_grad_();
   Tensor h = tanh(add(matmul(x, wv), bv));
   Tensor loss = add(mean(square(sub(h, y))), mul_scalar(sum(exp(mul_scalar(wv, 0.1))), 1e-3));
-  std::vector<Tensor> g = grad(loss, {wv, bv});
+  TensorList g = grad(loss, {wv, bv});
   NoGradGuard off;
   w = sub(w, mul_scalar(g[0], 0.1));
   b = sub(b, mul_scalar(g[1], 0.1));

@@ -8,7 +8,7 @@
 #include "hyperad/hyperad.hpp"
 
 using namespace hyperad;
-using V = std::vector<Tensor>;
+using V = TensorList;
 
 namespace {
 // Heavy-ball gradient descent on a perturbed quadratic, a two-tensor state (x, v):

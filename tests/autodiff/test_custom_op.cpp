@@ -13,7 +13,7 @@ using namespace hyperad;
 TEST_CASE("the header's custom op: values, first and second order against finite differences") {
   const Tensor x = tensor({-1.5, 0.25, 2.0});
   CHECK(cube(x).to_vector() == std::vector<double>{-3.375, 0.015625, 8.0});
-  hyperad::testing::expect_ad("cube", [](const std::vector<Tensor>& in) { return cube(in[0]); }, {x});
+  hyperad::testing::expect_ad("cube", [](const TensorList& in) { return cube(in[0]); }, {x});
   // The gradient of Σ cube(x) is 3x², and its derivative (second order through the rule) 6x.
   TapeScope scope;
   Tensor v = x.detach();

@@ -17,7 +17,7 @@ Tensor away_from_zero(const Shape& s) {
   Tensor u = rn(s);
   return add(u, mul_scalar(sign(u), 0.3));
 }
-using V = std::vector<Tensor>;
+using V = TensorList;
 }  // namespace
 
 TEST_CASE("binary arithmetic: FD first and second order, broadcasting, scalars") {

@@ -8,7 +8,7 @@
 #include "hyperad/hyperad.hpp"
 
 using namespace hyperad;
-using V = std::vector<Tensor>;
+using V = TensorList;
 
 namespace {
 FixedPointOptions tight(const linsolve::Solver& solver = linsolve::richardson()) {
@@ -287,7 +287,7 @@ TEST_CASE("non-convergence and divergence: errors with numbers, or warnings in t
   // Non-finite iterate; warn mode returns the last finite one.
   auto blowup = [](const Tensor& x, const V& q) { return log(x - 10.0) + q[0]; };
   CHECK_THROWS_WITH_AS(fixed_point(blowup, scalar(0.0), {lam}),
-                       doctest::Contains("non-finite iterate at iteration 1"), ConvergenceError);
+                       doctest::Contains("non-finite iterate at iteration 1 (step norm NaN)"), ConvergenceError);
   o = {};
   o.on_failure = OnFailure::warn;  // also prints one line to stderr
   FixedPointStats sd;

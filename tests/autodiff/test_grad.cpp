@@ -6,7 +6,7 @@ using hyperad::testing::expect_ad;
 using hyperad::testing::values;
 
 namespace {
-using V = std::vector<Tensor>;
+using V = TensorList;
 }
 
 TEST_CASE("create_graph records the backward pass; without it results are plain") {
@@ -34,7 +34,7 @@ TEST_CASE("grad of several outputs with seeds propagates them in one sweep") {
   Tensor x = tensor({1.0, 2.0});
   x.requires_grad_();
   Tensor a = x * 3.0, b = square(x);
-  std::vector<Tensor> outs{a, b}, seeds{tensor({1.0, 0.0}), tensor({0.0, 1.0})}, ins{x};
+  TensorList outs{a, b}, seeds{tensor({1.0, 0.0}), tensor({0.0, 1.0})}, ins{x};
   CHECK(values(grad(outs, seeds, ins)[0]) == std::vector<double>{3, 4});
 }
 
@@ -51,14 +51,14 @@ TEST_CASE("a vjp pullback is reusable: K calls equal K separate gradients") {
   CHECK_FALSE(r.value[0].requires_grad());
   for (int k = 0; k < 5; ++k) {
     Tensor u = randn({4, 1}, gen);
-    std::vector<Tensor> pb = r.pullback(u);
+    TensorList pb = r.pullback(u);
     TapeScope inner;
     Tensor wl = w.detach(), ll = lam.detach();
     wl.requires_grad_();
     ll.requires_grad_();
     GradOptions o;
     o.seed = u;
-    std::vector<Tensor> direct = grad(f(wl, ll), {wl, ll}, o);
+    TensorList direct = grad(f(wl, ll), {wl, ll}, o);
     CHECK(values(pb[0]) == values(direct[0]));
     CHECK(values(pb[1]) == values(direct[1]));
   }
@@ -93,7 +93,7 @@ TEST_CASE("the pullback of a map containing a gradient: Phi(w, l) = w - eta grad
   TapeScope scope;
   Tensor w = randn({5}, gen), l = randn({5}, gen), u = randn({5}, gen);
   Vjp r = vjp([&](const V& x) { return V{phi(x)}; }, V{w, l});
-  std::vector<Tensor> pb = r.pullback(u);
+  TensorList pb = r.pullback(u);
   Tensor s = sigmoid(w * l), ds = s * (1.0 - s);
   Tensor ew = u - eta * (ds * l * l + 1.0) * u, el = -eta * (s + ds * w * l) * u;
   for (int i = 0; i < 5; ++i) {

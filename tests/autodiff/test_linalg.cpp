@@ -12,7 +12,7 @@ using hyperad::testing::values;
 namespace {
 Generator gen(2024);
 Tensor rn(const Shape& s) { return randn(s, gen); }
-using V = std::vector<Tensor>;
+using V = TensorList;
 
 // Shape of an operand that holds an [r, c] matrix per batch, stored transposed if `t`.
 Shape stored(std::int64_t batch, std::int64_t r, std::int64_t c, bool t) {

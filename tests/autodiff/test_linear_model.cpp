@@ -16,7 +16,7 @@ namespace {
 Generator gen(977);
 Tensor rn(const Shape& s) { return randn(s, gen); }
 Tensor pm1(const Shape& s) { return sub(mul_scalar(greater(rand(s, gen), full({}, 0.5)), 2.0), ones({})); }
-using V = std::vector<Tensor>;
+using V = TensorList;
 constexpr LinearLoss kLosses[] = {LinearLoss::logistic, LinearLoss::squared};
 constexpr Reduction kVectorReductions[] = {Reduction::mean, Reduction::sum};
 

@@ -15,7 +15,7 @@ Generator gen(4242);
 Tensor rn(const Shape& s) { return randn(s, gen); }
 // Random ±1 labels.
 Tensor pm1(const Shape& s) { return sub(mul_scalar(greater(rand(s, gen), full({}, 0.5)), 2.0), ones({})); }
-using V = std::vector<Tensor>;
+using V = TensorList;
 using Labels = std::vector<std::int64_t>;
 constexpr Reduction kAll[] = {Reduction::mean, Reduction::sum, Reduction::none};
 const char* name_of(Reduction r) { return r == Reduction::mean ? "mean" : r == Reduction::sum ? "sum" : "none"; }

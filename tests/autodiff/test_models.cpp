@@ -12,7 +12,7 @@ namespace {
 Generator gen(31337);
 Tensor rn(const Shape& s) { return randn(s, gen); }
 Tensor pm1(const Shape& s) { return sub(mul_scalar(greater(rand(s, gen), full({}, 0.5)), 2.0), ones({})); }
-using V = std::vector<Tensor>;
+using V = TensorList;
 
 // ‖a − b‖ ≤ rtol ‖b‖
 void check_rel(const Tensor& a, const Tensor& b, double rtol) {
@@ -82,7 +82,7 @@ TEST_CASE("logistic regression: gradient and HVP against closed forms") {
   check_rel(grad(loss(wr), {wr})[0], tensor(g, {d}), 1e-10);
   check_rel(hvp(loss, w, v), tensor(hv, {d}), 1e-10);
   // The same through the multi-input form, with y differentiable too: the w block is unchanged.
-  std::vector<Tensor> hv2 = hvp([&](const V& p) { return logistic_loss(matmul(X, p[0]), p[1]); }, {w, y},
+  TensorList hv2 = hvp([&](const V& p) { return logistic_loss(matmul(X, p[0]), p[1]); }, {w, y},
                                 {v, zeros({n})});
   check_rel(hv2[0], tensor(hv, {d}), 1e-10);
 
@@ -105,7 +105,7 @@ TEST_CASE("a pullback reused K times equals K separate gradient calls") {
   check_rel(res.value[0], F(w), 1e-15);
   for (int k = 0; k < 5; ++k) {
     Tensor u = rn({4});
-    std::vector<Tensor> pulled = res.pullback(u);
+    TensorList pulled = res.pullback(u);
     Tensor wr = w.clone().requires_grad_();
     GradOptions o;
     o.seed = u;
@@ -132,7 +132,7 @@ TEST_CASE("pullback of a gradient step Φ(w, λ) = w − η∇_w L(w, λ) for a 
   check_rel(res.value[0], w - (matmul(A, w) - lam) * eta, 1e-14);
   for (int k = 0; k < 3; ++k) {
     Tensor u = rn({d});
-    std::vector<Tensor> pulled = res.pullback(u);
+    TensorList pulled = res.pullback(u);
     REQUIRE(pulled.size() == 2);
     check_rel(pulled[0], u - matmul(A, u) * eta, 1e-13);
     check_rel(pulled[1], u * eta, 1e-14);

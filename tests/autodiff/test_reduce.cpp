@@ -10,7 +10,7 @@ using hyperad::testing::values;
 namespace {
 Generator gen(77);
 Tensor rn(const Shape& s) { return randn(s, gen); }
-using V = std::vector<Tensor>;
+using V = TensorList;
 }  // namespace
 
 TEST_CASE("sum and mean over all, some, and negative axes, with and without keepdim") {

@@ -12,7 +12,7 @@ using hyperad::testing::values;
 namespace {
 Generator gen(4242);
 Tensor rn(const Shape& s) { return randn(s, gen); }
-using V = std::vector<Tensor>;
+using V = TensorList;
 using I = std::vector<std::int64_t>;
 
 // 0, 1, ..., numel - 1 in `shape` (readable expected values).

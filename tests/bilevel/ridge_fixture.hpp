@@ -25,10 +25,10 @@ struct Ridge {
     yv = matmul(Xv, w_true) + 0.1 * randn({n}, g);
   }
 
-  Tensor inner_loss(const std::vector<Tensor>& w, const std::vector<Tensor>& lam) const {
+  Tensor inner_loss(const TensorList& w, const TensorList& lam) const {
     return 0.5 * mean(square(matmul(X, w[0]) - y)) + 0.5 * sum(exp(lam[0]) * square(w[0]));
   }
-  Tensor outer(const std::vector<Tensor>& w, const std::vector<Tensor>&) const {
+  Tensor outer(const TensorList& w, const TensorList&) const {
     return 0.5 * mean(square(matmul(Xv, w[0]) - yv));
   }
   // The largest eigenvalue of H bounds a safe step 1/L.
@@ -39,8 +39,8 @@ struct Ridge {
   }
   bilevel::Problem problem(const Tensor& lam) const {
     return bilevel::Problem::gradient_descent(
-        [this](const std::vector<Tensor>& w, const std::vector<Tensor>& l) { return inner_loss(w, l); },
-        1.0 / smoothness(lam), [this](const std::vector<Tensor>& w, const std::vector<Tensor>& l) { return outer(w, l); },
+        [this](const TensorList& w, const TensorList& l) { return inner_loss(w, l); },
+        1.0 / smoothness(lam), [this](const TensorList& w, const TensorList& l) { return outer(w, l); },
         {zeros({d})});
   }
 

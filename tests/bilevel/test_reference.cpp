@@ -71,8 +71,8 @@ TEST_CASE("the inner solver stops at its tolerance and reports divergence with a
   CHECK(list::relative_error(w, ws) < 1e-8);
 
   Problem bad = Problem::gradient_descent(
-      [&](const std::vector<Tensor>& w_, const std::vector<Tensor>& l) { return r.inner_loss(w_, l); },
-      5.0 / r.smoothness(lam), [&](const std::vector<Tensor>& w_, const std::vector<Tensor>& l) { return r.outer(w_, l); },
+      [&](const TensorList& w_, const TensorList& l) { return r.inner_loss(w_, l); },
+      5.0 / r.smoothness(lam), [&](const TensorList& w_, const TensorList& l) { return r.outer(w_, l); },
       {zeros({4})});
   CHECK_THROWS_WITH_AS(solve_inner(bad, {lam}, bad.initial_state(), {.max_iterations = 5000}),
                        doctest::Contains("may be too large for this inner loss"), ConvergenceError);
@@ -102,14 +102,14 @@ TEST_CASE("the contraction estimate matches 1 - eta * lambda_min(H) for a gradie
 }
 
 TEST_CASE("problem construction errors") {
-  auto L = [](const std::vector<Tensor>& w, const std::vector<Tensor>&) { return sum(square(w[0])); };
+  auto L = [](const TensorList& w, const TensorList&) { return sum(square(w[0])); };
   CHECK_THROWS_WITH_AS(Problem::gradient_descent(L, -1.0, L, {zeros({2})}), doctest::Contains("step size must be positive"),
                        ValueError);
   CHECK_THROWS_WITH_AS(Problem::heavy_ball(L, 0.1, 1.5, L, {zeros({2})}), doctest::Contains("momentum must be in [0, 1)"),
                        ValueError);
   CHECK_THROWS_WITH_AS(Problem::from_map(nullptr, L, {}), doctest::Contains("w0 is empty"), ValueError);
   Problem wrong = Problem::from_map(
-      [](const std::vector<Tensor>& w, const std::vector<Tensor>&) { return std::vector<Tensor>{w[0], w[0]}; }, L,
+      [](const TensorList& w, const TensorList&) { return TensorList{w[0], w[0]}; }, L,
       {zeros({2})});
   CHECK_THROWS_WITH_AS(wrong.phi({zeros({2})}, {}), doctest::Contains("returned 2 tensors for a state of 1"), ShapeError);
 }

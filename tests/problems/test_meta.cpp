@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../../problems/src/meta_tasks.hpp"  // the task sampler (private to the library)
+#include "hyperad/problems/meta_tasks.hpp"
 #include "hyperad/bilevel.hpp"
 #include "hyperad/problems/data.hpp"
 #include "hyperad/problems/registry.hpp"

@@ -1,14 +1,13 @@
 #include "kernels/reduce.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
 
 #include <fmt/format.h>
 
 #include "kernels/buffer.hpp"
-#include "kernels/elementwise.hpp"
+#include "kernels/elementwise.hpp"  // broadcast plans, parallel_for
 #include "kernels/vec.hpp"
 
 namespace hyperad::kernels {
@@ -398,41 +397,5 @@ Tensor logsumexp(const Tensor& x, int axis) {
   });
   return out;
 }
-
-Tensor softmax(const Tensor& x, int axis, bool log) {
-  const AxisSplit a = split_at(x.shape(), axis);
-  Tensor y(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&]<class T>() {
-    const T* xp = x.data<T>();
-    T* yp = y.mutable_data<T>();
-    for_each_lse<T>(x, axis, [&](std::int64_t o, std::int64_t i, T m, T ls) {
-      const std::int64_t at = o * a.n * a.inner + i;
-      const T shift = m + ls;
-      if (a.inner == 1) {
-        const std::array<const T*, 1> in{xp + at};
-        if (log) detail::run<T>(0u, simd([shift](auto v) { return v - shift; }), in, yp + at, a.n);
-        else detail::run<T>(0u, simd([shift](auto v) { using std::exp; return exp(v - shift); }), in, yp + at, a.n);
-        return;
-      }
-      for (std::int64_t k = 0; k < a.n; ++k) {
-        const T v = xp[at + k * a.inner] - shift;
-        yp[at + k * a.inner] = log ? v : std::exp(v);
-      }
-    });
-  });
-  return y;
-}
-
-Tensor dot(const Tensor& a, const Tensor& b) {
-  Tensor out(Shape{}, a.dtype());
-  dispatch(a.dtype(), [&]<class T>() {
-    const T *ap = a.data<T>(), *bp = b.data<T>();
-    out.mutable_data<T>()[0] =
-        chunked_sum<T>(a.numel(), [&](std::int64_t lo, std::int64_t n) { return vec::dot(ap + lo, bp + lo, n); });
-  });
-  return out;
-}
-
-Tensor squared_norm(const Tensor& x) { return dot(x, x); }
 
 }  // namespace hyperad::kernels

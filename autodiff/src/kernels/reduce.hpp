@@ -61,14 +61,4 @@ Tensor extremum(const Tensor& x, int axis, bool want_max, std::vector<std::int64
 /// log Σ exp along axis (keepdim shape), max-shifted.
 Tensor logsumexp(const Tensor& x, int axis);
 
-/// Σ a_i b_i over all elements of two equally shaped tensors, as a rank-0 tensor (one
-/// pass, no temporary).
-Tensor dot(const Tensor& a, const Tensor& b);
-
-/// Σ x_i², as a rank-0 tensor.
-Tensor squared_norm(const Tensor& x);
-
-/// softmax (log_softmax when `log`) along axis: exp(x - logsumexp(x)), max-shifted.
-Tensor softmax(const Tensor& x, int axis, bool log);
-
 }  // namespace hyperad::kernels

@@ -24,24 +24,6 @@ T sum(const T* x, std::int64_t n) {
   return xsimd::hadd((s0 + s1) + (s2 + s3));
 }
 
-/// Σ a[i] b[i] over [0, n), same scheme as sum().
-template <class T>
-T dot(const T* a, const T* b, std::int64_t n) {
-  constexpr std::int64_t W = kLanes<T>;
-  using B = Batch<T>;
-  B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
-  std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
-    s1 = xsimd::fma(B::load_unaligned(a + i + W), B::load_unaligned(b + i + W), s1);
-    s2 = xsimd::fma(B::load_unaligned(a + i + 2 * W), B::load_unaligned(b + i + 2 * W), s2);
-    s3 = xsimd::fma(B::load_unaligned(a + i + 3 * W), B::load_unaligned(b + i + 3 * W), s3);
-  }
-  for (; i + W <= n; i += W) s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
-  if (i < n) s1 = xsimd::fma(load_partial(a + i, n - i, T(0)), load_partial(b + i, n - i, T(0)), s1);
-  return xsimd::hadd((s0 + s1) + (s2 + s3));
-}
-
 /// y[r] = Σ_i a[r·ld + i] x[i] for R rows at once (a matrix-vector product's rows): each
 /// batch of x is loaded once for all R rows. One accumulator per row, so a row's value
 /// does not depend on R or on which rows share a call.

@@ -272,7 +272,7 @@ Tensor scatter_add(const Shape& shape, int axis, const std::vector<std::int64_t>
 namespace {
 // Common checks of a tensor list: non-empty, defined, one dtype, and shapes that agree
 // with the first one (everywhere, or everywhere except `axis` when axis ≥ 0).
-void check_list(const char* op, const std::vector<Tensor>& xs, int axis) {
+void check_list(const char* op, const TensorList& xs, int axis) {
   if (xs.empty()) throw ValueError(fmt::format("{}: empty list of tensors", op));
   if (xs.size() > 0xffff) throw ValueError(fmt::format("{}: {} tensors, at most 65535", op, xs.size()));
   for (std::size_t i = 0; i < xs.size(); ++i)
@@ -295,7 +295,7 @@ void check_list(const char* op, const std::vector<Tensor>& xs, int axis) {
 }
 }  // namespace
 
-Tensor concat(const std::vector<Tensor>& xs, int axis) {
+Tensor concat(const TensorList& xs, int axis) {
   // Backward: input i's cotangent is its block of the output cotangent.
   static const OpDef def{"concat", [](Backward& b) {
                            const int a = static_cast<int>(b.integer(0));
@@ -326,15 +326,15 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
   OpAttrs attrs;
   attrs.integer[0] = a;
   attrs.ints = std::move(sizes);
-  std::vector<Tensor> outs;
+  TensorList outs;
   outs.push_back(std::move(y));
   return record(def, std::move(outs), std::span<const Tensor>(xs), {}, std::move(attrs)).front();
 }
 
-Tensor stack(const std::vector<Tensor>& xs, int axis) {
+Tensor stack(const TensorList& xs, int axis) {
   check_list("stack", xs, -1);
   const int a = Shape::normalize_axis(axis, xs[0].rank() + 1, "stack");
-  std::vector<Tensor> us;
+  TensorList us;
   us.reserve(xs.size());
   for (const Tensor& x : xs) us.push_back(unsqueeze(x, a));
   return concat(us, a);

@@ -24,7 +24,7 @@
 namespace hyperad {
 
 /// A function of several tensors returning one tensor.
-using TensorFn = std::function<Tensor(const std::vector<Tensor>&)>;
+using TensorFn = std::function<Tensor(const TensorList&)>;
 
 /// Options of the checks.
 struct CheckOptions {
@@ -50,18 +50,18 @@ struct CheckReport {
 
 /// Jacobian of fn with respect to inputs[k] by central differences:
 /// [fn(x).numel(), inputs[k].numel()], float64.
-Tensor jacobian_fd(const TensorFn& fn, const std::vector<Tensor>& inputs, std::size_t k, double eps = 1e-6);
+Tensor jacobian_fd(const TensorFn& fn, const TensorList& inputs, std::size_t k, double eps = 1e-6);
 /// The same Jacobian by reverse mode (one sweep per output element).
-Tensor jacobian(const TensorFn& fn, const std::vector<Tensor>& inputs, std::size_t k);
+Tensor jacobian(const TensorFn& fn, const TensorList& inputs, std::size_t k);
 
 /// First-order check of fn at inputs (full Jacobian or random projections, by size).
-CheckReport check_gradient(const TensorFn& fn, const std::vector<Tensor>& inputs, const CheckOptions& opts = {});
+CheckReport check_gradient(const TensorFn& fn, const TensorList& inputs, const CheckOptions& opts = {});
 /// Second-order check of fn: the gradient of a random projection ⟨w, fn⟩, recorded with
 /// create_graph, checked as a function of the inputs.
-CheckReport check_second_order(const TensorFn& fn, const std::vector<Tensor>& inputs,
+CheckReport check_second_order(const TensorFn& fn, const TensorList& inputs,
                                const CheckOptions& opts = {});
 /// hvp(f, x, v) against central differences of the gradient along v (f scalar-valued).
-CheckReport check_hvp(const TensorFn& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& directions,
+CheckReport check_hvp(const TensorFn& f, const TensorList& inputs, const TensorList& directions,
                       const CheckOptions& opts = {});
 
 }  // namespace hyperad

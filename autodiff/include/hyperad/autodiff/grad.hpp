@@ -24,12 +24,12 @@ struct GradOptions {
 /// must require gradients on this thread's tape. One reverse sweep over the records
 /// between the earliest input and the output. Results are new tensors; nothing is
 /// accumulated into the inputs. Without create_graph the results do not require gradients.
-std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
+TensorList grad(const Tensor& output, const TensorList& inputs,
                          const GradOptions& opts = {});
 
 /// Several outputs at once, each with its seed (an undefined seed means "ones" for a
 /// one-element output); the cotangents of all outputs are propagated in one sweep.
-std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
+TensorList grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
                          std::span<const Tensor> inputs, bool create_graph = false,
                          bool allow_unused = false);
 
@@ -43,9 +43,9 @@ class Pullback {
   /// Cotangents of the inputs given cotangents of the outputs (one per output). With
   /// create_graph the results are recorded and differentiable (e.g. with respect to the
   /// cotangents, if those require gradients).
-  std::vector<Tensor> operator()(std::span<const Tensor> cotangents, bool create_graph = false) const;
+  TensorList operator()(std::span<const Tensor> cotangents, bool create_graph = false) const;
   /// Single-output form.
-  std::vector<Tensor> operator()(const Tensor& cotangent, bool create_graph = false) const {
+  TensorList operator()(const Tensor& cotangent, bool create_graph = false) const {
     return (*this)(std::span<const Tensor>(&cotangent, 1), create_graph);
   }
   /// The same recording, pulling back to the inputs at the given positions only (their
@@ -59,47 +59,47 @@ class Pullback {
 
  private:
   friend struct VjpBuilder;
-  std::vector<Tensor> inputs_;   // fresh leaves the function was recorded on
-  std::vector<Tensor> outputs_;  // its recorded outputs
+  TensorList inputs_;   // fresh leaves the function was recorded on
+  TensorList outputs_;  // its recorded outputs
   mutable std::size_t calls_ = 0;
 };
 
 /// Value and pullback of a function of several tensors.
 struct Vjp {
-  std::vector<Tensor> value;  ///< fn's outputs, detached
+  TensorList value;  ///< fn's outputs, detached
   Pullback pullback;
 };
 
 /// Records fn once at `inputs` (on fresh leaf copies of them, so the result does not
 /// depend on whether the inputs require gradients) and returns its value and pullback.
-Vjp vjp(const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn,
-        const std::vector<Tensor>& inputs);
+Vjp vjp(const std::function<TensorList(const TensorList&)>& fn,
+        const TensorList& inputs);
 
 /// Single-output convenience: `vjp([](const Tensor& w, const Tensor& l) {...}, w, l)`.
 template <class Fn, class... Ts>
 Vjp vjp(Fn&& fn, const Tensor& first, const Ts&... rest) {
   return vjp(
-      [&fn](const std::vector<Tensor>& xs) {
+      [&fn](const TensorList& xs) {
         return [&]<std::size_t... I>(std::index_sequence<I...>) {
-          return std::vector<Tensor>{fn(xs[I]...)};
+          return TensorList{fn(xs[I]...)};
         }(std::make_index_sequence<1 + sizeof...(Ts)>{});
       },
-      std::vector<Tensor>{first, rest...});
+      TensorList{first, rest...});
 }
 
 /// Value and gradient of a scalar function at `inputs` (recorded in its own scope).
 struct ValueAndGrad {
   Tensor value;
-  std::vector<Tensor> grads;
+  TensorList grads;
 };
-ValueAndGrad value_and_grad(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
-                            const std::vector<Tensor>& inputs);
+ValueAndGrad value_and_grad(const std::function<Tensor(const TensorList&)>& fn,
+                            const TensorList& inputs);
 
 /// Hessian-vector product ∇²f(x) v of a scalar function by reverse-over-reverse
 /// differentiation (the gradient is recorded, then differentiated along v). Several
 /// inputs: v holds one direction per input and the result one block per input.
-std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                        const std::vector<Tensor>& x, const std::vector<Tensor>& v);
+TensorList hvp(const std::function<Tensor(const TensorList&)>& f,
+                        const TensorList& x, const TensorList& v);
 /// Single-input form.
 Tensor hvp(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, const Tensor& v);
 

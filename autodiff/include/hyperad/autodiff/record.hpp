@@ -110,7 +110,7 @@ Tensor record(const OpDef& def, Tensor out, std::initializer_list<const Tensor*>
               std::initializer_list<const Tensor*> saved = {}, OpAttrs attrs = {});
 /// Same, for a variable number of inputs (concat, stack) or several outputs
 /// (fixed_point over a tuple of state tensors). Returns the outputs.
-std::vector<Tensor> record(const OpDef& def, std::vector<Tensor> outs, std::span<const Tensor> inputs,
+TensorList record(const OpDef& def, TensorList outs, std::span<const Tensor> inputs,
                            std::initializer_list<const Tensor*> saved = {}, OpAttrs attrs = {});
 
 /// True when recording is on and any of `inputs` requires gradients (cheap; ops may use it

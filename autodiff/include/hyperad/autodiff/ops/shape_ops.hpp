@@ -50,10 +50,10 @@ Tensor gather(const Tensor& x, int axis, const std::vector<std::int64_t>& idx);
 Tensor scatter_add(const Shape& shape, int axis, const std::vector<std::int64_t>& idx, const Tensor& src);
 /// Joins tensors along an existing axis (a copy; ranks, dtypes and the extents off `axis`
 /// must agree; the list must not be empty). Backward: narrow of the cotangent per input.
-Tensor concat(const std::vector<Tensor>& xs, int axis);
+Tensor concat(const TensorList& xs, int axis);
 /// Joins tensors of one shape and dtype along a new axis (`axis` in [-(rank+1), rank]):
 /// concat of the inputs unsqueezed at `axis`.
-Tensor stack(const std::vector<Tensor>& xs, int axis);
+Tensor stack(const TensorList& xs, int axis);
 /// Broadcasts x to `shape` (numpy rules); the gradient is summed back by the engine.
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
 
