@@ -37,39 +37,43 @@ int check_command(const CheckArgs& a) {
   const std::int64_t n_lambda = list::numel(lambda), n_w = list::numel(inst.problem.initial_state());
   const bilevel::ExactOptions exact_options;
 
-  fmt::print("{}{}: {}\n", inst.name, a.full ? "" : " (small)", inst.summary);
-  fmt::print("hypergradient at λ0: {} outer variables, inner state of {} elements, {}\n\n", n_lambda, n_w,
-             inst.problem.symmetric_jacobian() ? "symmetric inner Jacobian" : "non-symmetric inner Jacobian");
+  // -q: only the table (and the verdict); the description of the problem and references goes.
+  auto say = [&](const std::string& text) {
+    if (!a.quiet) fmt::print("{}", text);
+  };
+  say(fmt::format("{}{}: {}\n", inst.name, a.full ? "" : " (small)", inst.summary));
+  say(fmt::format("hypergradient at λ0: {} outer variables, inner state of {} elements, {}\n\n", n_lambda, n_w,
+             inst.problem.symmetric_jacobian() ? "symmetric inner Jacobian" : "non-symmetric inner Jacobian"));
 
   // The references.
   std::optional<bilevel::Hypergradient> fd, exact;
   if (n_lambda <= a.max_fd) {
     try {
       fd = bilevel::finite_difference_hypergradient(inst.problem, lambda);
-      fmt::print("finite differences: central, {} inner solves, {}\n", 2 * n_lambda,
-                 duration(fd->diagnostics.seconds));
+      say(fmt::format("finite differences: central, {} inner solves, {}\n", 2 * n_lambda,
+                 duration(fd->diagnostics.seconds)));
     } catch (const Error& e) {
-      fmt::print("finite differences: failed: {}\n", short_text(e.what(), 200));
+      say(fmt::format("finite differences: failed: {}\n", short_text(e.what(), 200)));
     }
   } else {
-    fmt::print("finite differences: skipped ({} outer variables > --max-fd {}; try without --full)\n", n_lambda,
-               a.max_fd);
+    say(fmt::format("finite differences: skipped ({} outer variables > --max-fd {}; try without --full)\n", n_lambda,
+               a.max_fd));
   }
   if (n_w <= exact_options.max_state_elements) {
     try {
       exact = bilevel::exact_hypergradient(inst.problem, lambda, exact_options);
-      fmt::print("exact (dense LU): {}, linear residual {}\n", duration(exact->diagnostics.seconds),
-                 sci(exact->diagnostics.linear.residual));
+      say(fmt::format("exact (dense LU): {}, linear residual {}\n", duration(exact->diagnostics.seconds),
+                 sci(exact->diagnostics.linear.residual)));
     } catch (const Error& e) {
-      fmt::print("exact (dense LU): failed: {}\n", short_text(e.what(), 200));
+      say(fmt::format("exact (dense LU): failed: {}\n", short_text(e.what(), 200)));
     }
   } else {
-    fmt::print("exact (dense LU): skipped (inner state of {} elements > {})\n", n_w, exact_options.max_state_elements);
+    say(fmt::format("exact (dense LU): skipped (inner state of {} elements > {})\n", n_w, exact_options.max_state_elements));
   }
   if (!fd && !exact) throw Error(fmt::format("check '{}': no reference hypergradient could be computed", inst.name));
   if (fd && exact)
-    fmt::print("finite differences vs exact: relative difference {}\n",
-               sci(list::relative_error(fd->grad, exact->grad)));
+    say(fmt::format("finite differences vs exact: relative difference {}\n",
+               sci(list::relative_error(fd->grad, exact->grad))));
 
   // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
   // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so
@@ -82,11 +86,11 @@ int check_command(const CheckArgs& a) {
         bilevel::solve_inner(inst.problem, lambda, inst.problem.initial_state(),
                              {.max_iterations = kMaxSteps, .tolerance = Tolerance::absolute(1e-12)});
     t_default = r.steps;
-    fmt::print("t = {}: the inner iteration {} (-t sets another)\n", t_default,
-               r.converged ? "converges to a step of 1e-12 in as many steps" : "has not converged after as many steps");
+    say(fmt::format("t = {}: the inner iteration {} (-t sets another)\n", t_default,
+               r.converged ? "converges to a step of 1e-12 in as many steps" : "has not converged after as many steps"));
   }
   const int k_default = a.linear_steps.value_or(t_default);
-  fmt::print("\n");
+  say("\n");
   Table t({"method", "vs FD", "vs exact", "inner", "linear", "time", "note"}, "lrrrrrl");
   std::vector<std::string> failures;
   for (const problems::MethodInfo& m : problems::method_names()) {

@@ -12,14 +12,40 @@
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/problems/data.hpp"
+#include "hyperad/problems/registry.hpp"
 
 namespace hyperad::cli {
 
 void add_problem_args(CLI::App& sub, ProblemArgs& a) {
-  sub.add_option("problem", a.problem, "The problem to build (see 'hyperad list problems')")->required();
+  // An unknown problem is a bad command line (exit 2), named with the valid ones.
+  sub.add_option("problem", a.problem, "The problem to build (see 'hyperad list problems')")
+      ->required()
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            try {
+              (void)problems::find_problem(name);
+            } catch (const Error& e) {
+              return e.what();
+            }
+            return {};
+          },
+          "PROBLEM"));
   sub.add_option("--dataset", a.dataset, "A dataset the problem accepts (default: its first)");
   sub.add_option("--data-dir", a.data_dir, "Where Fashion-MNIST is (default: " + std::string(problems::kFashionMnistDir) + ")");
-  sub.add_option("--seed", a.seed, "Seed of the data splits, initialization and sampling")->capture_default_str();
+  sub.add_option("--seed", a.seed, "Seed of the data splits, initialization and sampling")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            // strtoull accepts "-1" (as 2^64 - 1) and clamps overflow: only plain digits in range pass.
+            errno = 0;
+            char* end = nullptr;
+            const bool digits = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+            (void)std::strtoull(s.c_str(), &end, 10);
+            if (!digits || *end != '\0' || errno == ERANGE)
+              return fmt::format("expected a whole number in [0, {}], got '{}'", std::numeric_limits<std::uint64_t>::max(), s);
+            return {};
+          },
+          "NONNEGATIVE"))
+      ->capture_default_str();
   sub.add_option("--option,-o", a.options, "A problem-specific setting key=value (repeatable; see 'hyperad list')");
   sub.add_option("--threads", a.threads, "Compute threads (0: OMP_NUM_THREADS or the cores)")
       ->check(whole_number(0))

@@ -83,6 +83,7 @@ struct CheckArgs {
   std::optional<int> inner_steps{}, linear_steps{};  ///< unset: the problem's defaults
   std::int64_t max_fd = 1000;   ///< finite differences only up to this many outer variables
   double tolerance = 0;         ///< > 0: exit 1 when a method's relative error exceeds it
+  bool quiet = false;           ///< only the table and the verdict
 };
 int check_command(const CheckArgs& args);
 

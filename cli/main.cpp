@@ -3,6 +3,7 @@
 // code (2 for a bad command line, 1 for anything that fails while running).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -78,6 +79,7 @@ CLI::App* add_check(CLI::App& app, CheckArgs& a) {
       ->capture_default_str();
   check->add_option("--tolerance", a.tolerance, "Exit 1 if a method's relative error exceeds this (0: report only)")
       ->check(real_number(0));
+  check->add_flag("--quiet,-q", a.quiet, "Only the table of methods and the verdict");
   return check;
 }
 
@@ -100,6 +102,16 @@ int main(int argc, char** argv) {
   CheckArgs check_args;
   const CLI::App* check = add_check(app, check_args);
 
+  // CLI11 says only "A subcommand is required" for a misspelled one: name the word.
+  const auto known = [&](const char* word) {
+    const CLI::App& root = app;
+    const auto subs = root.get_subcommands([](const CLI::App*) { return true; });
+    return std::any_of(subs.begin(), subs.end(), [&](const CLI::App* s) { return s->check_name(word); });
+  };
+  if (argc > 1 && argv[1][0] != '-' && !known(argv[1]))
+    return fail(fmt::format("unknown subcommand '{}'; the subcommands are: list, run, check (see 'hyperad --help')",
+                            argv[1]),
+                2);
   try {
     app.parse(argc, argv);
     if (run->parsed()) return run_command(run_args);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/bilevel/files.hpp"
 #include "hyperad/problems/svg_plot.hpp"
 
 namespace hyperad::cli {
@@ -99,7 +100,7 @@ void write_run_plot(const std::string& path, const std::string& title, const Cur
   for (std::size_t i = 0; i < panels.size(); ++i)
     doc += as_panel(panels[i].svg(), height * static_cast<int>(i), static_cast<int>(i));
   doc += "</svg>\n";
-  problems::write_file_atomically(path, doc, "--plot");
+  bilevel::write_file_atomically(path, doc, "--plot");
 }
 
 }  // namespace hyperad::cli

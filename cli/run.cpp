@@ -3,6 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -27,9 +30,49 @@ std::string describe(const RunArgs& a, const problems::Instance& inst) {
 // Fails before the run, not after it, when an output cannot be written there.
 void require_directory(const std::string& path, const char* flag) {
   if (path.empty()) return;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ValueError(fmt::format("{} '{}' is a directory; give a file name", flag, path));
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (!dir.empty() && !std::filesystem::is_directory(dir))
     throw ValueError(fmt::format("{} '{}': the directory '{}' does not exist", flag, path, dir.string()));
+}
+
+// Two outputs naming one file would destroy each other (the plot replacing the log, say).
+void require_distinct_outputs(const RunArgs& a) {
+  const std::pair<const char*, const std::string*> outputs[] = {{"--csv", &a.csv}, {"--plot", &a.plot},
+                                                                {"--save-state", &a.state}};
+  for (std::size_t i = 0; i < std::size(outputs); ++i)
+    for (std::size_t j = i + 1; j < std::size(outputs); ++j) {
+      const std::string &x = *outputs[i].second, &y = *outputs[j].second;
+      if (x.empty() || y.empty()) continue;
+      std::error_code e1, e2;
+      const auto px = std::filesystem::weakly_canonical(x, e1), py = std::filesystem::weakly_canonical(y, e2);
+      if (x == y || (!e1 && !e2 && px == py))
+        throw ValueError(fmt::format("{} '{}' and {} '{}' name the same file; give each output its own path",
+                                     outputs[i].first, x, outputs[j].first, y));
+    }
+}
+
+// What fixes this run's numbers beyond the optimizer's own settings, saved in the state so
+// that --resume refuses a state written by a different run.
+std::vector<std::pair<std::string, std::string>> run_identity(const RunArgs& a, const problems::ProblemConfig& c,
+                                                              const problems::MethodConfig& mc) {
+  const problems::ProblemInfo& info = problems::find_problem(a.problem.problem);
+  std::string options;
+  for (const auto& [k, v] : c.options) options += (options.empty() ? "" : " ") + k + "=" + v;
+  auto count = [](const auto& x) { return x ? fmt::format("{}", *x) : std::string("default"); };
+  return {{"problem", a.problem.problem},
+          {"dataset", c.dataset.empty() ? info.datasets.front() : c.dataset},
+          {"small", c.small ? "yes" : "no"},
+          {"problem options", options.empty() ? "none" : options},
+          {"seed", fmt::format("{}", c.seed)},
+          {"method name", mc.name},
+          {"t (--inner-steps)", count(mc.inner_steps)},
+          {"K (--linear-steps)", count(mc.linear_steps)},
+          {"T (--reverse-steps)", count(mc.reverse_steps)},
+          {"--batch-size", count(mc.batch_size)},
+          {"J (--cross-batches)", count(mc.cross_batches)}};
 }
 
 }  // namespace
@@ -41,7 +84,9 @@ int run_command(const RunArgs& a) {
   require_directory(a.csv, "--csv");
   require_directory(a.plot, "--plot");
   require_directory(a.state, "--save-state");
-  const problems::Instance inst = problems::make_problem(a.problem.problem, problem_config(a.problem));
+  require_distinct_outputs(a);
+  const problems::ProblemConfig config = problem_config(a.problem);
+  const problems::Instance inst = problems::make_problem(a.problem.problem, config);
   const problems::Defaults& def = inst.defaults;
 
   problems::MethodConfig mc;
@@ -67,6 +112,7 @@ int run_command(const RunArgs& a) {
   o.state_path = a.state;
   o.save_every = a.state.empty() ? 0 : a.save_every;
   o.resume = a.resume;
+  o.run_identity = run_identity(a, config, mc);
   if (a.resume && a.state.empty()) throw ValueError("--resume needs --save-state FILE (the state to continue from)");
 
   bilevel::OuterOptimizer opt(inst.problem, *method, inst.lambda0, o, inst.projections);
@@ -97,7 +143,9 @@ int run_command(const RunArgs& a) {
   const auto& h = opt.history();
   const problems::Metrics start = inst.evaluate(inst.lambda0), end = inst.evaluate(opt.lambda());
   fmt::print("\n{} — {} outer steps with {}{}\n\n", title, o.outer_steps, method->name(),
-             resumed ? fmt::format(" (steps {}–{} in this run)", first, o.outer_steps - 1) : "");
+             !resumed                   ? std::string()
+             : first < o.outer_steps    ? fmt::format(" (steps {}–{} in this run)", first, o.outer_steps - 1)
+                                        : std::string(" (all done before this run)"));
   if (!h.empty()) {
     Table t({"", fmt::format("step {}", h.front().step), fmt::format("step {}", h.back().step)});
     t.add({std::string("outer objective") + (inst.maximize ? " (maximized)" : ""), num(h.front().objective),

@@ -13,10 +13,19 @@ Shape::Shape(std::span<const std::int64_t> dims) {
   if (dims.size() > static_cast<std::size_t>(kMaxRank))
     throw ValueError(fmt::format("Shape: rank {} exceeds the maximum rank {}", dims.size(), kMaxRank));
   rank_ = static_cast<int>(dims.size());
+  // The element count (and so every byte count and flat index) must fit in 64 bits with
+  // room for 8-byte elements: 2^60 elements. Checked here, once, for every shape.
+  constexpr std::int64_t kMaxElements = std::int64_t{1} << 60;
+  std::int64_t n = 1;
+  bool too_many = false, empty = false;
   for (int i = 0; i < rank_; ++i) {
     if (dims[i] < 0) throw ValueError(fmt::format("Shape: negative extent {} at axis {}", dims[i], i));
     dims_[i] = dims[i];
+    empty = empty || dims[i] == 0;
+    if (!too_many && (__builtin_mul_overflow(n, dims[i], &n) || n > kMaxElements)) too_many = true;
   }
+  if (too_many && !empty)
+    throw ValueError(fmt::format("Shape: {} has more than 2^60 elements (its element count overflows)", str()));
 }
 
 std::int64_t Shape::operator[](int i) const {

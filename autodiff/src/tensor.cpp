@@ -18,10 +18,20 @@ Storage::Storage(std::size_t nbytes) : data(kernels::allocate_buffer(nbytes)), b
 Storage::~Storage() { kernels::release_buffer(data, bytes); }
 }  // namespace detail
 
-Tensor::Tensor(const Shape& shape, Dtype dtype)
-    : storage_(std::make_shared<detail::Storage>(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))),
-      shape_(shape),
-      dtype_(dtype) {}
+namespace {
+// The storage of a new tensor; running out of memory names the tensor (std::bad_alloc does not).
+std::shared_ptr<detail::Storage> allocate(const Shape& shape, Dtype dtype) {
+  const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  try {
+    return std::make_shared<detail::Storage>(bytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("Tensor: out of memory allocating {} bytes for a {} tensor of shape {}", bytes,
+                            dtype_name(dtype), shape.str()));
+  }
+}
+}  // namespace
+
+Tensor::Tensor(const Shape& shape, Dtype dtype) : storage_(allocate(shape, dtype)), shape_(shape), dtype_(dtype) {}
 
 void Tensor::check_access(Dtype want) const {
   if (!storage_) throw ValueError("Tensor: access to the data of an undefined tensor");
@@ -93,7 +103,7 @@ const OpDef kCastOp{"to", [](Backward& b) { b.accumulate(0, b.grad_out().to(stat
 Tensor Tensor::clone() const {
   if (!defined()) return {};
   Tensor out(shape_, dtype_);
-  std::memcpy(out.storage_->data, storage_->data, nbytes());
+  if (nbytes() > 0) std::memcpy(out.storage_->data, storage_->data, nbytes());  // an empty one may hold nullptr
   return record(kCloneOp, std::move(out), {this});
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -15,6 +16,7 @@
 #include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "hyperad/bilevel/files.hpp"
 
 namespace hyperad::bilevel {
 
@@ -159,11 +161,18 @@ std::vector<std::pair<std::string, std::string>> OuterOptimizer::config() const 
     update += fmt::format("(beta1={}, beta2={}, epsilon={})", o.beta1, o.beta2, o.adam_epsilon);
   std::string proj;
   for (const Projection& p : projections_) proj += (proj.empty() ? "" : "; ") + p.name();
-  return {{"method", method_.name()},
-          {"update", update},
-          {"objective", o.maximize ? "maximize" : "minimize"},
-          {"warm start", warm_start_name(o.warm_start)},
-          {"projections", proj.empty() ? "none" : proj}};
+  std::vector<std::pair<std::string, std::string>> c{{"method", method_.name()},
+                                                      {"update", update},
+                                                      {"objective", o.maximize ? "maximize" : "minimize"},
+                                                      {"warm start", warm_start_name(o.warm_start)},
+                                                      {"projections", proj.empty() ? "none" : proj},
+                                                      {"step size", o.step_size.describe()}};
+  auto schedule = [](const std::optional<IterationSchedule>& x) { return x ? x->describe() : "the method's"; };
+  c.emplace_back("inner steps (t)", schedule(o.inner_steps));
+  c.emplace_back("linear steps (K)", schedule(o.linear_steps));
+  c.emplace_back("cross batches (J)", schedule(o.cross_batches));
+  c.insert(c.end(), o.run_identity.begin(), o.run_identity.end());
+  return c;
 }
 
 OuterState OuterOptimizer::state() const {
@@ -194,7 +203,12 @@ void OuterOptimizer::load(const std::string& path) {
     if (it->second != value)
       fail(fmt::format("was written with {} = '{}', but this run has '{}'", key, it->second, value));
   }
-  if (st.config.size() != mine.size()) fail(fmt::format("has {} configuration entries, this run {}", st.config.size(), mine.size()));
+  for (const auto& [key, value] : st.config)
+    if (std::none_of(mine.begin(), mine.end(), [&](const auto& kv) { return kv.first == key; }))
+      fail(fmt::format("was written with {} = '{}', which this run does not set", key, value));
+  if (st.step > options_.outer_steps)
+    fail(fmt::format("is at step {}, past this run's end (outer_steps = {}): ask for at least {} steps", st.step,
+                     options_.outer_steps, st.step));
   check_state_tensors(path, "λ", st.lambda, lambda_);
   check_state_tensors(path, "optimizer state 1", st.optimizer1, m1_);
   check_state_tensors(path, "optimizer state 2", st.optimizer2, m2_);
@@ -225,37 +239,36 @@ void OuterOptimizer::prepare_csv() {
   if (csv_ready_ || options_.csv_path.empty()) return;
   csv_ready_ = true;
   const std::string& path = options_.csv_path;
-  // Keep the rows of steps before the current one (a resumed run); drop the rest.
-  std::vector<std::string> keep;
+  // Keep the complete rows of steps before the current one (a resumed run); drop the rest.
+  // The log is replaced in one piece: a kill at any moment leaves the old log or the new.
+  std::string text = std::string(kOuterCsvHeader) + '\n';
   if (step_ > 0) {
+    const auto fields = std::count(kOuterCsvHeader, kOuterCsvHeader + std::strlen(kOuterCsvHeader), ',') + 1;
     std::ifstream in(path);
     std::string line;
     if (in && std::getline(in, line) && line == kOuterCsvHeader)
       while (std::getline(in, line)) {
-        const std::size_t comma = line.find(',');
+        if (std::count(line.begin(), line.end(), ',') + 1 != fields) continue;  // a row cut by a kill
         std::int64_t row_step = -1;
         try {
-          row_step = std::stoll(line.substr(0, comma));
+          row_step = std::stoll(line.substr(0, line.find(',')));
         } catch (const std::exception&) {
           continue;
         }
-        if (row_step < step_) keep.push_back(line);
+        if (row_step >= 0 && row_step < step_) text += line + '\n';
       }
   }
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw ValueError(fmt::format("OuterOptimizer: cannot write the CSV file '{}'", path));
-  out << kOuterCsvHeader << '\n';
-  for (const std::string& line : keep) out << line << '\n';
+  write_file_atomically(path, text, "OuterOptimizer: the CSV log");
 }
 
 void OuterOptimizer::append_csv(const OuterRecord& r) const {
   if (options_.csv_path.empty()) return;
-  std::ofstream out(options_.csv_path, std::ios::app);
-  if (!out) throw ValueError(fmt::format("OuterOptimizer: cannot append to the CSV file '{}'", options_.csv_path));
-  out << fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{},{:.6f},{:.6f},{}\n", r.step, r.objective,
-                     r.validation, r.grad_norm, r.step_size, r.inner_steps, r.linear_iterations, r.t.value_or(-1),
-                     r.K.value_or(-1), r.J.value_or(-1),
-                     r.samples, r.total_samples, r.seconds, r.total_seconds, csv_safe(r.warnings));
+  append_to_file(options_.csv_path,
+                 fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{},{:.6f},{:.6f},{}\n", r.step,
+                             r.objective, r.validation, r.grad_norm, r.step_size, r.inner_steps, r.linear_iterations,
+                             r.t.value_or(-1), r.K.value_or(-1), r.J.value_or(-1), r.samples, r.total_samples,
+                             r.seconds, r.total_seconds, csv_safe(r.warnings)),
+                 "OuterOptimizer: the CSV log");
 }
 
 }  // namespace hyperad::bilevel

@@ -3,11 +3,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include <fmt/format.h>
-#include <unistd.h>
+
+#include "hyperad/bilevel/files.hpp"
 
 namespace hyperad::bilevel {
 
@@ -147,24 +149,17 @@ void write_state_file(const std::string& path, const OuterState& s) {
   file.bytes.insert(file.bytes.end(), payload.bytes.begin(), payload.bytes.end());
   file.put(fnv1a(file.bytes.data(), file.bytes.size()));
 
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw StateFileError(fmt::format("state file '{}': cannot create '{}': {}", path, tmp, std::strerror(errno)));
-  const bool written = std::fwrite(file.bytes.data(), 1, file.bytes.size(), f) == file.bytes.size() &&
-                       std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const int err = errno;
-  if (std::fclose(f) != 0 || !written) {
-    std::remove(tmp.c_str());
-    throw StateFileError(fmt::format("state file '{}': writing '{}' failed: {}", path, tmp, std::strerror(err)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rerr = errno;
-    std::remove(tmp.c_str());
-    throw StateFileError(fmt::format("state file '{}': renaming '{}' over it failed: {}", path, tmp, std::strerror(rerr)));
+  try {
+    write_file_atomically(path, std::string_view(file.bytes.data(), file.bytes.size()),
+                          fmt::format("state file '{}'", path));
+  } catch (const IOError& e) {
+    throw StateFileError(e.what());
   }
 }
 
 OuterState read_state_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw StateFileError(fmt::format("state file '{}': is a directory", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw StateFileError(fmt::format("state file '{}': cannot open it: {}", path, std::strerror(errno)));
   const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -1,5 +1,6 @@
 // CSV loader: a header of column names (or none), then one numeric row per example.
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -133,7 +134,7 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
                                                : fmt::format("as on line {}", lines[0].number)));
     for (std::size_t k = 0; k < ncol; ++k) {
       double v = 0;
-      switch (detail::parse_number(fields[k], v)) {
+      switch (detail::parse_number(fields[k], v, options.dtype)) {
         case detail::NumberStatus::ok: break;
         case detail::NumberStatus::not_a_number:
           fail_line(kLoader, path, l.number,
@@ -141,8 +142,9 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
                                 detail::quote(names[k])));
         case detail::NumberStatus::not_finite:
           fail_line(kLoader, path, l.number,
-                    fmt::format("non-finite value {} in column {} ({})", detail::quote(fields[k]), k + 1,
-                                detail::quote(names[k])));
+                    fmt::format("non-finite value {} in column {} ({}){}", detail::quote(fields[k]), k + 1,
+                                detail::quote(names[k]),
+                                std::isfinite(v) ? " as float32 (its largest magnitude is 3.4e38; load as float64)" : ""));
       }
       if (k != target) {
         x.push_back(v);

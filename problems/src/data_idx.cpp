@@ -81,6 +81,16 @@ class ByteReader {
     offset_ += static_cast<std::int64_t>(total);
     return total;
   }
+  /// After the last byte: a gzip stream cut before its trailer (CRC-32 and length) has
+  /// decompressed completely, and zlib says so only through its error state.
+  void verify_end() const {
+    if (!gzip_) return;
+    int code = Z_OK;
+    gzerror(gz_, &code);
+    if (code != Z_OK)
+      fail(offset_, fmt::format("the gzip stream ends early, so its checksum and length cannot be verified ({})",
+                                gz_message()));
+  }
   /// zlib's account of why a gzip stream ended early ("unexpected end of file"), if any.
   std::string end_reason() const {
     if (!gzip_) return {};
@@ -209,6 +219,7 @@ Idx read_idx(std::string_view loader, const std::filesystem::path& path, Kind ki
       in.fail(idx.header_bytes + want,
               fmt::format("unexpected data after the {} bytes the header announces ({}{} more bytes)", want,
                           more == sizeof extra ? "at least " : "", more));
+    in.verify_end();
   }
   return idx;
 }

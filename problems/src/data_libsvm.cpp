@@ -55,8 +55,9 @@ Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& opti
     const auto row = static_cast<std::int64_t>(labels.size());
 
     double label = 0;
-    if (detail::parse_number(toks[0], label) != detail::NumberStatus::ok)
-      fail_line(kLoader, path, l.number, fmt::format("malformed label {} (expected a number)", quote(toks[0])));
+    if (detail::parse_number(toks[0], label, options.dtype) != detail::NumberStatus::ok)
+      fail_line(kLoader, path, l.number, fmt::format("malformed label {} (expected a finite number{})", quote(toks[0]),
+                                                           options.dtype == Dtype::f32 ? " within the float32 range" : ""));
     if (options.task == Task::classification) {
       if (label == -1.0 && options.minus_one_is_zero) {
         if (line_of_minus_one < 0) line_of_minus_one = l.number;
@@ -92,9 +93,10 @@ Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& opti
                               index, previous, quote(tok)));
       previous = index;
       double value = 0;
-      if (detail::parse_number(val, value) != detail::NumberStatus::ok)
+      if (detail::parse_number(val, value, options.dtype) != detail::NumberStatus::ok)
         fail_line(kLoader, path, l.number,
-                  fmt::format("malformed value in token {} (expected a finite number)", quote(tok)));
+                  fmt::format("malformed value in token {} (expected a finite number{})", quote(tok),
+                              options.dtype == Dtype::f32 ? " within the float32 range, ±3.4e38" : ""));
       entries.push_back({row, index, value});
     }
   }

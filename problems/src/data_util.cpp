@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -61,7 +62,8 @@ std::string read_file(std::string_view loader, const std::filesystem::path& path
   return std::move(buf).str();
 }
 
-NumberStatus parse_number(std::string_view text, double& out) {
+namespace {
+NumberStatus parse_double(std::string_view text, double& out) {
   // from_chars rejects a leading '+', which CSV writers do emit.
   if (text.size() > 1 && text[0] == '+' && text[1] != '-' && text[1] != '+') text.remove_prefix(1);
   if (text.empty()) return NumberStatus::not_a_number;
@@ -76,6 +78,14 @@ NumberStatus parse_number(std::string_view text, double& out) {
   if (ec != std::errc() || end != text.data() + text.size()) return NumberStatus::not_a_number;
   if (!std::isfinite(out)) return NumberStatus::not_finite;
   return NumberStatus::ok;
+}
+}  // namespace
+
+NumberStatus parse_number(std::string_view text, double& out, Dtype dtype) {
+  const NumberStatus st = parse_double(text, out);
+  if (st == NumberStatus::ok && dtype == Dtype::f32 && std::abs(out) > std::numeric_limits<float>::max())
+    return NumberStatus::not_finite;
+  return st;
 }
 
 std::string_view trim(std::string_view s) {
@@ -106,7 +116,12 @@ std::string label_problem(double value, std::int64_t num_classes) {
                          num_classes, num_classes);
     return fmt::format("label out of range: {} is negative (class labels are 0, 1, ...)", value);
   }
-  // Far beyond any sensible class count; also keeps the int64 conversion defined.
+  // The class count is inferred as the largest label + 1, and per-class storage follows:
+  // a stray huge label (a regression target, a typo) must not allocate millions of classes.
+  if (num_classes == 0 && value >= 1e6)
+    return fmt::format("label out of range: {} implies more than a million classes (the count is the largest label "
+                       "+ 1); set num_classes if that is intended",
+                       value);
   if (value > 1e9) return fmt::format("label out of range: {} is too large for a class index", value);
   return {};
 }

@@ -28,9 +28,12 @@ std::string quote(std::string_view text);
 /// The whole file; DataError when it cannot be opened or read.
 std::string read_file(std::string_view loader, const std::filesystem::path& path);
 
+/// not_finite: ±inf or NaN as written, or beyond the range of the dtype it will be stored in
+/// (a float32 column holding 1e39 would become inf).
 enum class NumberStatus { ok, not_a_number, not_finite };
-/// A decimal or scientific number, optionally signed, nothing else (spaces are not trimmed).
-NumberStatus parse_number(std::string_view text, double& out);
+/// A decimal or scientific number, optionally signed, nothing else (spaces are not trimmed),
+/// finite in `dtype`.
+NumberStatus parse_number(std::string_view text, double& out, Dtype dtype = Dtype::f64);
 
 /// Strips spaces and tabs from both ends.
 std::string_view trim(std::string_view s);

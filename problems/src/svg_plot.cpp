@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/bilevel/files.hpp"
 
 namespace hyperad::problems {
 
@@ -262,21 +263,6 @@ std::string LinePlot::svg() const {
   return o;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text, const std::string& who) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(fmt::format("{}: cannot open \"{}\" for writing", who, tmp));
-    f << text;
-    f.close();
-    if (!f) throw Error(fmt::format("{}: writing \"{}\" failed", who, tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(fmt::format("{}: cannot rename \"{}\" to \"{}\"", who, tmp, path));
-  }
-}
-
-void LinePlot::write(const std::string& path) const { write_file_atomically(path, svg(), "LinePlot::write"); }
+void LinePlot::write(const std::string& path) const { bilevel::write_file_atomically(path, svg(), "LinePlot::write"); }
 
 }  // namespace hyperad::problems

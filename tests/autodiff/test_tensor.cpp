@@ -27,6 +27,21 @@ TEST_CASE("creation functions give the documented shapes, dtypes and values") {
   CHECK(zeros({0, 3}).numel() == 0);
 }
 
+TEST_CASE("shapes whose element count overflows are refused before anything is allocated") {
+  const std::int64_t big = std::int64_t{1} << 62;
+  CHECK_THROWS_WITH_AS(zeros({big, 4}), doctest::Contains("Shape: [4611686018427387904, 4] has more than 2^60 elements"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(Shape({1 << 30, 1 << 30, 1 << 30}), doctest::Contains("more than 2^60 elements"), ValueError);
+  CHECK_THROWS_AS(Shape({std::int64_t{1} << 60, 2}), ValueError);
+  CHECK(Shape({std::int64_t{1} << 60}).numel() == std::int64_t{1} << 60);  // the largest allowed
+  CHECK(Shape({big, big, 0}).numel() == 0);                                 // empty: nothing overflows
+  // Empty tensors copy, clone and convert without touching memory (UBSan: no memcpy(nullptr)).
+  Tensor e = zeros({0, 3});
+  CHECK(e.clone().shape() == Shape{0, 3});
+  CHECK(e.to(Dtype::f32).numel() == 0);
+  CHECK(zeros({big, big, 0}).clone().numel() == 0);
+}
+
 TEST_CASE("element access is bounds-checked and writes bump the version") {
   Tensor t = zeros({2, 3});
   CHECK_THROWS_WITH_AS(t.at({2, 0}), doctest::Contains("index 2 out of range for axis 0 of shape [2, 3]"), ValueError);

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "temp_files.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/itd.hpp"
 #include "hyperad/bilevel/outer.hpp"
@@ -474,7 +475,7 @@ TEST_CASE("save and resume: bit-identical continuation, CSV rows kept once") {
     OuterOptimizer part(r.problem(), m2, {tensor({0.0, 0.0})}, o, box);
     for (int s = 0; s < 7; ++s) part.step();
     CHECK(std::filesystem::exists(state));
-    CHECK(!std::filesystem::exists(state + ".tmp"));
+    CHECK(hyperad::testing::leftover_temporaries(state) == 0);
     CHECK(read_state_file(state).step == 5);
   }
   // Resumed with a differently seeded method: the saved random state takes over.
@@ -549,6 +550,82 @@ TEST_CASE("resuming from a file of another run is refused, naming the file and t
                        StateFileError);
   CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0}, Dtype::f32)}, o),
                        doctest::Contains("λ tensor 0 has shape [2] float64, the run has [2] float32"), StateFileError);
+  // The step size and the t/K/J schedules are part of the run.
+  OuterOptions alpha = o;
+  alpha.step_size = StepSizeSchedule::constant(0.2);
+  CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0})}, alpha),
+                       doctest::Contains("step size = '0.1', but this run has '0.2'"), StateFileError);
+  OuterOptions sched = o;
+  sched.inner_steps = IterationSchedule::constant(7);
+  CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0})}, sched),
+                       doctest::Contains("inner steps (t) = 'the method's', but this run has '7'"), StateFileError);
+  // A caller's run identity (dataset, seed, ...) is compared entry by entry, both ways.
+  OuterOptions named = o;
+  named.run_identity = {{"dataset", "wine"}};
+  CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0})}, named),
+                       doctest::Contains((prefix + "has no 'dataset' entry").c_str()), StateFileError);
+  {
+    OuterOptimizer(r.problem(), same, {tensor({0.0, 0.0})}, named).run();  // now the file says dataset = wine
+    OuterOptions other = named;
+    other.run_identity = {{"dataset", "digits"}};
+    CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0})}, other),
+                         doctest::Contains("was written with dataset = 'wine', but this run has 'digits'"), StateFileError);
+    CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0})}, o),
+                         doctest::Contains("was written with dataset = 'wine', which this run does not set"),
+                         StateFileError);
+    CHECK_NOTHROW(load_with(same, {tensor({0.0, 0.0})}, named));
+    // Resuming past the end is refused (the file is at step 2).
+    OuterOptions shorter = named;
+    shorter.outer_steps = 1;
+    CHECK_THROWS_WITH_AS(load_with(same, {tensor({0.0, 0.0})}, shorter),
+                         doctest::Contains("is at step 2, past this run's end (outer_steps = 1)"), StateFileError);
+    shorter.outer_steps = 2;  // exactly at the end: nothing left to do, not an error
+    shorter.resume = true;
+    OuterOptimizer done(r.problem(), same, {tensor({0.0, 0.0})}, shorter);
+    CHECK(done.run().empty());
+    CHECK(done.steps_done() == 2);
+  }
+  std::filesystem::remove(state);
+}
+
+TEST_CASE("the CSV log: write failures throw, cut rows are dropped on resume, the rewrite is atomic") {
+  const Ridge2 r;
+  AID aid({.inner_steps = 5, .solver = linsolve::cg(), .linear_steps = 2});
+  OuterOptions o;
+  o.outer_steps = 3;
+  if (std::filesystem::exists("/dev/full")) {
+    o.csv_path = "/dev/full";
+    OuterOptimizer full(r.problem(), aid, {tensor({0.0, 0.0})}, o);
+    CHECK_THROWS_WITH_AS(full.step(), doctest::Contains("the CSV log: writing '/dev/full' failed: No space left"),
+                         IOError);
+    CHECK(std::filesystem::is_character_file("/dev/full"));
+  }
+  // A log whose last row was cut by a kill: the resumed log keeps only complete rows of the
+  // steps before the saved one.
+  const std::string csv = temp_path("cut.csv"), state = temp_path("cut.state");
+  o.csv_path = csv;
+  o.state_path = state;
+  o.outer_steps = 4;
+  o.save_every = 2;
+  {
+    OuterOptimizer first(r.problem(), aid, {tensor({0.0, 0.0})}, o);
+    for (int s = 0; s < 3; ++s) first.step();  // state at step 2, log rows 0-2
+  }
+  {
+    std::ofstream cut(csv, std::ios::app);
+    cut << "3,0.5,0.4";  // a row cut mid-write
+  }
+  o.resume = true;
+  OuterOptimizer resumed(r.problem(), aid, {tensor({0.0, 0.0})}, o);
+  resumed.run();
+  const auto rows = read_csv(csv);
+  REQUIRE(rows.size() == 5);
+  for (std::size_t s = 0; s < 4; ++s) {
+    CHECK(std::stoll(rows[s + 1][0]) == static_cast<std::int64_t>(s));
+    CHECK(rows[s + 1].size() == rows[0].size());
+  }
+  CHECK(hyperad::testing::leftover_temporaries(csv) == 0);
+  std::filesystem::remove(csv);
   std::filesystem::remove(state);
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "temp_files.hpp"
 #include "hyperad/bilevel/aid.hpp"
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/bilevel/state_file.hpp"
@@ -81,7 +82,7 @@ TEST_CASE("round trip: every field, both dtypes, empty lists and zero-size tenso
   const std::string path = temp_path("roundtrip");
   const OuterState s = sample_state();
   write_state_file(path, s);
-  CHECK(!std::filesystem::exists(path + ".tmp"));
+  CHECK(hyperad::testing::leftover_temporaries(path) == 0);
   const OuterState r = read_state_file(path);
   CHECK(r.config == s.config);
   CHECK(r.step == 42);
@@ -105,8 +106,16 @@ TEST_CASE("round trip: every field, both dtypes, empty lists and zero-size tenso
 TEST_CASE("a file that cannot be written is reported with its name") {
   const std::string path = temp_path("no_such_dir") + "/state";
   CHECK_THROWS_WITH_AS(write_state_file(path, sample_state()),
-                       doctest::Contains(("state file '" + path + "': cannot create '" + path + ".tmp'").c_str()),
+                       doctest::Contains(("state file '" + path + "': cannot create '" + path + ".tmp.").c_str()),
                        StateFileError);
+  // A directory in place of the file, to write or to read.
+  const std::string dir = temp_path("a_directory");
+  std::filesystem::create_directories(dir);
+  CHECK_THROWS_WITH_AS(write_state_file(dir, sample_state()), doctest::Contains(("'" + dir + "' is a directory").c_str()),
+                       StateFileError);
+  CHECK_THROWS_WITH_AS(read_state_file(dir), doctest::Contains(("state file '" + dir + "': is a directory").c_str()),
+                       StateFileError);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("damaged files are rejected with the file's name and what is wrong") {
@@ -221,9 +230,9 @@ TEST_CASE("the outer loop refuses a state whose warm state or random state does 
   CHECK(message_of([&] { load(bad); }) == prefix + "optimizer state 1 has 1 tensors, the run has 0");
   bad = good;
   bad.config.pop_back();
-  CHECK(message_of([&] { load(bad); }) == prefix + "has no 'projections' entry");
+  CHECK(message_of([&] { load(bad); }) == prefix + "has no 'cross batches (J)' entry");
   bad = good;
   bad.config.emplace_back("extra", "1");
-  CHECK(message_of([&] { load(bad); }) == prefix + "has 6 configuration entries, this run 5");
+  CHECK(message_of([&] { load(bad); }) == prefix + "was written with extra = '1', which this run does not set");
   std::filesystem::remove(path);
 }

@@ -3,6 +3,8 @@
 // `hyperad: error: ...` and a non-zero code; a saved run resumes to the same numbers.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +225,13 @@ TEST_CASE("hyperad check agrees with the exact and finite-difference hypergradie
   for (const char* m : {"itd", "itd-checkpointed", "aid-fp", "aid-cg", "aid-gmres", "aid-normal-cg", "sid"})
     CHECK_MESSAGE(r.out.find(m) != std::string::npos, m);
   CHECK(r.out.find("within --tolerance") != std::string::npos);
+  CHECK(r.out.find("hypergradient at λ0") != std::string::npos);
+  // -q keeps the table and the verdict only.
+  const Result q = cli("check logreg -q --tolerance 1e-6 --threads 1");
+  CHECK(q.code == 0);
+  CHECK(q.out.find("hypergradient at λ0") == std::string::npos);
+  CHECK(q.out.find("aid-cg") != std::string::npos);
+  CHECK(q.out.find("within --tolerance") != std::string::npos);
   // An impossible tolerance fails, naming the methods.
   expect_error(cli("check logreg -t 50 --tolerance 1e-30"), 1, "relative error above --tolerance");
 }
@@ -235,7 +244,12 @@ TEST_CASE("hyperad reports bad input in one line with a non-zero exit code") {
   };
   const Bad cases[] = {
       {"run logreg --bogus", 2, "--bogus"},
-      {"run no_such_problem", 1, "unknown problem 'no_such_problem'; the problems are: logreg"},
+      {"run no_such_problem", 2, "unknown problem 'no_such_problem'; the problems are: logreg"},
+      {"check no_such_problem", 2, "unknown problem 'no_such_problem'"},
+      {"frobnicate", 2, "unknown subcommand 'frobnicate'; the subcommands are: list, run, check"},
+      {"run logreg --seed -1", 2, "--seed: expected a whole number in [0, 18446744073709551615], got '-1'"},
+      {"run logreg --seed 12345678901234567890123", 2, "got '12345678901234567890123'"},
+      {"run logreg --small -n 1 --save-state /tmp", 1, "--save-state '/tmp' is a directory"},
       {"run logreg --method nope", 1, "unknown method 'nope'; the methods are: itd"},
       {"run logreg --outer-steps abc", 2, "--outer-steps: expected a whole number >= 0, got 'abc'"},
       {"run logreg -t 0", 2, "--inner-steps"},
@@ -281,6 +295,83 @@ TEST_CASE("hyperad run --save-state then --resume continues to the uninterrupted
   }
   // A different method cannot continue this state.
   expect_error(cli(common + "-n 8 -m itd --save-state '" + state.string() + "' --resume"), 1, "state file");
+}
+
+TEST_CASE("hyperad run refuses colliding outputs, reports a full disk, and resumes only its own run") {
+  const fs::path csv = scratch() / "a.csv", state = scratch() / "a.state";
+  const std::string common = "run logreg --small --threads 1 -q ";
+  expect_error(cli(common + "-n 1 --csv '" + csv.string() + "' --plot '" + csv.string() + "'"), 1,
+               "--csv '" + csv.string() + "' and --plot '" + csv.string() + "' name the same file");
+  const std::string other_spelling = (scratch() / "." / "a.csv").string();
+  expect_error(cli(common + "-n 1 --csv '" + csv.string() + "' --save-state '" + other_spelling + "'"), 1,
+               "name the same file");
+  if (fs::exists("/dev/full")) expect_error(cli(common + "-n 2 --csv /dev/full"), 1, "No space left on device");
+
+  REQUIRE(cli(common + "-n 3 --save-state '" + state.string() + "'").code == 0);
+  const std::string resume = "--save-state '" + state.string() + "' --resume";
+  expect_error(cli(common + "-n 5 --seed 1 " + resume), 1, "seed = '0', but this run has '1'");
+  expect_error(cli(common + "-n 5 --dataset synthetic " + resume), 1, "dataset = 'breast_cancer', but this run has 'synthetic'");
+  expect_error(cli(common + "-n 5 --step-size 0.5 " + resume), 1, "step size = ");
+  expect_error(cli(common + "-n 5 -t 7 " + resume), 1, "t (--inner-steps) = 'default', but this run has '7'");
+  expect_error(cli(common + "-n 2 " + resume), 1, "is at step 3, past this run's end (outer_steps = 2)");
+  const Result done = cli(common + "-n 3 " + resume);
+  CHECK(done.code == 0);
+  CHECK(done.out.find("all done before this run") != std::string::npos);
+}
+
+TEST_CASE("a resume killed at any moment leaves a whole CSV log that covers the saved steps") {
+  const fs::path base_state = scratch() / "k.state", base_csv = scratch() / "k.csv";
+  // A long log (3000 rows, ~400 kB), so that rewriting it on resume takes a while.
+  const std::string common = "run logreg --small --threads 1 -q -t 5 -K 2 ";
+  REQUIRE(cli(common + "-n 3000 --save-every 0 --save-state '" + base_state.string() + "' --csv '" + base_csv.string() +
+              "'")
+              .code == 0);
+  const std::size_t fields = split(lines(read(base_csv)).at(0)).size();
+  int killed_during_run = 0;
+  for (int trial = 0; trial < 80; ++trial) {
+    CAPTURE(trial);
+    const fs::path state = scratch() / "kk.state", csv = scratch() / "kk.csv";
+    fs::copy_file(base_state, state, fs::copy_options::overwrite_existing);
+    fs::copy_file(base_csv, csv, fs::copy_options::overwrite_existing);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      const std::string st = state.string(), cs = csv.string();
+      execl(HYPERAD_CLI, HYPERAD_CLI, "run", "logreg", "--small", "--threads", "1", "-q", "-t", "5", "-K", "2", "-n",
+            "3400", "--save-every", "1", "--save-state", st.c_str(), "--resume", "--csv", cs.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    usleep(static_cast<useconds_t>(1000 * trial));  // 0 to 79 ms: start-up, the log rewrite, the first steps
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (WIFSIGNALED(status)) ++killed_during_run;
+    const std::int64_t saved = hyperad::bilevel::read_state_file(state.string()).step;
+    const auto rows = lines(read(csv));
+    REQUIRE(!rows.empty());
+    CHECK(rows[0] == lines(read(base_csv))[0]);
+    // Every row is whole except perhaps the last (an append cut by the kill); the steps
+    // before the saved one are all there, once, in order.
+    std::int64_t next = 0;
+    bool cut_inside = false, out_of_order = false;
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+      const auto f = split(rows[i]);
+      if (f.size() != fields) {
+        cut_inside = i + 1 != rows.size();
+        break;
+      }
+      out_of_order = out_of_order || std::stoll(f[0]) != next;
+      ++next;
+    }
+    CHECK(!cut_inside);
+    CHECK(!out_of_order);
+    CHECK(next >= saved);
+  }
+  CHECK(killed_during_run > 0);  // the kills landed while the run was going
 }
 
 #endif  // HYPERAD_CLI

@@ -307,6 +307,16 @@ TEST_CASE("CSV errors name the file, the line and the reason") {
   check_error(load(p), p, "line 2", {"non-numeric field \"\" in column 2"});
   p = csv("inf.csv", "a,b,y\n1,inf,1\n");
   check_error(load(p), p, "line 2", {"non-finite value \"inf\""});
+  // Finite in float64, infinite in float32: refused when loading float32, kept otherwise.
+  p = csv("f32.csv", "a,b,y\n1,2,0\n1,1e39,1\n");
+  check_error(load(p, {.dtype = Dtype::f32}), p, "line 3",
+              {"non-finite value \"1e39\" in column 2 (\"b\") as float32", "load as float64"});
+  CHECK(load_csv(p).features.at({1, 1}) == 1e39);
+  CHECK(load_csv(write_text(dir / "f32ok.csv", "a,b,y\n1,3.4e38,0\n"), {.dtype = Dtype::f32}).features.at({0, 1}) ==
+        static_cast<double>(3.4e38f));
+  // A huge label would make the inferred class count (and per-class storage) explode.
+  p = csv("hugelabel.csv", "a,b,y\n1,2,0\n1,2,1000000000\n");
+  check_error(load(p), p, "line 3", {"1000000000 implies more than a million classes", "set num_classes"});
   p = csv("binary.csv", std::string("a,b,y\n1,\x01\xff,1\n"));
   check_error(load(p), p, "line 2", {"\"\\x01\\xff\""});
   p = csv("empty.csv", "");
@@ -360,6 +370,11 @@ TEST_CASE("LIBSVM errors name the file, the line and the reason") {
   check_error(load(p), p, "line 2", {"load_libsvm", "malformed token \"3\" (expected index:value)"});
   p = svm("index.svm", "1 a:2\n");
   check_error(load(p), p, "line 1", {"bad index in token \"a:2\""});
+  p = svm("f32.svm", "1 1:2\n0 2:-1e39\n");
+  LibsvmOptions f32;
+  f32.dtype = Dtype::f32;
+  check_error(load(p, f32), p, "line 2", {"malformed value in token \"2:-1e39\"", "within the float32 range"});
+  CHECK(load_libsvm(p).features.at({1, 1}) == -1e39);
   p = svm("negindex.svm", "1 -3:2\n");
   check_error(load(p), p, "line 1", {"bad index in token \"-3:2\""});
   p = svm("order.svm", "1 1:1 2:2\n0 5:1 3:2\n");
@@ -428,6 +443,12 @@ TEST_CASE("IDX errors name the file, the byte offset and the reason") {
   const Bytes gz = read_bytes(write_gzip(dir / "full.gz", images));
   p = write_bytes(dir / "halfgz.gz", Bytes(gz.begin(), gz.begin() + static_cast<long>(gz.size() / 2)));
   check_error([&] { load_idx_images(p); }, p, "byte ", {"truncated file", "(zlib: unexpected end of file)"});
+  // Cut inside the 8-byte trailer: all the data decompresses, but the checksum is missing.
+  for (std::size_t cut_bytes : {1, 4, 8}) {
+    CAPTURE(cut_bytes);
+    p = write_bytes(dir / "trailer.gz", Bytes(gz.begin(), gz.end() - static_cast<long>(cut_bytes)));
+    check_error([&] { load_idx_images(p); }, p, "byte ", {"gzip stream ends early", "checksum"});
+  }
   Bytes crc = gz;
   crc[crc.size() - 6] ^= 1;  // the CRC-32 in the gzip trailer
   p = write_bytes(dir / "crc.gz", crc);

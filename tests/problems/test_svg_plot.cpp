@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_files.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/problems/svg_plot.hpp"
 
@@ -232,7 +233,7 @@ TEST_CASE("write puts the document in place; misuse is reported") {
   std::stringstream buf;
   buf << f.rdbuf();
   CHECK(buf.str() == plot.svg());
-  CHECK(!std::filesystem::exists(path + ".tmp"));
+  CHECK(hyperad::testing::leftover_temporaries(path) == 0);
   std::filesystem::remove_all(dir);
   CHECK_THROWS_WITH_AS(plot.write("/nonexistent-dir/x.svg"), doctest::Contains("/nonexistent-dir/x.svg"), Error);
   CHECK_THROWS_WITH_AS(plot.add({.label = "bad", .x = {1, 2}, .y = {1}}),

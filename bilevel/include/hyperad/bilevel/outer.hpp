@@ -29,17 +29,22 @@
 /// the configuration, atomically. With `state_path` set, `step()` saves every `save_every`
 /// steps and `run()` at its end; `run()` with `resume` first loads `state_path` if it
 /// exists. A resumed run repeats exactly what the uninterrupted run would have done (same
-/// λ bits, given the same thread count and options). `load` rejects a file whose
-/// configuration (method, update rule, objective sense, warm-start mode, projections) or
-/// tensor shapes differ from this run, with StateFileError naming the file and the field.
-/// On resume the CSV keeps its rows of the steps before the saved step and drops later ones
-/// (those are recomputed), so it reads as one uninterrupted run.
+/// λ bits, given the same thread count and options). `load` rejects, with StateFileError
+/// naming the file and the field, a file whose configuration (method, update rule and its
+/// constants, objective sense, warm-start mode, projections, step-size and t/K/J schedules,
+/// and the caller's `run_identity`) or tensor shapes differ from this run, or whose step is
+/// past `outer_steps`. On resume the CSV keeps its complete rows of the steps before the
+/// saved step and drops later ones (those are recomputed), so it reads as one uninterrupted
+/// run; it is replaced atomically (files.hpp), so a kill during a resume cannot cut it.
+/// Every CSV write is checked: a full disk throws IOError instead of losing rows.
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "hyperad/bilevel/files.hpp"
 #include "hyperad/bilevel/hypergradient.hpp"
 #include "hyperad/bilevel/projection.hpp"
 #include "hyperad/bilevel/schedule.hpp"
@@ -73,6 +78,10 @@ struct OuterOptions {
   std::string state_path;   ///< where step()/run() save; empty: no saving
   std::int64_t save_every = 0;  ///< save after every N-th step (0: only at the end of run())
   bool resume = false;          ///< run(): continue from state_path if the file exists
+  /// What else determines this run's numbers — the problem, its data and options, the
+  /// seed, the method's settings — as (name, value) pairs the caller chooses. Saved in the
+  /// state file; `load` refuses a file whose pairs differ (e.g. another dataset or seed).
+  std::vector<std::pair<std::string, std::string>> run_identity{};
 };
 
 /// One outer step, as logged.

@@ -17,8 +17,9 @@
 ///     tensors: u32 count, count × (u8 dtype (0 float32, 1 float64), u8 rank, rank × i64
 ///              extent, u64 bytes, raw row-major data)
 ///
-/// Writing is atomic: the bytes go to `<path>.tmp`, which is flushed to disk (fsync) and then
-/// renamed over `<path>`, so a crash leaves either the old file or the new one, never half.
+/// Writing is atomic: the bytes go to a temporary file unique to the process, which is
+/// flushed to disk (fsync) and then renamed over `<path>`, so a crash leaves either the old
+/// file or the new one, never half, and two runs sharing a path do not collide.
 /// Reading checks, in order: size, magic, byte order, version, payload size, checksum,
 /// then the payload's own structure; any failure throws StateFileError naming the file and
 /// what is wrong.
@@ -55,8 +56,8 @@ struct OuterState {
   std::vector<std::uint64_t> random;  ///< the method's export_random_state()
 };
 
-/// Writes `state` to `path` atomically (via `<path>.tmp`). Throws StateFileError naming the
-/// file when it cannot be written.
+/// Writes `state` to `path` atomically (write_file_atomically, files.hpp). Throws
+/// StateFileError naming the file when it cannot be written.
 void write_state_file(const std::string& path, const OuterState& state);
 /// Reads and verifies a state file. Throws StateFileError naming the file and the problem.
 OuterState read_state_file(const std::string& path);

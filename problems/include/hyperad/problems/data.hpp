@@ -100,9 +100,13 @@ struct LibsvmOptions {
 };
 Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& options = {});
 
-/// IDX (the MNIST format), plain or gzip-compressed (detected by the bytes 1f 8b).
+/// IDX (the MNIST format), plain or gzip-compressed (detected by the bytes 1f 8b). A whole
+/// gzip file is verified against its trailer (CRC-32, length): a stream cut anywhere, even
+/// in the last byte, is refused.
 struct IdxOptions {
-  std::int64_t limit = 0;           ///< read only the first `limit` items (0 = all)
+  /// Read only the first `limit` items (0 = all). A gzip file read in part is checked as
+  /// far as it is read; its trailer is not reached.
+  std::int64_t limit = 0;
   std::int64_t num_classes = 0;     ///< 0 = largest label + 1; else labels must be below it
   Dtype dtype = Dtype::f64;
 };

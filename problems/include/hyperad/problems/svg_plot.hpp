@@ -46,8 +46,8 @@ class LinePlot {
   LinePlot& add(PlotSeries series);
   /// The SVG document.
   std::string svg() const;
-  /// Writes svg() to `path` (write_file_atomically). Throws hyperad::Error naming the path
-  /// if it cannot be written.
+  /// Writes svg() to `path` (bilevel::write_file_atomically: never half a file, no
+  /// temporary left behind). Throws bilevel::IOError naming the path if it cannot be written.
   void write(const std::string& path) const;
 
   const PlotOptions& options() const { return options_; }
@@ -57,10 +57,6 @@ class LinePlot {
   PlotOptions options_;
   std::vector<PlotSeries> series_;
 };
-
-/// Writes `text` to `path` through `<path>.tmp` renamed into place, so a reader never sees
-/// half a file. Throws hyperad::Error starting with `who` and naming the path otherwise.
-void write_file_atomically(const std::string& path, const std::string& text, const std::string& who);
 
 /// `text` with &, <, >, " and ' replaced by entities (for text content and attributes).
 std::string escape_xml(std::string_view text);
