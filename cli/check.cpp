@@ -106,12 +106,14 @@ int check_command(const CheckArgs& a) {
     if (m.name == "sid") mc.batch_size = 0;  // full batches: deterministic, comparable
     try {
       auto method = problems::make_method(mc, inst);
+      method->set_strict(a.strict);
       const bilevel::Hypergradient h = method->hypergradient(inst.problem, lambda);
       const bilevel::Diagnostics& d = h.diagnostics;
       const double e_fd = fd ? list::relative_error(h.grad, fd->grad) : NAN;
       const double e_exact = exact ? list::relative_error(h.grad, exact->grad) : NAN;
       std::string note = m.name == "itd-truncated" ? "biased by design" : "";
-      if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
+      if (!d.trusted()) note += (note.empty() ? "untrusted: " : "; untrusted: ") + short_text(d.concerns.front().message, 60);
+      else if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
       t.add({m.name, sci(e_fd), sci(e_exact), fmt::format("{}", d.inner_steps),
              m.name.rfind("itd", 0) == 0 ? "-" : fmt::format("{}", d.linear.iterations), duration(d.seconds), note});
       const double err = exact ? e_exact : e_fd;

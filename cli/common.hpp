@@ -74,6 +74,7 @@ struct RunArgs {
   std::string update, warm_start;
   std::string csv, plot, state;
   bool resume = false, quiet = false;
+  bool strict = false;  ///< stop at the first hypergradient that fails a check
 };
 int run_command(const RunArgs& args);
 
@@ -84,6 +85,7 @@ struct CheckArgs {
   std::int64_t max_fd = 1000;   ///< finite differences only up to this many outer variables
   double tolerance = 0;         ///< > 0: exit 1 when a method's relative error exceeds it
   bool quiet = false;           ///< only the table and the verdict
+  bool strict = true;           ///< a method whose hypergradient fails a check is reported failed
 };
 int check_command(const CheckArgs& args);
 

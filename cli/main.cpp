@@ -62,6 +62,8 @@ CLI::App* add_run(CLI::App& app, RunArgs& a) {
       ->capture_default_str();
   run->add_flag("--resume", a.resume, "Continue from the --save-state file if it exists")->needs(state);
   run->add_flag("--quiet,-q", a.quiet, "No progress display (the summary is still printed)");
+  run->add_flag("--strict", a.strict,
+                "Stop with an error at the first hypergradient that fails a check (see 'trusted' in docs/cli.md)");
   return run;
 }
 
@@ -80,6 +82,9 @@ CLI::App* add_check(CLI::App& app, CheckArgs& a) {
   check->add_option("--tolerance", a.tolerance, "Exit 1 if a method's relative error exceeds this (0: report only)")
       ->check(real_number(0));
   check->add_flag("--quiet,-q", a.quiet, "Only the table of methods and the verdict");
+  check->add_flag("--strict,!--no-strict", a.strict,
+                  "A method whose hypergradient fails a check is reported failed (default; --no-strict: a note)")
+      ->capture_default_str();
   return check;
 }
 

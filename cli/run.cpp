@@ -102,6 +102,7 @@ int run_command(const RunArgs& a) {
   mc.warm_start = parse_name(bilevel::kWarmStartNames, warm, "--warm-start");
   mc.seed = a.problem.seed;
   auto method = problems::make_method(mc, inst);
+  method->set_strict(a.strict);
 
   bilevel::OuterOptions o = problems::outer_options(inst);
   if (a.outer_steps) o.outer_steps = *a.outer_steps;

@@ -9,6 +9,7 @@
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "linearization.hpp"
+#include "trust_checks.hpp"
 
 namespace hyperad::bilevel {
 
@@ -61,6 +62,7 @@ void AID::differentiate(const Problem& problem, const TensorList& lambda, const 
   if (!std::isfinite(r.report.residual))
     throw ConvergenceError(fmt::format("{}: the linear-system solution is not finite", name()));
   d.warnings.insert(d.warnings.end(), r.report.warnings.begin(), r.report.warnings.end());
+  detail::check_linear_solve(r.report, d);
   d.linear = std::move(r.report);
   h.grad = std::move(r.grad);
   previous_v_ = std::move(r.v);
@@ -78,9 +80,10 @@ Hypergradient AID::hypergradient(const Problem& problem, const TensorList& lambd
   InnerResult inner = solve_inner(problem, lambda, warm ? previous_w_ : problem.initial_state(), inner_options);
   d.inner_steps = inner.steps;
   d.inner_step_norm = inner.last_step_norm;
+  detail::check_contraction(inner.step_growth, inner.steps, inner.growth_window, d);
   differentiate(problem, lambda, inner.state, h);
   previous_w_ = std::move(inner.state);
-  meter.finish(d);
+  meter.finish(d, strict_);
   return h;
 }
 
@@ -92,7 +95,7 @@ Hypergradient AID::hypergradient_at(const Problem& problem, const TensorList& la
   const TensorList state = list::detach(w);
   differentiate(problem, lambda, state, h);
   previous_w_ = state;
-  meter.finish(h.diagnostics);
+  meter.finish(h.diagnostics, strict_);
   return h;
 }
 

@@ -8,6 +8,7 @@
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "linearization.hpp"
+#include "trust_checks.hpp"
 
 namespace hyperad::bilevel {
 
@@ -28,6 +29,7 @@ InnerResult solve_inner(const Problem& problem, const TensorList& lambda, const 
   r.state = list::detach(start);
   const TensorList lam = list::detach(lambda);
   double first = 0.0;
+  detail::StepTrace trace;
   for (int k = 0; k < options.max_iterations; ++k) {
     TensorList next;
     {
@@ -41,6 +43,7 @@ InnerResult solve_inner(const Problem& problem, const TensorList& lambda, const 
     r.state = std::move(next);
     r.steps = k + 1;
     r.last_step_norm = step;
+    trace.add(step);
     if (!std::isfinite(step) || step > options.divergence_factor * std::max(first, 1e-300)) {
       const std::string advice =
           problem.kind() == MapKind::general
@@ -54,6 +57,10 @@ InnerResult solve_inner(const Problem& problem, const TensorList& lambda, const 
       r.converged = true;
       break;
     }
+  }
+  if (!r.converged) {
+    r.step_growth = trace.growth(list::norm(r.state));
+    r.growth_window = trace.window();
   }
   return r;
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "call_meter.hpp"
+#include "trust_checks.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/tape.hpp"
@@ -54,6 +55,7 @@ void ITD::differentiate(const Problem& problem, const TensorList& lambda, const 
                         double head_step_norm, Hypergradient& h) {
   const int steps = reversed();
   CheckpointStats checkpoint_stats;
+  detail::StepTrace trace;  // the reversed steps' norms (not with checkpointing: the loop keeps them)
   {
     TapeScope scope;
     TensorList lam = list::make_leaves(lambda);
@@ -70,6 +72,7 @@ void ITD::differentiate(const Problem& problem, const TensorList& lambda, const 
       for (int i = 0; i < steps; ++i) {
         prev = w;
         w = problem.phi(w, lam);
+        trace.add(list::distance(w, prev));
       }
     }
     Tensor e = problem.outer(w, lam);
@@ -79,7 +82,11 @@ void ITD::differentiate(const Problem& problem, const TensorList& lambda, const 
     h.objective = e.item();
     h.diagnostics.inner_step_norm = prev.empty() ? head_step_norm : list::distance(w, prev);
     previous_ = list::detach(w);
+    // The unrolled iteration's own contraction check (the head's is the caller's); ITD has no
+    // tolerance, so a non-contracting map shows only here.
+    detail::check_contraction(trace.growth(list::norm(previous_)), trace.size(), trace.window(), h.diagnostics);
   }
+  detail::check_finite(h);
   h.diagnostics.method = name();
   h.diagnostics.reverse_steps = steps;
   if (checkpoint_stats) {
@@ -99,8 +106,10 @@ Hypergradient ITD::hypergradient(const Problem& problem, const TensorList& lambd
       plain.max_iterations > 0 ? solve_inner(problem, lambda, start, plain) : InnerResult{list::detach(start)};
   Hypergradient h;
   differentiate(problem, lambda, head.state, head.last_step_norm, h);
+  if (h.diagnostics.trusted())  // the reversed steps said nothing: the head may
+    detail::check_contraction(head.step_growth, head.steps, head.growth_window, h.diagnostics);
   h.diagnostics.inner_steps = options_.inner_steps;
-  meter.finish(h.diagnostics);
+  meter.finish(h.diagnostics, strict_);
   return h;
 }
 
@@ -110,7 +119,7 @@ Hypergradient ITD::hypergradient_at(const Problem& problem, const TensorList& la
   Hypergradient h;
   differentiate(problem, lambda, list::detach(w), 0.0, h);
   h.diagnostics.inner_steps = reversed();
-  meter.finish(h.diagnostics);
+  meter.finish(h.diagnostics, strict_);
   return h;
 }
 

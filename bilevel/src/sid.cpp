@@ -11,6 +11,7 @@
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "call_meter.hpp"
+#include "trust_checks.hpp"
 #include "linearization.hpp"
 
 namespace hyperad::bilevel {
@@ -159,7 +160,8 @@ Hypergradient SID::hypergradient(const TensorList& lambda) {
   differentiate(lambda, inner.state, h);
   previous_w_ = std::move(inner.state);
   d.samples = d.sample_counts.total();
-  meter.finish(d);
+  detail::check_finite(h);
+  meter.finish(d, strict_);
   return h;
 }
 
@@ -173,7 +175,8 @@ Hypergradient SID::hypergradient_at(const Problem& problem, const TensorList& la
   differentiate(lambda, state, h);
   previous_w_ = state;
   h.diagnostics.samples = h.diagnostics.sample_counts.total();
-  meter.finish(h.diagnostics);
+  detail::check_finite(h);
+  meter.finish(h.diagnostics, strict_);
   return h;
 }
 

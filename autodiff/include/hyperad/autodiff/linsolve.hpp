@@ -79,10 +79,11 @@ struct Options {
   double divergence_factor = 1e8;
   /// A solver that needs a symmetric operator (cg) probes one of unknown symmetry with two
   /// random vectors a, b (two products): |⟨a, A b⟩ − ⟨b, A a⟩| > 1e-6·‖a‖‖b‖‖A‖ refuses it.
-  /// Off: it only warns.
-  bool probe_symmetry = false;
+  /// On by default (CG on a non-symmetric operator returns wrong answers); off: it only warns.
+  bool probe_symmetry = true;
   /// Recompute ‖b − A x‖ at the end (one more product) when the solver's own residual is
-  /// a recursive estimate (cg, bicgstab, normal_cg, neumann).
+  /// a recursive estimate (cg, bicgstab, normal_cg, neumann). A "converged" whose true
+  /// residual is far above the target is then reported as a breakdown (record_true_residual).
   bool verify_residual = true;
 };
 
@@ -116,6 +117,13 @@ struct Report {
   /// residual / ‖b‖ (the residual itself when b = 0).
   double relative_residual() const { return rhs_norm > 0.0 ? residual / rhs_norm : residual; }
 };
+
+/// Sets report.residual to `true_residual` (‖b − A x‖ recomputed for the returned x) and
+/// checks it against the status: a "converged" whose true residual is not finite becomes
+/// diverged, and one above max(10·tolerance, 10⁻⁸‖b‖, 10⁴·ε‖b‖) becomes a breakdown (a
+/// recursive residual that drifted, as on a singular system). `like`: the working precision. The driver calls it (with
+/// Options::verify_residual), and so does implicit_vjp after its own final pullback.
+void record_true_residual(Report& report, double true_residual, const TensorList& like);
 
 struct Solution {
   TensorList x;

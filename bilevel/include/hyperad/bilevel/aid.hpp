@@ -20,8 +20,8 @@
 /// | dense_lu      | a small state (n ≤ 4000)        | n pullbacks, once      |
 ///
 /// Neumann(K) = Σ_{k≤K} (∂_wΦᵀ)^k ∇_wE equals Richardson from 0 after the same K pullbacks.
-/// CG on a map whose Jacobian is not symmetric is refused (heavy-ball maps), warned about
-/// (maps of unknown symmetry), or — with `probe_symmetry` — probed with random vectors.
+/// CG on a map whose Jacobian is not symmetric is refused: declared so (heavy-ball maps), or
+/// found so by a random probe of a map of unknown symmetry (`probe_symmetry`, on by default).
 #include <optional>
 
 #include "hyperad/autodiff/implicit.hpp"
@@ -40,8 +40,9 @@ struct AIDOptions {
   Tolerance linear_tolerance{};
   /// Tikhonov term: solve (I − ∂_wΦᵀ + ridge·I) v = ∇_wE (0: none).
   double ridge = 0.0;
-  /// Probe the symmetry of ∂_wΦ before a solver that needs it (costs two pullbacks).
-  bool probe_symmetry = false;
+  /// Probe the symmetry of ∂_wΦ, when it is not declared, before a solver that needs it
+  /// (two pullbacks; an asymmetric one is refused). Off: CG only warns.
+  bool probe_symmetry = true;
   /// What each call starts from: the previous call's w_t, its v, both or neither.
   WarmStart warm_start = WarmStart::none;
 };

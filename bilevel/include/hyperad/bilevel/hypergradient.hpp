@@ -29,6 +29,40 @@ struct SampleCounts {
   std::int64_t total() const { return inner + linear + cross + outer; }
 };
 
+/// Why a hypergradient may be wrong, found by the cheap checks every method runs (always on):
+enum class Doubt {
+  /// The inner iteration is not contracting: over its last steps the step norms did not
+  /// shrink (and it did not reach its tolerance). Φ may not be a contraction there, so w_t
+  /// is no fixed point and the implicit (or unrolled) derivative is not ∇f.
+  inner_not_contracting,
+  /// The linear system was not solved: its true relative residual ‖(I − ∂_wΦᵀ)v − ∇_wE‖/‖∇_wE‖
+  /// is above 1 (worse than v = 0: a divergent iteration, a singular system) or not finite.
+  linear_not_solved,
+  /// The linear solver broke down (reason in the message): e.g. CG meeting pᵀAp ≤ 0, or a
+  /// "converged" whose recomputed residual misses the tolerance (a singular system).
+  linear_breakdown,
+  /// A non-finite value in the hypergradient.
+  non_finite,
+};
+inline constexpr std::array<Named<Doubt>, 4> kDoubtNames{{{Doubt::inner_not_contracting, "inner not contracting"},
+                                                         {Doubt::linear_not_solved, "linear system not solved"},
+                                                         {Doubt::linear_breakdown, "linear solver breakdown"},
+                                                         {Doubt::non_finite, "non-finite"}}};
+inline const char* doubt_name(Doubt d) { return name_of(kDoubtNames, d); }
+
+/// One failed check: what and why (the message has the numbers).
+struct Concern {
+  Doubt doubt;
+  std::string message;
+};
+
+/// A hypergradient from a method in strict mode (`set_strict`) that failed a check; the
+/// message lists every concern.
+class UntrustedError : public ConvergenceError {
+ public:
+  using ConvergenceError::ConvergenceError;
+};
+
 /// What a hypergradient computation did.
 struct Diagnostics {
   std::string method;         ///< e.g. "AID-CG"
@@ -44,7 +78,17 @@ struct Diagnostics {
   linsolve::Report linear;
   double seconds = 0;                 ///< wall time of the call
   std::size_t peak_tape_bytes = 0;    ///< peak tape memory above the level at the call
-  std::vector<std::string> warnings;  ///< problems noticed but not fatal
+  std::vector<std::string> warnings;  ///< problems noticed but not fatal (each concern's message too)
+  /// The checks that failed; empty when every check passed.
+  std::vector<Concern> concerns;
+  /// True when no check failed. (The checks are necessary conditions: a trusted result
+  /// can still be inexact, e.g. a truncated solve, but an untrusted one is likely wrong.)
+  bool trusted() const { return concerns.empty(); }
+  /// Records a failed check (also appended to `warnings`).
+  void raise(Doubt doubt, std::string message) {
+    warnings.push_back(message);
+    concerns.push_back({doubt, std::move(message)});
+  }
   std::int64_t samples = 0;  ///< sample-gradients consumed (inner, linear system, cross term, outer)
   SampleCounts sample_counts;  ///< `samples` by part (samples == sample_counts.total() when filled)
 };
@@ -124,6 +168,15 @@ class HypergradientMethod {
   virtual void import_random_state(const std::vector<std::uint64_t>& s) {
     if (!s.empty()) throw ValueError(name() + ": this method has no random state");
   }
+
+  /// Strict mode: a hypergradient that fails a check (Diagnostics::concerns) throws
+  /// UntrustedError instead of being returned. Off by default; `hyperad check` and
+  /// `hyperad run --strict` turn it on.
+  virtual void set_strict(bool strict) { strict_ = strict; }
+  bool strict() const { return strict_; }
+
+ protected:
+  bool strict_ = false;
 };
 
 }  // namespace hyperad::bilevel

@@ -14,6 +14,7 @@
 /// (`solved_by`): solve with heavy ball and differentiate the gradient-descent map, say,
 /// or with a solver of your own.
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +78,11 @@ struct InnerResult {
   int steps = 0;              ///< applications of the map performed
   double last_step_norm = 0;  ///< ‖w_t − w_{t−1}‖
   bool converged = false;     ///< tolerance met (always false for the zero tolerance)
+  /// The contraction check: the largest step norm of the last min(10, steps/2) steps over
+  /// the largest of the ones before; ≥ 1 means the iteration is not contracting. NaN when
+  /// not measured (fewer than 6 steps, steps at rounding level, a user's InnerSolver).
+  double step_growth = std::numeric_limits<double>::quiet_NaN();
+  int growth_window = 0;      ///< the window of step_growth
 };
 
 /// A solver of the inner problem: from `start` (a state of the problem), approximately

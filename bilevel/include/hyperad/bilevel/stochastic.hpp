@@ -128,6 +128,10 @@ class FullBatchCounted final : public HypergradientMethod {
   void set_iterations(const IterationCounts& c) override { method_->set_iterations(c); }
   std::vector<std::uint64_t> export_random_state() const override { return method_->export_random_state(); }
   void import_random_state(const std::vector<std::uint64_t>& s) override { method_->import_random_state(s); }
+  void set_strict(bool strict) override {
+    HypergradientMethod::set_strict(strict);
+    method_->set_strict(strict);
+  }
   HypergradientMethod& method() { return *method_; }
 
  private:
