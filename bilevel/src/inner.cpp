@@ -1,6 +1,8 @@
 #include "hyperad/bilevel/inner.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -65,22 +67,36 @@ InnerResult solve_inner(const Problem& problem, const TensorList& lambda, const 
   return r;
 }
 
-double estimate_contraction(const Problem& problem, const TensorList& state, const TensorList& lambda, int iterations,
-                            std::uint64_t seed) {
+ContractionEstimate contraction_estimate(const Problem& problem, const TensorList& state, const TensorList& lambda,
+                                         int iterations, std::uint64_t seed) {
+  if (iterations < 1) throw ValueError(fmt::format("estimate_contraction: iterations must be >= 1, got {}", iterations));
   TapeScope scope;
   const detail::PhiPullback phi(problem, list::detach(state), list::detach(lambda));
   Generator gen(seed);
   TensorList v;
   for (const Tensor& s : state) v.push_back(randn(s.shape(), gen, s.dtype()));
-  double nv = list::norm(v), ratio = 0.0;
+  double nv = list::norm(v);
+  std::vector<double> trace;
   for (int k = 0; k < iterations && nv > 0.0; ++k) {
     TensorList u = list::clone(v);
     list::scale(u, 1.0 / nv);
     v = phi.wt(u);
     nv = list::norm(v);  // ‖Jᵀu‖ with ‖u‖ = 1
-    ratio = nv;
+    trace.push_back(nv);
   }
-  return ratio;
+  ContractionEstimate e;
+  e.iterations = static_cast<int>(trace.size());
+  if (trace.empty()) return e;
+  e.q = trace.back();
+  const std::size_t m = std::max<std::size_t>(1, trace.size() / 10);
+  const double before = trace.size() > m ? trace[trace.size() - 1 - m] : 0.0;
+  e.change = e.q > 0 ? std::abs(e.q - before) / e.q : 0.0;
+  return e;
+}
+
+double estimate_contraction(const Problem& problem, const TensorList& state, const TensorList& lambda, int iterations,
+                            std::uint64_t seed) {
+  return contraction_estimate(problem, state, lambda, iterations, seed).q;
 }
 
 }  // namespace hyperad::bilevel

@@ -214,6 +214,17 @@ void OuterOptimizer::load(const std::string& path) {
   check_state_tensors(path, "optimizer state 2", st.optimizer2, m2_);
   check_state_tensors(path, "warm w", st.warm_inner, problem_.initial_state(), true);
   check_state_tensors(path, "warm v", st.warm_linear, problem_.initial_state(), true);
+  // A state written by a healthy run is finite (the optimizer refuses non-finite
+  // hypergradients): anything else is damage, reported as such rather than downstream.
+  const std::pair<const char*, const TensorList*> parts[] = {{"λ", &st.lambda},
+                                                            {"optimizer state 1", &st.optimizer1},
+                                                            {"optimizer state 2", &st.optimizer2},
+                                                            {"warm w", &st.warm_inner},
+                                                            {"warm v", &st.warm_linear}};
+  for (const auto& [what, list] : parts)
+    for (std::size_t k = 0; k < list->size(); ++k)
+      if (!list::all_finite({(*list)[k]})) fail(fmt::format("{} tensor {} holds non-finite values", what, k));
+  if (!std::isfinite(st.seconds) || st.seconds < 0) fail(fmt::format("has an invalid wall-time total {}", st.seconds));
   const std::size_t words = method_.export_random_state().size();
   if (st.random.size() != words)
     fail(fmt::format("holds {} words of random state, {} has {}", st.random.size(), method_.name(), words));

@@ -139,11 +139,13 @@ Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& opti
     fail_line(kLoader, path, row_line[widest->row], fmt::format("index {}: {}", widest->index, why));
   }
 
-  std::vector<double> x(static_cast<std::size_t>(n * d), 0.0);
-  for (const Entry& e : entries) x[static_cast<std::size_t>(e.row * d + e.index - shift)] = e.value;
-
+  // Written straight into the (zeroed) tensor: no second dense copy.
   Dataset ds;
-  ds.features = detail::matrix(x, n, d, options.dtype);
+  ds.features = zeros({n, d}, options.dtype);
+  dispatch(options.dtype, [&]<class T>() {
+    T* x = ds.features.mutable_data<T>();
+    for (const Entry& e : entries) x[e.row * d + e.index - shift] = static_cast<T>(e.value);
+  });
   detail::set_targets(ds, labels, options.task, options.num_classes, options.dtype);
   for (std::int64_t j = 0; j < d; ++j) ds.feature_names.push_back(fmt::format("f{}", j + shift));
   ds.target_name = "label";

@@ -29,7 +29,31 @@ Parts prepare(const Dataset& ds, const SplitFractions& fractions, std::uint64_t 
     }
   }
   Splits s = split(data, fractions, seed, stratified);
+  // Degenerate data runs to a meaningless "success" (one class: accuracy 1) or to a
+  // misleading failure (one row: "the inner iteration diverged"): refuse it here, by cause.
+  const std::string what = data.source.empty() ? std::string("the dataset") : "dataset '" + data.source + "'";
+  if (s.train.size() < 2 || s.validation.size() < 1 || s.test.size() < 1)
+    throw ValueError(fmt::format("{}: {} examples split into {} train / {} validation / {} test; the problem needs at "
+                                 "least 2 training, 1 validation and 1 test example",
+                                 what, data.size(), s.train.size(), s.validation.size(), s.test.size()));
+  if (stratified) {
+    const std::vector<std::int64_t> counts = s.train.class_counts();
+    const auto present = std::count_if(counts.begin(), counts.end(), [](std::int64_t c) { return c > 0; });
+    if (present < 2)
+      throw ValueError(fmt::format("{}: the training examples hold {} class{}; classification needs at least 2", what,
+                                   present, present == 1 ? "" : "es"));
+  }
+  // Squares of the values (variances, ‖X‖², the step sizes) must stay finite.
+  {
+    NoGradGuard off;
+    if (!std::isfinite(squared_norm(data.features).item()))
+      throw ValueError(fmt::format("{}: the features' squares overflow (values beyond ~1e154): standardizing, the "
+                                   "step sizes and the losses would be inf or NaN; rescale the data",
+                                   what));
+  }
   standardize(s.train, s.validation, s.test);
+  if (!list::all_finite({s.train.features, s.validation.features, s.test.features}))
+    throw ValueError(fmt::format("{}: standardizing the features gave non-finite values: rescale the data", what));
   return {std::move(s.train), std::move(s.validation), std::move(s.test)};
 }
 
@@ -39,6 +63,11 @@ StandardTargets standardize_targets(const Parts& parts) {
   for (double v : ytrain) mu += v / static_cast<double>(ytrain.size());
   for (double v : ytrain) var += (v - mu) * (v - mu) / static_cast<double>(ytrain.size());
   const double sd = std::sqrt(var);
+  // Relative to the mean: a constant target leaves a variance of rounding noise, not 0.
+  if (!(sd > 1e-12 * std::max(1.0, std::abs(mu))) || !std::isfinite(sd) || !std::isfinite(mu))
+    throw ValueError(fmt::format("the training targets {} (mean {}, standard deviation {}): a regression needs a "
+                                 "finite, non-constant target (R² is undefined otherwise)",
+                                 !std::isfinite(sd) || !std::isfinite(mu) ? "overflow" : "are constant", mu, sd));
   return {(parts.train.targets - mu) / sd, (parts.validation.targets - mu) / sd, (parts.test.targets - mu) / sd, sd};
 }
 

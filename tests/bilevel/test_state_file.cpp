@@ -3,6 +3,7 @@
 // newer-version, truncated, corrupted, malformed and mismatched files.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -228,6 +229,12 @@ TEST_CASE("the outer loop refuses a state whose warm state or random state does 
   bad = good;
   bad.optimizer1 = {zeros({1})};
   CHECK(message_of([&] { load(bad); }) == prefix + "optimizer state 1 has 1 tensors, the run has 0");
+  bad = good;
+  bad.lambda = {tensor({std::nan("")})};
+  CHECK(message_of([&] { load(bad); }) == prefix + "λ tensor 0 holds non-finite values");
+  bad = good;
+  bad.seconds = -1;
+  CHECK(message_of([&] { load(bad); }) == prefix + "has an invalid wall-time total -1");
   bad = good;
   bad.config.pop_back();
   CHECK(message_of([&] { load(bad); }) == prefix + "has no 'cross batches (J)' entry");

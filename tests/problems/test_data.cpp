@@ -393,6 +393,10 @@ TEST_CASE("LIBSVM errors name the file, the line and the reason") {
   p = svm("wide.svm", "1 1:1\n0 9:1\n");
   check_error(load(p, {.n_features = 5}), p, "line 2", {"index 9 is beyond n_features = 5 (one-based indices)"});
   check_error(load(p, {.max_dense_elements = 10}), p, "line 2", {"index 9", "2 × 9", "max_dense_elements = 10"});
+  // A 22-byte file naming a huge index is refused at the default limit (2^26 elements),
+  // before anything of that size is allocated.
+  p = svm("huge.svm", "1 1:1\n0 400000000:1\n");
+  check_error(load(p), p, "line 2", {"index 400000000", "max_dense_elements = 67108864"});
   p = svm("base.svm", "1 1:1\n0 0:1\n");
   check_error(load(p, {.index_base = IndexBase::one}), p, "line 2", {"bad index 0 in a one-based file"});
   p = svm("range.svm", "1 1:1\n7 1:1\n");

@@ -6,6 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -293,4 +296,35 @@ TEST_CASE("kernel_ridge: AID-CG with tolerance 0 and K far past convergence stay
     previous = err;
   }
   CHECK(previous < 1e-8);
+}
+
+TEST_CASE("degenerate data is refused by cause, not run to a meaningless result") {
+  // Stand-ins for the bundled CSVs, through HYPERAD_DATA_DIR.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "hyperad_test_hpo_degenerate";
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& header, auto row, int rows) {
+    std::ofstream f(dir / name);
+    f << header << "\n";
+    for (int i = 0; i < rows; ++i) f << row(i) << "\n";
+  };
+  auto make = [&](const char* problem) { return [problem] { (void)make_problem(problem, {}); }; };
+  ::setenv("HYPERAD_DATA_DIR", dir.c_str(), 1);
+  // One class only: accuracy would be 1 whatever λ is.
+  write("breast_cancer.csv", "a,b,label", [](int i) { return std::to_string(i % 7) + "," + std::to_string(i % 3) + ",1"; }, 60);
+  CHECK_THROWS_WITH_AS(make("logreg")(), doctest::Contains("hold 1 class; classification needs at least 2"), ValueError);
+  // A constant target: R² undefined.
+  write("diabetes.csv", "a,b,y", [](int i) { return std::to_string(i % 7) + "," + std::to_string(i % 5) + ",3"; }, 60);
+  CHECK_THROWS_WITH_AS(make("ridge")(), doctest::Contains("the training targets are constant"), ValueError);
+  // Values near the float range: standardizing overflows.
+  write("diabetes.csv", "a,b,y", [](int i) { return (i < 2 ? std::string("1e308") : std::to_string(i)) + ",1," + std::to_string(i); }, 60);
+  CHECK_THROWS_WITH_AS(make("ridge")(), doctest::Contains("the features' squares overflow"), ValueError);
+  // Too few rows to split.
+  for (int rows : {1, 3}) {
+    CAPTURE(rows);
+    write("diabetes.csv", "a,b,y", [](int i) { return std::to_string(i) + "," + std::to_string(i * i) + "," + std::to_string(i); }, rows);
+    CHECK_THROWS_WITH_AS(make("ridge")(), doctest::Contains("the problem needs at least 2 training, 1 validation and 1 test"),
+                         ValueError);
+  }
+  ::unsetenv("HYPERAD_DATA_DIR");
+  std::filesystem::remove_all(dir);
 }

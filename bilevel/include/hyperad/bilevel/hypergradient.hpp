@@ -12,6 +12,7 @@
 /// linear-system) solution and start the next call from it.
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,8 +68,12 @@ class UntrustedError : public ConvergenceError {
 struct Diagnostics {
   std::string method;         ///< e.g. "AID-CG"
   int inner_steps = 0;        ///< applications of the inner solver's map
-  /// ‖w_t − w_{t−1}‖ at the end of the inner solve (checkpointed ITD: ‖Φ(w_t) − w_t‖)
+  /// ‖w_t − w_{t−1}‖ at the end of the inner solve (checkpointed ITD: ‖Φ(w_t) − w_t‖;
+  /// exact_hypergradient: ‖Φ(w) − w‖ after its Newton correction)
   double inner_step_norm = 0;
+  /// exact_hypergradient: the norm of its last Newton correction of w, an estimate of
+  /// ‖w − w*‖ (NaN for the other methods).
+  double inner_error = std::numeric_limits<double>::quiet_NaN();
   int reverse_steps = 0;      ///< ITD: steps reversed through
   std::int64_t recomputed_steps = 0;  ///< checkpointed ITD: steps recomputed in the reverse pass
   std::size_t peak_stored_bytes = 0;  ///< checkpointed ITD: peak bytes of stored states

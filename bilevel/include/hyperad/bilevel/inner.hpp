@@ -21,4 +21,17 @@ InnerResult solve_inner(const Problem& problem, const TensorList& lambda, const 
 double estimate_contraction(const Problem& problem, const TensorList& state, const TensorList& lambda, int iterations = 50,
                             std::uint64_t seed = 17);
 
+/// estimate_contraction's value with what the power iteration knows of its own accuracy.
+/// Power iteration approaches from below, slowly when q is near the next eigenvalue: a
+/// q that still moves is an underestimate, and 1/(1 − q) (the steps a solve needs) more so.
+struct ContractionEstimate {
+  double q = 0;          ///< the last value ‖∂_wΦᵀu‖ with ‖u‖ = 1
+  double change = 0;     ///< |q_k − q_{k−m}| / q_k over the last m = max(1, k/10) iterations
+  int iterations = 0;
+  /// The last iterations moved q by at most 1e-4 relative (else: raise `iterations`).
+  bool settled() const { return change <= 1e-4; }
+};
+ContractionEstimate contraction_estimate(const Problem& problem, const TensorList& state, const TensorList& lambda,
+                                         int iterations = 50, std::uint64_t seed = 17);
+
 }  // namespace hyperad::bilevel

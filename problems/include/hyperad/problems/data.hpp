@@ -95,8 +95,10 @@ struct LibsvmOptions {
   /// occurs in the file (then -1 is out of range).
   bool minus_one_is_zero = true;
   Dtype dtype = Dtype::f64;
-  /// Refuse files whose dense features would exceed this many elements (n × d).
-  std::int64_t max_dense_elements = std::int64_t{1} << 28;
+  /// Refuse files whose dense features would exceed this many elements (n × d): 2^26 by
+  /// default (512 MB of float64, MNIST-sized), so that a few bytes naming a large index
+  /// cannot allocate gigabytes. Raise it for larger dense data.
+  std::int64_t max_dense_elements = std::int64_t{1} << 26;
 };
 Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& options = {});
 
