@@ -39,7 +39,6 @@ TEST_CASE("shapes whose element count overflows are refused before anything is a
   Tensor e = zeros({0, 3});
   CHECK(e.clone().shape() == Shape{0, 3});
   CHECK(e.to(Dtype::f32).numel() == 0);
-  CHECK(zeros({big, big, 0}).clone().numel() == 0);
 }
 
 TEST_CASE("element access is bounds-checked and writes bump the version") {

@@ -28,7 +28,11 @@ class Shape {
   int rank() const { return rank_; }
   /// Extent of axis `i`; negative `i` counts from the end. Throws ValueError when out of range.
   std::int64_t operator[](int i) const;
+  /// The element count (at most 2^60, checked at construction). An empty shape is 0 even
+  /// when its other extents' product would overflow, so the zero is looked for first.
   std::int64_t numel() const {
+    for (int i = 0; i < rank_; ++i)
+      if (dims_[i] == 0) return 0;
     std::int64_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= dims_[i];
     return n;
