@@ -1,5 +1,6 @@
 // `hyperad check PROBLEM`: the hypergradient at λ0 by every applicable method, against
 // finite differences and (when the inner state is small enough) the exact dense answer.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -47,11 +48,14 @@ int check_command(const CheckArgs& a) {
 
   // The references.
   std::optional<bilevel::Hypergradient> fd, exact;
+  double fd_accuracy = NAN;  // FD's own estimate of its relative error
   if (n_lambda <= a.max_fd) {
     try {
       fd = bilevel::finite_difference_hypergradient(inst.problem, lambda);
-      say(fmt::format("finite differences: central, {} inner solves, {}\n", 2 * n_lambda,
-                 duration(fd->diagnostics.seconds)));
+      fd_accuracy = fd->diagnostics.error_estimate / std::max(list::norm(fd->grad), 1e-300);
+      say(fmt::format("finite differences: central, {} inner solves, {}, estimated relative error {} (steps h "
+                      "and 2h, and the inner solves' stopping error)\n",
+                      4 * n_lambda, duration(fd->diagnostics.seconds), sci(fd_accuracy)));
     } catch (const Error& e) {
       say(fmt::format("finite differences: failed: {}\n", short_text(e.what(), 200)));
     }
@@ -78,16 +82,29 @@ int check_command(const CheckArgs& a) {
   // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
   // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so
   // the errors measure the derivatives and not the truncation.
+  // The inner solve (to a step of 1e-12, or -t steps) and the contraction q at its result.
+  const bilevel::InnerResult r = bilevel::solve_inner(
+      inst.problem, lambda, inst.problem.initial_state(),
+      {.max_iterations = a.inner_steps.value_or(kMaxSteps), .tolerance = Tolerance::absolute(1e-12)});
+  const double contraction = bilevel::contraction_estimate(inst.problem, r.state, lambda).q;
   int t_default = 0;
   if (a.inner_steps) {
     t_default = *a.inner_steps;
   } else {
-    const bilevel::InnerResult r =
-        bilevel::solve_inner(inst.problem, lambda, inst.problem.initial_state(),
-                             {.max_iterations = kMaxSteps, .tolerance = Tolerance::absolute(1e-12)});
     t_default = r.steps;
     say(fmt::format("t = {}: the inner iteration {} (-t sets another)\n", t_default,
                r.converged ? "converges to a step of 1e-12 in as many steps" : "has not converged after as many steps"));
+    // ITD's and the fixed-point solvers' errors fall like q^t and q^K, which may need more
+    // steps than the inner solve's stop: enough for q^t ≤ 1e-13, within the cap.
+    if (contraction > 0.0 && contraction < 1.0) {
+      const double need = std::ceil(std::log(1e-13) / std::log(contraction));
+      if (need > t_default) {
+        t_default = static_cast<int>(std::min<double>(need, kMaxSteps));
+        say(fmt::format("t = {}: the contraction estimate q ≈ {:.4f} asks for log(1e-13)/log(q) = {:.0f} steps for "
+                        "ITD's and the fixed-point solvers' truncation{}\n",
+                        t_default, contraction, need, need > kMaxSteps ? fmt::format(" (capped at {})", kMaxSteps) : ""));
+      }
+    }
   }
   const int k_default = a.linear_steps.value_or(t_default);
   say("\n");
@@ -112,13 +129,24 @@ int check_command(const CheckArgs& a) {
       const double e_fd = fd ? list::relative_error(h.grad, fd->grad) : NAN;
       const double e_exact = exact ? list::relative_error(h.grad, exact->grad) : NAN;
       std::string note = m.name == "itd-truncated" ? "biased by design" : "";
+      // The truncation of the methods whose error falls like q^t or q^K, when it shows.
+      const bool geometric = m.name == "itd" || m.name == "itd-checkpointed" || m.name == "aid-fp" ||
+                             m.name == "aid-neumann" || m.name == "sid";
+      if (geometric && contraction > 0.0 && contraction < 1.0) {
+        const int steps = m.name.rfind("itd", 0) == 0 ? d.inner_steps : d.linear.iterations;
+        if (const double trunc = std::pow(contraction, steps); trunc > 1e-10)
+          note = fmt::format("truncated: q^{} ≈ {}", steps, sci(trunc));
+      }
+      // Against FD alone, a difference within FD's own error says nothing about the method.
+      if (!exact && e_fd <= 3 * fd_accuracy) note = note.empty() ? "within FD's error" : note + "; within FD's error";
       if (!d.trusted()) note += (note.empty() ? "untrusted: " : "; untrusted: ") + short_text(d.concerns.front().message, 60);
       else if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
       t.add({m.name, sci(e_fd), sci(e_exact), fmt::format("{}", d.inner_steps),
              m.name.rfind("itd", 0) == 0 ? "-" : fmt::format("{}", d.linear.iterations), duration(d.seconds), note});
       const double err = exact ? e_exact : e_fd;
       if (a.tolerance > 0 && m.name != "itd-truncated" && !(err <= a.tolerance))
-        failures.push_back(fmt::format("{} ({})", m.name, sci(err)));
+        failures.push_back(fmt::format("{} ({}{})", m.name, sci(err),
+                                       !exact && e_fd <= 3 * fd_accuracy ? ", within FD's own error" : ""));
     } catch (const Error& e) {
       t.add({m.name, "", "", "", "", "", "failed: " + short_text(e.what())});
       if (a.tolerance > 0) failures.push_back(m.name + " (failed)");
@@ -129,7 +157,12 @@ int check_command(const CheckArgs& a) {
     if (!failures.empty()) {
       std::string list;
       for (const std::string& f : failures) list += (list.empty() ? "" : ", ") + f;
-      throw Error(fmt::format("check '{}': relative error above --tolerance {}: {}", inst.name, a.tolerance, list));
+      std::string why;
+      if (!exact && fd_accuracy * 3 > a.tolerance)
+        why = fmt::format("; the finite-difference reference itself is only accurate to about {}, so it cannot "
+                          "confirm --tolerance {} (the exact reference needs an inner state of at most {} elements)",
+                          sci(fd_accuracy), a.tolerance, exact_options.max_state_elements);
+      throw Error(fmt::format("check '{}': relative error above --tolerance {}: {}{}", inst.name, a.tolerance, list, why));
     }
     fmt::print("\nall methods within --tolerance {} of the {} hypergradient\n", a.tolerance,
                exact ? "exact" : "finite-difference");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "common.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/bilevel/outer.hpp"
+#include "hyperad/problems/data.hpp"
 
 #ifndef HYPERAD_VERSION
 #define HYPERAD_VERSION "unknown"
@@ -90,7 +92,21 @@ CLI::App* add_check(CLI::App& app, CheckArgs& a) {
 
 }  // namespace
 
+// Installed (prefix/bin/hyperad), the tool reads the datasets installed with it; in the
+// build tree nothing is there and the library falls back to the source tree.
+void find_installed_data() {
+#ifdef HYPERAD_BIN_TO_DATA
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return;
+  const std::filesystem::path data = (exe.parent_path() / HYPERAD_BIN_TO_DATA).lexically_normal();
+  if (std::filesystem::is_regular_file(data / "breast_cancer.csv", ec))
+    hyperad::problems::detail::register_installed_data_dir(data.c_str());
+#endif
+}
+
 int main(int argc, char** argv) {
+  find_installed_data();
   CLI::App app{"hyperad: bilevel optimization with hypergradients (hyperparameters, meta-learning, poisoning, "
                "equilibrium models)",
                "hyperad"};

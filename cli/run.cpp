@@ -22,8 +22,7 @@ namespace {
 
 // "logreg (breast_cancer, small)" for titles.
 std::string describe(const RunArgs& a, const problems::Instance& inst) {
-  const problems::ProblemInfo& info = problems::find_problem(a.problem.problem);
-  std::string s = inst.name + " on " + (a.problem.dataset.empty() ? info.datasets.front() : a.problem.dataset);
+  std::string s = inst.name + " on " + inst.dataset;
   return a.problem.small ? s + " (small)" : s;
 }
 

@@ -7,9 +7,16 @@ install(TARGETS hyperad hyperad_autodiff hyperad_bilevel hyperad_problems EXPORT
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/autodiff/include/ ${PROJECT_SOURCE_DIR}/bilevel/include/
   ${PROJECT_SOURCE_DIR}/problems/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The bundled datasets go with the package; hyperadConfig.cmake tells the consumer's
+# program where they are, relative to wherever the prefix ends up (see data_dir()).
+set(HYPERAD_INSTALL_DATA_DIR ${CMAKE_INSTALL_DATADIR}/hyperad)
+file(GLOB _hyperad_data_files ${PROJECT_SOURCE_DIR}/problems/data/*.csv)
+install(FILES ${_hyperad_data_files} ${PROJECT_SOURCE_DIR}/problems/data/README.md
+  DESTINATION ${HYPERAD_INSTALL_DATA_DIR})
 install(EXPORT hyperadTargets NAMESPACE hyperad:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperad)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/hyperadConfig.cmake.in
-  ${PROJECT_BINARY_DIR}/hyperadConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperad)
+  ${PROJECT_BINARY_DIR}/hyperadConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperad
+  PATH_VARS HYPERAD_INSTALL_DATA_DIR)
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/hyperadConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/hyperadConfig.cmake ${PROJECT_BINARY_DIR}/hyperadConfigVersion.cmake

@@ -97,6 +97,7 @@ Tensor jacobian_fd(const TensorFn& fn, const TensorList& inputs, std::size_t k, 
 Tensor jacobian(const TensorFn& fn, const TensorList& inputs, std::size_t k) {
   if (k >= inputs.size()) throw ValueError(fmt::format("jacobian: input {} of {}", k, inputs.size()));
   TapeScope scope;
+  EnableGradGuard on;  // it records fn itself, whatever the caller's mode
   std::vector<bool> wrt(inputs.size(), false);
   wrt[k] = true;
   TensorList xs = leaves_of(inputs, wrt);
@@ -145,6 +146,7 @@ CheckReport check_gradient(const TensorFn& fn, const TensorList& inputs, const C
     Tensor w;
     {
       TapeScope scope;
+      EnableGradGuard on;
       TensorList xs = leaves_of(inputs, wrt);
       Tensor y = fn(xs);
       w = random_like(y, gen);
@@ -184,6 +186,7 @@ CheckReport check_second_order(const TensorFn& fn, const TensorList& inputs, con
     if (!wrt[k]) continue;
     // G_k(x) = ∇_{x_k} ⟨w, fn(x)⟩, recorded so that it can be differentiated again.
     TensorFn g_k = [&, k](const TensorList& xs_in) {
+      EnableGradGuard on;
       TensorList xs;
       for (std::size_t i = 0; i < xs_in.size(); ++i) {
         Tensor x = xs_in[i];

@@ -13,8 +13,31 @@ using detail::TapeEngine;
 
 // ---- grad ---------------------------------------------------------------------------
 
-TensorList grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
-                         std::span<const Tensor> inputs, bool create_graph, bool allow_unused) {
+namespace {
+
+// With recording off, ops leave no history: an output computed here cannot depend on
+// anything as far as the tape knows. Its "gradient" would be zeros or a misleading "does not
+// depend on input" — refuse with the real cause instead.
+const char* const kUnrecordedAdvice =
+    "recording is off here (a NoGradGuard is active; inner solves, finite-difference references "
+    "and checkpointed sweeps evaluate maps unrecorded), so nothing computed here has a derivative "
+    "history. To differentiate inside a map (e.g. Φ(w) = w − η·∇L(w)), use gradient_of(f, w), "
+    "which records its own scope when needed";
+
+void refuse_unrecorded(std::span<const Tensor> outputs, std::span<const Tensor> inputs) {
+  if (Tape::current().recording()) return;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].defined() && !inputs[i].requires_grad())
+      throw TapeError(fmt::format("grad: input {} (shape {}) does not require gradients: {}", i,
+                                  inputs[i].shape().str(), kUnrecordedAdvice));
+  for (std::size_t k = 0; k < outputs.size(); ++k)
+    if (outputs[k].defined() && !outputs[k].requires_grad())
+      throw TapeError(fmt::format("grad: output {} (shape {}) was computed without recording: {}", k,
+                                  outputs[k].shape().str(), kUnrecordedAdvice));
+}
+
+TensorList sweep_grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
+                      std::span<const Tensor> inputs, bool create_graph, bool allow_unused) {
   Tape& tape = Tape::current();
   if (seeds.size() != outputs.size() && !seeds.empty())
     throw ValueError(fmt::format("grad: {} seeds given for {} outputs", seeds.size(), outputs.size()));
@@ -88,6 +111,41 @@ TensorList grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
   return result;
 }
 
+}  // namespace
+
+TensorList grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
+                std::span<const Tensor> inputs, bool create_graph, bool allow_unused) {
+  refuse_unrecorded(outputs, inputs);
+  return sweep_grad(outputs, seeds, inputs, create_graph, allow_unused);
+}
+
+TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const TensorList& x,
+                       const TensorList& closes_over) {
+  if (x.empty()) throw ValueError("gradient_of: no inputs given");
+  auto scalar = [&f](const TensorList& xs) {
+    Tensor y = f(xs);
+    if (!y.defined() || y.numel() != 1)
+      throw ShapeError(fmt::format("gradient_of: the function must return a one-element tensor, got {}",
+                                   y.defined() ? y.shape().str() : std::string("an undefined tensor")));
+    return y;
+  };
+  GradOptions o;
+  o.allow_unused = true;
+  if (!Tape::current().recording() || (!list::any_requires_grad(x) && !list::any_requires_grad(closes_over))) {
+    // Nobody will differentiate the result: compute it in a scope of its own and rewind.
+    TapeScope scope;
+    EnableGradGuard on;
+    TensorList xs = list::make_leaves(x);
+    return list::detach(grad(scalar(xs), xs, o));
+  }
+  // The caller is recording a differentiable computation: record the gradient with its
+  // backward (create_graph), so reverse-over-reverse goes through it.
+  TensorList xs;
+  for (const Tensor& xi : x) xs.push_back(xi.requires_grad() ? xi : xi.detach().requires_grad_());
+  o.create_graph = true;
+  return grad(scalar(xs), xs, o);
+}
+
 TensorList grad(const Tensor& output, const TensorList& inputs, const GradOptions& opts) {
   return grad(std::span<const Tensor>(&output, 1), std::span<const Tensor>(&opts.seed, 1), inputs,
               opts.create_graph, opts.allow_unused);
@@ -115,7 +173,7 @@ TensorList Pullback::operator()(std::span<const Tensor> cotangents, bool create_
   for (std::size_t k = 0; k < outputs_.size(); ++k)
     if (!cotangents[k].defined())
       throw ValueError(fmt::format("Pullback: cotangent {} is undefined (pass zeros for an unused output)", k));
-  return grad(outputs_, cotangents, inputs_, create_graph, /*allow_unused=*/true);
+  return sweep_grad(outputs_, cotangents, inputs_, create_graph, /*allow_unused=*/true);
 }
 
 Pullback Pullback::with_respect_to(const std::vector<std::size_t>& positions) const {

@@ -18,6 +18,7 @@ namespace {
 // with respect to c gives ∂_wΦ u (two reverse sweeps, no forward mode needed).
 TensorList jacobian_product(const Pullback& through_w, const TensorList& u) {
   TapeScope scope;
+  EnableGradGuard on;
   const TensorList c = list::make_leaves(list::zeros_like(u));
   const TensorList jt = through_w(c, /*create_graph=*/true);
   return list::detach(grad(jt, u, c, false, /*allow_unused=*/true));

@@ -58,6 +58,7 @@ void ITD::differentiate(const Problem& problem, const TensorList& lambda, const 
   detail::StepTrace trace;  // the reversed steps' norms (not with checkpointing: the loop keeps them)
   {
     TapeScope scope;
+    EnableGradGuard on;  // the unrolled steps are the derivative: record them whatever the caller's mode
     TensorList lam = list::make_leaves(lambda);
     TensorList w = start;
     TensorList prev;

@@ -33,20 +33,7 @@ TensorList inner_gradient(const ScalarFn& loss, const TensorList& w, const Tenso
       throw ShapeError(fmt::format("Problem: the inner loss must be a scalar, got shape {}", l.shape().str()));
     return l;
   };
-  if (!list::any_requires_grad(w) && !list::any_requires_grad(lambda)) {
-    TapeScope scope;
-    EnableGradGuard on;
-    GradOptions o;
-    o.allow_unused = true;
-    TensorList ws = list::make_leaves(w);
-    return list::detach(grad(scalar_loss(ws), ws, o));
-  }
-  TensorList ws;
-  for (const Tensor& x : w) ws.push_back(x.requires_grad() ? x : x.detach().requires_grad_());
-  GradOptions o;
-  o.create_graph = true;
-  o.allow_unused = true;
-  return grad(scalar_loss(ws), ws, o);
+  return gradient_of(scalar_loss, w, lambda);
 }
 
 // A map parameter's value at λ, checked: one element, finite, in the range `ok` describes.

@@ -93,7 +93,13 @@ class Reader {
         if (dims.back() < 0) fail(fmt::format("{} tensor {} has a negative extent {}", what, i, dims.back()));
       }
       const Dtype dtype = dt == 0 ? Dtype::f32 : Dtype::f64;
-      const Shape shape(dims);
+      // Extents whose product overflows are refused by Shape; say it as the file's fault.
+      Shape shape;
+      try {
+        shape = Shape(dims);
+      } catch (const Error& e) {
+        fail(fmt::format("{} tensor {}: {}", what, i, e.what()));
+      }
       const auto nbytes = get<std::uint64_t>(what);
       if (nbytes != static_cast<std::uint64_t>(shape.numel()) * dtype_size(dtype))
         fail(fmt::format("{} tensor {} of shape {} {} holds {} bytes (expected {})", what, i, shape.str(),

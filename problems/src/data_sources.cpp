@@ -1,6 +1,7 @@
 // Where the datasets live: the CSVs bundled in problems/data and Debian's Fashion-MNIST.
 #include <array>
 #include <cstdlib>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -33,6 +34,18 @@ std::filesystem::path find_idx(const std::filesystem::path& dir, std::string_vie
 
 std::span<const BuiltinDataset> builtin_datasets() { return kBuiltin; }
 
+namespace {
+// Set once, before main, by the installed package's generated file (never in the build tree).
+std::string& installed_data_dir() {
+  static std::string dir;
+  return dir;
+}
+}  // namespace
+
+void detail::register_installed_data_dir(const char* dir) {
+  if (dir) installed_data_dir() = dir;
+}
+
 std::filesystem::path data_dir() {
   std::error_code ec;
   if (const char* env = std::getenv("HYPERAD_DATA_DIR"); env && *env) {
@@ -40,11 +53,22 @@ std::filesystem::path data_dir() {
       throw DataError(fmt::format("data_dir: HYPERAD_DATA_DIR = \"{}\" is not a directory", env), env);
     return env;
   }
-  // This file is problems/src/data_sources.cpp; the CSVs are in problems/data.
+  const std::filesystem::path installed = installed_data_dir();
+  if (!installed.empty()) {
+    if (std::filesystem::is_directory(installed, ec)) return installed;
+    throw DataError(fmt::format("data_dir: the installed package's datasets are not at \"{}\" (the prefix was "
+                                "moved or partly removed after this program was configured); reinstall, "
+                                "reconfigure, or set HYPERAD_DATA_DIR",
+                                installed.string()),
+                    installed.string());
+  }
+  // Built in hyperad's own tree: this file is problems/src/data_sources.cpp, the CSVs are in
+  // problems/data.
   const std::filesystem::path dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "data";
   if (!std::filesystem::is_directory(dir, ec))
     throw DataError(fmt::format("data_dir: the bundled datasets are not at \"{}\" (the source tree this library "
-                                "was built from); set HYPERAD_DATA_DIR to hyperad's problems/data directory",
+                                "was built from); link against the installed package (find_package(hyperad)), "
+                                "or set HYPERAD_DATA_DIR to a copy of hyperad's problems/data",
                                 dir.string()),
                     dir.string());
   return dir;

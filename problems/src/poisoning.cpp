@@ -209,6 +209,7 @@ Instance make(const ProblemConfig& cfg) {
   inst.projections = {bilevel::Projection::rows(
       {.norm = bilevel::RowNorm::l2, .radius = s.radius, .center = M->clean, .lo = 0.0, .hi = 1.0})};
   inst.maximize = true;
+  inst.dataset = s.dataset;  // small instances default to digits
   inst.summary = fmt::format(
       "{}: multinomial logistic regression ({} features, {} classes, ℓ2 {}) attacked through λ = {} of {} training "
       "points ({}×{} pixels, ‖x̃ − x‖₂ ≤ {}, in [0, 1]); {} validation, {} test points",

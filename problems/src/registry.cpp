@@ -68,6 +68,12 @@ Instance make_problem(const std::string& name, const ProblemConfig& config) {
   }
   Instance inst = info.make(config);
   inst.name = info.name;
+  if (inst.dataset.empty()) inst.dataset = config.dataset.empty() ? info.datasets.front() : config.dataset;
+  // A Fashion-MNIST directory for an instance that reads none would be ignored without a word.
+  if (!config.data_dir.empty() && inst.dataset != "fashion_mnist")
+    throw ValueError(fmt::format("problem '{}': a Fashion-MNIST directory ('{}') was given, but this instance uses "
+                                 "the dataset '{}' (ask for --dataset fashion_mnist, or drop the directory)",
+                                 name, config.data_dir, inst.dataset));
   return inst;
 }
 

@@ -102,6 +102,47 @@ TEST_CASE("the pullback of a map containing a gradient: Phi(w, l) = w - eta grad
   }
 }
 
+TEST_CASE("grad with recording off is refused with its cause; gradient_of works recorded and not") {
+  // Φ(w, l) = w − η∇_w L(w, l), L = Σ softplus(w·l) + ½‖w‖²: ∇_w L = σ(w·l)·l + w.
+  const double eta = 0.3;
+  auto inner_loss = [](const Tensor& w, const Tensor& l) { return sum(softplus(w * l)) + 0.5 * sum(square(w)); };
+  auto phi_with_grad = [&](const V& x, bool allow_unused) {
+    Tensor w = x[0].requires_grad() ? x[0] : x[0].detach().requires_grad_();
+    GradOptions o;
+    o.create_graph = true;
+    o.allow_unused = allow_unused;
+    return w - eta * grad(inner_loss(w, x[1]), {w}, o)[0];
+  };
+  TensorFn phi = [&](const V& x) {
+    return x[0] - eta * gradient_of([&](const V& ws) { return inner_loss(ws[0], x[1]); }, {x[0]}, {x[1]})[0];
+  };
+  Generator gen(12);
+  const Tensor w = randn({5}, gen), l = randn({5}, gen);
+  const std::vector<double> expected = values(w - eta * (sigmoid(w * l) * l + w));
+  {
+    // Unrecorded (how inner solves and finite differences evaluate Φ): grad cannot see the
+    // loss's history. It used to blame the input ("does not depend on"), or with
+    // allow_unused return zeros, turning the gradient step into the identity.
+    NoGradGuard off;
+    for (bool allow_unused : {false, true})
+      CHECK_THROWS_WITH_AS(phi_with_grad({w, l}, allow_unused),
+                           doctest::Contains("was computed without recording: recording is off here"), TapeError);
+    CHECK_THROWS_WITH_AS(grad(sum(w), {w}), doctest::Contains("use gradient_of(f, w)"), TapeError);
+    const std::size_t records = Tape::current().num_records();
+    std::vector<double> got = values(phi({w, l}));
+    CHECK(Tape::current().num_records() == records);  // its own scope, rewound
+    for (int i = 0; i < 5; ++i) CHECK(got[i] == doctest::Approx(expected[static_cast<std::size_t>(i)]).epsilon(1e-14));
+  }
+  // Recorded (ITD, AID's pullbacks): the gradient's backward is on the tape, so Φ's
+  // derivatives include ∇²L, to first and second order.
+  expect_ad("gradient_of map", phi, {w, l}, {.second_order = true, .check_f32 = false, .plain_check = false});
+  TapeScope scope;
+  std::vector<double> recorded = values(phi({w, l}));
+  for (int i = 0; i < 5; ++i) CHECK(recorded[i] == doctest::Approx(expected[static_cast<std::size_t>(i)]).epsilon(1e-14));
+  CHECK_THROWS_WITH_AS(gradient_of([](const V& xs) { return xs[0] * 2.0; }, {w}),
+                       doctest::Contains("gradient_of: the function must return a one-element tensor, got [5]"), ShapeError);
+}
+
 TEST_CASE("hvp and value_and_grad against closed forms") {
   // f(x) = ½ xᵀ A x with A symmetric: ∇f = A x, ∇²f v = A v.
   Tensor A = tensor({2, 1, 0, 1, 3, 1, 0, 1, 4}, Shape{3, 3});

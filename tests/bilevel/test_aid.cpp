@@ -215,6 +215,42 @@ TEST_CASE("heavy-ball inner map works with the non-symmetric solvers") {
                        doctest::Contains("AID-CG: linsolve::CG: the operator is declared non-symmetric"), ValueError);
 }
 
+TEST_CASE("a user's gradient-step map written with gradient_of works in every solve; plain grad is refused with the cause") {
+  Ridge r(30, 4, 17);
+  const Tensor lam = tensor({0.2, -0.4, -1.0, 0.3});
+  const double eta = 1.0 / r.smoothness(lam);
+  auto outer = [&](const TensorList& w, const TensorList& l) { return r.outer(w, l); };
+  // Φ(w, λ) = w − η∇_w L(w, λ), written by hand instead of Problem::gradient_descent.
+  Problem mine = Problem::from_map(
+      [&](const TensorList& w, const TensorList& l) {
+        return TensorList{w[0] - eta * gradient_of([&](const TensorList& ws) { return r.inner_loss(ws, l); }, w, l)[0]};
+      },
+      outer, {zeros({4})}, linsolve::Symmetry::symmetric);
+  const std::vector<double> truth = r.hypergradient(lam);
+  // Before gradient_of the unrecorded inner solve saw Φ = identity ("converged in 1 step")
+  // and finite differences were zero, while ITD and AID returned other numbers.
+  InnerResult solved = solve_inner(mine, {lam}, mine.initial_state(), {.max_iterations = 100000, .tolerance = Tolerance::absolute(1e-14)});
+  CHECK(solved.steps > 10);
+  CHECK(list::relative_error(solved.state[0].to_vector(), r.w_star(lam)) < 1e-10);
+  CHECK(list::relative_error(flat(AID(with(converged_inner, linsolve::cg(), 200, 1e-14)).hypergradient(mine, {lam})), truth) < 1e-9);
+  CHECK(list::relative_error(flat(ITD({.inner_steps = 3000}).hypergradient(mine, {lam})), truth) < 1e-9);
+  CHECK(list::relative_error(flat(exact_hypergradient(mine, {lam})), truth) < 1e-10);
+  CHECK(list::relative_error(flat(finite_difference_hypergradient(mine, {lam})), truth) < 1e-6);
+  // The same map with grad() called directly: the unrecorded solve is refused, naming the cause and the fix.
+  Problem plain = Problem::from_map(
+      [&](const TensorList& w, const TensorList& l) {
+        Tensor wl = w[0].requires_grad() ? w[0] : w[0].detach().requires_grad_();
+        GradOptions o;
+        o.create_graph = true;
+        o.allow_unused = true;
+        return TensorList{wl - eta * grad(r.inner_loss({wl}, l), {wl}, o)[0]};
+      },
+      outer, {zeros({4})}, linsolve::Symmetry::symmetric);
+  CHECK_THROWS_WITH_AS(solve_inner(plain, {lam}, plain.initial_state(), {.max_iterations = 10}),
+                       doctest::Contains("recording is off here"), TapeError);
+  CHECK_THROWS_WITH_AS(finite_difference_hypergradient(plain, {lam}), doctest::Contains("use gradient_of(f, w)"), TapeError);
+}
+
 TEST_CASE("outer variables in E only, in Phi only, and in both") {
   Ridge r(30, 3, 14);
   // λ = {reg (Φ only), shift (E only), scale (both)}

@@ -35,6 +35,22 @@ TEST_CASE("exact and finite-difference hypergradients match the ridge closed for
   rich.richardson = true;
   rich.step = 1e-3;
   CHECK(list::relative_error(finite_difference_hypergradient(p, {lam}, rich).grad[0].to_vector(), truth) < 1e-7);
+  // The error estimate is honest: with a large step (the h² term dominates) it matches the
+  // true error; with the default (rounding and inner-solve noise dominate) it bounds it.
+  auto abs_error = [&](const Hypergradient& h) {
+    std::vector<double> g = h.grad[0].to_vector();
+    double e = 0;
+    for (std::size_t i = 0; i < g.size(); ++i) e += (g[i] - truth[i]) * (g[i] - truth[i]);
+    return std::sqrt(e);
+  };
+  CHECK(abs_error(fd) <= 3 * fd.diagnostics.error_estimate);
+  CHECK(fd.diagnostics.error_estimate < 1e-5 * list::norm(fd.grad));
+  FiniteDifferenceOptions coarse;
+  coarse.step = 3e-2;
+  const Hypergradient fd_coarse = finite_difference_hypergradient(p, {lam}, coarse);
+  CHECK(abs_error(fd_coarse) > 1e-6);
+  CHECK(fd_coarse.diagnostics.error_estimate == doctest::Approx(abs_error(fd_coarse)).epsilon(0.2));
+  CHECK(std::isnan(exact.diagnostics.error_estimate));
   FiniteDifferenceOptions serial;
   serial.parallel = false;
   CHECK(finite_difference_hypergradient(p, {lam}, serial).grad[0].to_vector() == fd.grad[0].to_vector());

@@ -1,8 +1,10 @@
 // The outer loop's state file: exact round trip of every field and dtype, atomic writes,
 // and rejection — with the file's name and the reason — of missing, short, foreign,
-// newer-version, truncated, corrupted, malformed and mismatched files.
+// newer-version, truncated, corrupted, malformed and mismatched files, and a bounded fuzz run.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -181,6 +183,68 @@ TEST_CASE("damaged files are rejected with the file's name and what is wrong") {
     fix_checksum(b);
     rejects(b, "malformed payload: reading a configuration key needs 1073741824 bytes");
   }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("fuzz: mutated state files, with and without a repaired checksum, load or are refused by name") {
+  // Bounded: 4000 mutants or 8 s. Half keep their damage visible to the checksum; half get
+  // the payload size and the checksum repaired, so the payload parser itself meets them.
+  const std::string path = temp_path("fuzz");
+  write_state_file(path, sample_state());
+  const std::vector<char> good = read_bytes(path);
+  const std::string prefix = "state file '" + path + "': ";
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  auto below = [&x](std::size_t n) {  // splitmix64: the same mutants on every platform
+    x += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return n == 0 ? std::size_t{0} : static_cast<std::size_t>((z ^ (z >> 31)) % n);
+  };
+  const std::uint64_t interesting[] = {0, 1, 0xff, 0x7fffffff, 0xffffffff, 1ull << 31, 1ull << 40, ~0ull, 1ull << 62};
+  int refused = 0, loaded = 0, rounds = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (; rounds < 4000 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(8); ++rounds) {
+    std::vector<char> b = good;
+    const std::size_t payload_begin = 24, payload_end = b.size() - 8;
+    for (std::size_t k = 0, m = 1 + below(3); k < m; ++k) {
+      const std::size_t at = payload_begin + below(payload_end - payload_begin);
+      switch (below(4)) {
+        case 0: b[at] = static_cast<char>(b[at] ^ (1 << below(8))); break;
+        case 1: {
+          const std::uint64_t v = interesting[below(std::size(interesting))];
+          std::memcpy(b.data() + at, &v, std::min<std::size_t>(below(2) ? 4 : 8, b.size() - 8 - at));
+          break;
+        }
+        case 2: b.erase(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(std::min(at + 1 + below(16), b.size() - 8))); break;
+        default: b.insert(b.begin() + static_cast<long>(at), static_cast<char>(below(256))); break;
+      }
+    }
+    const bool repaired = below(2) == 0;
+    if (repaired) {
+      const std::uint64_t payload = b.size() - 8 - payload_begin;
+      std::memcpy(b.data() + 16, &payload, 8);
+      fix_checksum(b);
+    }
+    write_bytes(path, b);
+    try {
+      const OuterState st = read_state_file(path);
+      ++loaded;
+      // Only a repaired file may load (or one whose mutations cancelled out).
+      if (!repaired && b != good) FAIL("a damaged state file passed its checksum");
+      for (const TensorList* l : {&st.lambda, &st.optimizer1, &st.optimizer2, &st.warm_inner, &st.warm_linear})
+        for (const Tensor& t : *l) CHECK(t.nbytes() == static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
+    } catch (const StateFileError& e) {
+      ++refused;
+      if (std::string(e.what()).rfind(prefix, 0) != 0) FAIL("the message does not start with the file's name: " << std::string(e.what()));
+    } catch (const std::exception& e) {
+      FAIL("read_state_file threw something other than StateFileError: " << std::string(e.what()));
+    }
+  }
+  MESSAGE("state file fuzz: " << rounds << " mutants: " << loaded << " loaded, " << refused << " refused");
+  CHECK(rounds >= 500);
+  CHECK(refused > rounds / 2);
+  CHECK(loaded > 0);  // repaired mutants of tensor data are valid files
   std::filesystem::remove(path);
 }
 

@@ -234,6 +234,18 @@ TEST_CASE("hyperad check agrees with the exact and finite-difference hypergradie
   CHECK(q.out.find("within --tolerance") != std::string::npos);
   // An impossible tolerance fails, naming the methods.
   expect_error(cli("check logreg -t 50 --tolerance 1e-30"), 1, "relative error above --tolerance");
+  // Finite differences say how accurate they are.
+  CHECK(r.out.find("estimated relative error") != std::string::npos);
+  // Poisoning contracts slowly (q ≈ 0.978): t and K follow q, so the fixed-point methods are
+  // not cut short. With t = K = the inner solve's 282 steps ITD, FP, Neumann and SID were
+  // 1.2e-3 off without a note.
+  const Result p = cli("check poisoning --max-fd 1 --tolerance 1e-9 --threads 1");
+  INFO("poisoning: ", p.out, p.err);
+  CHECK(p.code == 0);
+  CHECK(p.out.find("the contraction estimate q ≈ 0.97") != std::string::npos);
+  // Cut short on purpose (-t 300), the table says why the errors are large.
+  const Result cut = cli("check poisoning --max-fd 1 -t 300 --threads 1 -q");
+  CHECK(cut.out.find("truncated: q^300") != std::string::npos);
 }
 
 TEST_CASE("hyperad reports bad input in one line with a non-zero exit code") {

@@ -31,8 +31,12 @@ function(run_step what)
   endif()
 endfunction()
 
-run_step("install hyperad into ${prefix}"
-  ${CMAKE_COMMAND} --install ${HYPERAD_BUILD_DIR} --prefix ${prefix} --config ${CONFIG})
+# Installed into one directory, then moved: the package must not depend on where it was
+# installed (nor on the source tree: the consumer checks its datasets come from the prefix).
+set(staging ${WORK_DIR}/staging)
+run_step("install hyperad into ${staging}"
+  ${CMAKE_COMMAND} --install ${HYPERAD_BUILD_DIR} --prefix ${staging} --config ${CONFIG})
+file(RENAME ${staging} ${prefix})
 
 set(configure_args -S ${CONSUMER_SOURCE_DIR} -B ${consumer_build}
   -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=${CONFIG})
@@ -52,5 +56,20 @@ find_program(app NAMES app PATHS ${consumer_build} ${consumer_build}/${CONFIG} N
 if(NOT app)
   message(FATAL_ERROR "install_consumer: FAILED to find the built consumer executable under ${consumer_build}")
 endif()
-run_step("run the consumer (gradient of sum(x*x) must be 2x)" ${app})
+run_step("run the consumer (gradient of sum(x*x) must be 2x, data from the prefix)" ${app})
+# The installed tool, too, reads the datasets installed with it.
+if(EXISTS ${prefix}/bin/hyperad)
+  message(STATUS "install_consumer: the installed hyperad tool reads the installed datasets")
+  execute_process(COMMAND ${prefix}/bin/hyperad list datasets RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(FIND "${out}" "bundled CSVs (${prefix}/share/hyperad)" at)
+  if(NOT rc EQUAL 0 OR at EQUAL -1)
+    message("${out}${err}")
+    message(FATAL_ERROR "install_consumer: FAILED: the installed hyperad tool does not read ${prefix}/share/hyperad")
+  endif()
+  execute_process(COMMAND ${prefix}/bin/hyperad run logreg --small -n 2 -q RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message("${out}${err}")
+    message(FATAL_ERROR "install_consumer: FAILED: the installed hyperad tool cannot run logreg on its bundled data")
+  endif()
+endif()
 message(STATUS "install_consumer: passed")

@@ -67,7 +67,15 @@ const InnerOptions kTight{.max_iterations = 200000, .tolerance = Tolerance::abso
 TEST_CASE("poisoning: small instance, shapes and feasible start") {
   const Instance inst = make_problem("poisoning", small());
   CHECK(inst.name == "poisoning");
+  CHECK(inst.dataset == "digits");  // the small instance's default, though fashion_mnist is listed first
   CHECK(inst.maximize);
+  // A Fashion-MNIST directory for a run that reads none used to be ignored without a word.
+  ProblemConfig with_dir = small();
+  with_dir.data_dir = "/some/fashion";
+  CHECK_THROWS_WITH_AS(make_problem("poisoning", with_dir),
+                       doctest::Contains("a Fashion-MNIST directory ('/some/fashion') was given, but this instance uses "
+                                         "the dataset 'digits'"),
+                       ValueError);
   REQUIRE(inst.lambda0.size() == 1);
   CHECK(inst.lambda0[0].shape() == Shape{4, 16});  // 10% of 40 digits, 4×4 pixels
   REQUIRE(inst.projections.size() == 1);

@@ -24,6 +24,9 @@ struct GradOptions {
 /// must require gradients on this thread's tape. One reverse sweep over the records
 /// between the earliest input and the output. Results are new tensors; nothing is
 /// accumulated into the inputs. Without create_graph the results do not require gradients.
+/// With recording off (inside a NoGradGuard) an output computed there has no history, so
+/// grad refuses it (TapeError, also with allow_unused) rather than return zeros; inside a
+/// function that others evaluate unrecorded, use gradient_of.
 TensorList grad(const Tensor& output, const TensorList& inputs,
                          const GradOptions& opts = {});
 
@@ -86,6 +89,15 @@ Vjp vjp(Fn&& fn, const Tensor& first, const Ts&... rest) {
       },
       TensorList{first, rest...});
 }
+
+/// ∇f(x) for use inside a map, such as a gradient step Φ(w) = w − η·gradient_of(L, w)[0],
+/// that is evaluated both unrecorded (inner solves, finite differences: the gradient is
+/// then computed in a scope of its own and detached) and recorded (ITD, AID's pullbacks:
+/// the gradient is recorded with its backward, so the map's derivative includes ∇²f).
+/// `closes_over` lists tensors f captures (e.g. λ): if one requires gradients and recording
+/// is on, the recorded form is used even when x does not. f must return one element.
+TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const TensorList& x,
+                       const TensorList& closes_over = {});
 
 /// Value and gradient of a scalar function at `inputs` (recorded in its own scope).
 struct ValueAndGrad {

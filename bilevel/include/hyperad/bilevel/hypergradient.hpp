@@ -74,6 +74,9 @@ struct Diagnostics {
   /// exact_hypergradient: the norm of its last Newton correction of w, an estimate of
   /// ‖w − w*‖ (NaN for the other methods).
   double inner_error = std::numeric_limits<double>::quiet_NaN();
+  /// finite_difference_hypergradient: the estimated error ‖g − ∇f‖ of its result (two step
+  /// sizes and the inner solves' stopping error; NaN for the other methods).
+  double error_estimate = std::numeric_limits<double>::quiet_NaN();
   int reverse_steps = 0;      ///< ITD: steps reversed through
   std::int64_t recomputed_steps = 0;  ///< checkpointed ITD: steps recomputed in the reverse pass
   std::size_t peak_stored_bytes = 0;  ///< checkpointed ITD: peak bytes of stored states

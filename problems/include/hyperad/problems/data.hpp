@@ -136,9 +136,17 @@ struct BuiltinDataset {
 };
 /// breast_cancer, digits, wine, diabetes.
 std::span<const BuiltinDataset> builtin_datasets();
-/// The directory of the bundled CSVs: $HYPERAD_DATA_DIR if set, else the source tree's
-/// problems/data. Throws DataError saying so when it does not exist.
+/// The directory of the bundled CSVs: $HYPERAD_DATA_DIR if set; else, in a program built
+/// against the installed package (find_package(hyperad)), the package's share/hyperad;
+/// else the source tree's problems/data (programs built in hyperad's own build tree).
+/// Throws DataError naming every place it looked when none holds them.
 std::filesystem::path data_dir();
+namespace detail {
+/// Called at start-up by the file the installed package's CMake config generates into
+/// every program that links hyperad::problems, and by the installed `hyperad` tool (from
+/// its own location); not for direct use.
+void register_installed_data_dir(const char* dir);
+}  // namespace detail
 /// Loads a bundled dataset by name (ValueError listing the names when unknown).
 Dataset load_builtin(std::string_view name, Dtype dtype = Dtype::f64);
 

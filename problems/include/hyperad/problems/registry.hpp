@@ -59,6 +59,7 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 /// A problem built and ready to optimize.
 struct Instance {
   std::string name{};     ///< the registry name
+  std::string dataset{};  ///< the dataset it was built on (the problem's default when none was asked for)
   std::string summary{};  ///< one line: data sizes, what w and λ are
   bilevel::Problem problem;                    ///< full batch: inner on training, E on validation
   TensorList lambda0{};                  ///< the starting outer variable (feasible)
