@@ -206,9 +206,11 @@ TEST_CASE("fuzz: mutated state files, with and without a repaired checksum, load
   const auto t0 = std::chrono::steady_clock::now();
   for (; rounds < 4000 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(8); ++rounds) {
     std::vector<char> b = good;
-    const std::size_t payload_begin = 24, payload_end = b.size() - 8;
+    const std::size_t payload_begin = 24;
     for (std::size_t k = 0, m = 1 + below(3); k < m; ++k) {
-      const std::size_t at = payload_begin + below(payload_end - payload_begin);
+      // The payload ends before the 8-byte checksum, wherever earlier edits left it.
+      if (b.size() <= payload_begin + 8) break;
+      const std::size_t at = payload_begin + below(b.size() - 8 - payload_begin);
       switch (below(4)) {
         case 0: b[at] = static_cast<char>(b[at] ^ (1 << below(8))); break;
         case 1: {
