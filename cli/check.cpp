@@ -80,9 +80,9 @@ int check_command(const CheckArgs& a) {
                sci(list::relative_error(fd->grad, exact->grad))));
 
   // Every method that applies. Unless -t/-K are given, t is what the inner iteration needs
-  // to converge and K as many (the solvers stop early at a relative residual of 1e-12), so
-  // the errors measure the derivatives and not the truncation.
-  // The inner solve (to a step of 1e-12, or -t steps) and the contraction q at its result.
+  // to converge (raised for q below) and K as many (the solvers stop early at a relative
+  // residual of 1e-12), so the errors measure the derivatives and not the truncation. The
+  // inner solve (to a step of 1e-12, or -t steps) and the contraction q at its result:
   const bilevel::InnerResult r = bilevel::solve_inner(
       inst.problem, lambda, inst.problem.initial_state(),
       {.max_iterations = a.inner_steps.value_or(kMaxSteps), .tolerance = Tolerance::absolute(1e-12)});
@@ -128,25 +128,27 @@ int check_command(const CheckArgs& a) {
       const bilevel::Diagnostics& d = h.diagnostics;
       const double e_fd = fd ? list::relative_error(h.grad, fd->grad) : NAN;
       const double e_exact = exact ? list::relative_error(h.grad, exact->grad) : NAN;
+      const bool itd = m.name.rfind("itd", 0) == 0;
       std::string note = m.name == "itd-truncated" ? "biased by design" : "";
       // The truncation of the methods whose error falls like q^t or q^K, when it shows.
       const bool geometric = m.name == "itd" || m.name == "itd-checkpointed" || m.name == "aid-fp" ||
                              m.name == "aid-neumann" || m.name == "sid";
       if (geometric && contraction > 0.0 && contraction < 1.0) {
-        const int steps = m.name.rfind("itd", 0) == 0 ? d.inner_steps : d.linear.iterations;
+        const int steps = itd ? d.inner_steps : d.linear.iterations;
         if (const double trunc = std::pow(contraction, steps); trunc > 1e-10)
           note = fmt::format("truncated: q^{} ≈ {}", steps, sci(trunc));
       }
       // Against FD alone, a difference within FD's own error says nothing about the method.
-      if (!exact && e_fd <= 3 * fd_accuracy) note = note.empty() ? "within FD's error" : note + "; within FD's error";
+      const bool within_fd = !exact && e_fd <= 3 * fd_accuracy;
+      if (within_fd) note = note.empty() ? "within FD's error" : note + "; within FD's error";
       if (!d.trusted()) note += (note.empty() ? "untrusted: " : "; untrusted: ") + short_text(d.concerns.front().message, 60);
       else if (!d.warnings.empty()) note += (note.empty() ? "" : "; ") + short_text(d.warnings.front(), 50);
       t.add({m.name, sci(e_fd), sci(e_exact), fmt::format("{}", d.inner_steps),
-             m.name.rfind("itd", 0) == 0 ? "-" : fmt::format("{}", d.linear.iterations), duration(d.seconds), note});
+             itd ? "-" : fmt::format("{}", d.linear.iterations), duration(d.seconds), note});
       const double err = exact ? e_exact : e_fd;
       if (a.tolerance > 0 && m.name != "itd-truncated" && !(err <= a.tolerance))
         failures.push_back(fmt::format("{} ({}{})", m.name, sci(err),
-                                       !exact && e_fd <= 3 * fd_accuracy ? ", within FD's own error" : ""));
+                                       within_fd ? ", within FD's own error" : ""));
     } catch (const Error& e) {
       t.add({m.name, "", "", "", "", "", "failed: " + short_text(e.what())});
       if (a.tolerance > 0) failures.push_back(m.name + " (failed)");

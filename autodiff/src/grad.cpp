@@ -129,19 +129,15 @@ TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const 
                                    y.defined() ? y.shape().str() : std::string("an undefined tensor")));
     return y;
   };
-  GradOptions o;
-  o.allow_unused = true;
-  if (!Tape::current().recording() || (!list::any_requires_grad(x) && !list::any_requires_grad(closes_over))) {
-    // Nobody will differentiate the result: compute it in a scope of its own and rewind.
-    TapeScope scope;
-    EnableGradGuard on;
-    TensorList xs = list::make_leaves(x);
-    return list::detach(grad(scalar(xs), xs, o));
-  }
+  // Nobody will differentiate the result: compute it in a scope of its own and rewind.
+  if (!Tape::current().recording() || (!list::any_requires_grad(x) && !list::any_requires_grad(closes_over)))
+    return value_and_grad(scalar, x).grads;
   // The caller is recording a differentiable computation: record the gradient with its
   // backward (create_graph), so reverse-over-reverse goes through it.
   TensorList xs;
   for (const Tensor& xi : x) xs.push_back(xi.requires_grad() ? xi : xi.detach().requires_grad_());
+  GradOptions o;
+  o.allow_unused = true;
   o.create_graph = true;
   return grad(scalar(xs), xs, o);
 }

@@ -86,11 +86,22 @@ Polished newton_polish(const Problem& p, const TensorList& lambda, TensorList w)
 
 }  // namespace
 
-double outer_value(const Problem& problem, const TensorList& lambda, const InnerOptions& inner, const TensorList& start) {
-  InnerResult r = converged_inner(problem, lambda, inner, start, "outer_value");
+namespace {
+// f(λ) = E(w(λ), λ) and the last step norm of the solve that gave w(λ).
+struct OuterAt {
+  double value = 0, last_step_norm = 0;
+};
+OuterAt outer_at(const Problem& problem, const TensorList& lambda, const InnerOptions& inner, const TensorList& start,
+                 const char* who) {
+  const InnerResult r = converged_inner(problem, lambda, inner, start, who);
   TapeScope scope;
   NoGradGuard off;
-  return problem.outer(r.state, list::detach(lambda)).item();
+  return {problem.outer(r.state, list::detach(lambda)).item(), r.last_step_norm};
+}
+}  // namespace
+
+double outer_value(const Problem& problem, const TensorList& lambda, const InnerOptions& inner, const TensorList& start) {
+  return outer_at(problem, lambda, inner, start, "outer_value").value;
 }
 
 Hypergradient exact_hypergradient(const Problem& problem, const TensorList& lambda, const ExactOptions& options) {
@@ -153,12 +164,10 @@ Hypergradient finite_difference_hypergradient(const Problem& problem, const Tens
   auto f_at = [&](std::int64_t i, double delta, double& f_error) {
     std::vector<double> moved = lam;
     moved[static_cast<std::size_t>(i)] += delta;
-    const TensorList at = list::unflatten(moved, lambda);
-    const InnerResult r = converged_inner(problem, at, options.inner, center, "finite_difference_hypergradient");
-    f_error = inner_gain * r.last_step_norm;
-    TapeScope scope;
-    NoGradGuard off;
-    return problem.outer(r.state, at).item();
+    const OuterAt f = outer_at(problem, list::unflatten(moved, lambda), options.inner, center,
+                               "finite_difference_hypergradient");
+    f_error = inner_gain * f.last_step_norm;
+    return f.value;
   };
 #pragma omp parallel for schedule(dynamic) if (options.parallel)
   for (std::int64_t i = 0; i < n; ++i) {
