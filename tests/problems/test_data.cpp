@@ -218,6 +218,22 @@ TEST_CASE("IDX round trip, plain and gzip, with limit") {
 
 // ---- Real data -----------------------------------------------------------------------------
 
+TEST_CASE("data_dir: a registered installation that has gone is named, not skipped") {
+  // What the installed package's generated file does at start-up, with a prefix since removed.
+  problems::detail::register_installed_data_dir("/nonexistent/prefix/share/hyperad");
+  std::string msg;
+  try {
+    (void)data_dir();
+  } catch (const DataError& e) {
+    msg = e.what();
+  }
+  problems::detail::register_installed_data_dir("");  // back to the source tree
+  CHECK(msg.find("the installed package's datasets are not at \"/nonexistent/prefix/share/hyperad\"") !=
+        std::string::npos);
+  CHECK(msg.find("HYPERAD_DATA_DIR") != std::string::npos);
+  CHECK(std::filesystem::is_regular_file(data_dir() / "wine.csv"));
+}
+
 TEST_CASE("bundled CSVs: shapes, classes, values") {
   CHECK(builtin_datasets().size() == 4);
   Dataset bc = load_builtin("breast_cancer");
