@@ -66,17 +66,41 @@ int list_command(const ListArgs& args);
 struct RunArgs {
   ProblemArgs problem;
   std::string method;
+  std::string variant;  ///< a JMLR 2023 variant (problems::variants()) instead of --method
   std::optional<int> inner_steps{}, linear_steps{}, reverse_steps{}, cross_batches{};  ///< unset: the method's default
   std::optional<std::int64_t> outer_steps{}, batch_size{};                        ///< unset: the problem's default
   std::int64_t save_every = 10;
   std::optional<double> step_size{};  ///< unset: the problem's default
-  /// unset: the update rule of the problem; the warm start: inner+linear (ITD: inner).
+  /// unset: the update rule of the problem; the warm start: the problem's (hyperad list).
   std::string update, warm_start;
+  /// Episodic runs: units per step (0: the fixed problem; unset: the problem's choice),
+  /// how a meta-batch is computed, and a bounded population drawn with replacement.
+  std::optional<std::int64_t> meta_batch{};
+  std::string execution;
+  bool with_replacement = false;
+  /// SID: η₀ of the inner and linear iterations, γ of decreasing steps, inner momentum.
+  std::optional<double> inner_step{}, linear_step{}, step_decay{}, inner_momentum{};
+  /// t, K, J schedules: "constant", "linear:RATE[:CAP]" or "sqrt:RATE[:CAP]" from the base count.
+  std::string t_growth, k_growth, j_growth;
+  std::optional<std::int64_t> budget_samples{};
+  std::optional<double> budget_seconds{};
+  std::int64_t stationarity_every = 0;
+  std::optional<std::int64_t> validation_every{};
+  int seeds = 1;  ///< runs with seeds seed, seed + 1, …; the summary gives medians and quartiles
   std::string csv, plot, state;
   bool resume = false, quiet = false;
   bool strict = false;  ///< stop at the first hypergradient that fails a check
 };
 int run_command(const RunArgs& args);
+
+struct TuneArgs {
+  RunArgs run;                        ///< the problem and the settings shared by every trial
+  std::vector<std::string> candidates;  ///< variants or method names; empty: the problem's comparison
+  int trials = 10;
+  int max_count = 100;                ///< t, K, J drawn in [1, max_count]
+  std::string csv;                    ///< every trial's settings and score
+};
+int tune_command(const TuneArgs& args);
 
 struct CheckArgs {
   ProblemArgs problem;

@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "hyperad/problems/data.hpp"
 #include "hyperad/problems/methods.hpp"
+#include "hyperad/problems/protocol.hpp"
 
 namespace hyperad::cli {
 
@@ -15,7 +16,8 @@ void list_problems() {
   fmt::print("Problems ('hyperad run NAME', 'hyperad check NAME'; options as --option key=value):\n");
   if (ps.empty()) fmt::print("  (none registered in this build)\n");
   for (const problems::ProblemInfo& p : ps) {
-    fmt::print("\n  {}  [{}]\n    {}\n    datasets: {}\n", p.name, p.family, p.summary, fmt::join(p.datasets, ", "));
+    fmt::print("\n  {}  [{}]\n    {}\n    datasets: {}\n    warm start: {} — {}\n", p.name, p.family, p.summary,
+               fmt::join(p.datasets, ", "), p.warm_start, p.warm_start_why);
     if (p.options.empty()) continue;
     Table t({"option", "default", "meaning"}, "lll");
     for (const problems::OptionInfo& o : p.options) t.add({o.key, o.default_value, o.help});
@@ -29,6 +31,10 @@ void list_methods() {
   std::size_t w = 0;
   for (const auto& m : problems::method_names()) w = std::max(w, m.name.size());
   for (const auto& m : problems::method_names()) fmt::print("  {:<{}}  {}\n", m.name, w, m.description);
+  fmt::print("\nVariants of the JMLR 2023 comparison (--variant NAME; problems with a stochastic version):\n");
+  w = 0;
+  for (const auto& v : problems::variants()) w = std::max(w, v.name.size());
+  for (const auto& v : problems::variants()) fmt::print("  {:<{}}  {}\n", v.name, w, v.description);
 }
 
 void list_datasets() {

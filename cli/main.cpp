@@ -34,28 +34,69 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
+// The settings of an outer run that `run` and `tune` share.
+void add_method_flags(CLI::App* sub, RunArgs& a) {
+  add_problem_args(*sub, a.problem);
+  sub->add_flag("--small", a.problem.small, "Tiny sizes (for trying things out)");
+  sub->add_option("--batch-size", a.batch_size,
+                  "SID minibatch size (0: full batches; default: the problem's; within a unit for episodic runs)")
+      ->check(whole_number(0));
+  sub->add_option("--meta-batch", a.meta_batch,
+                  "Episodic run: tasks / examples drawn per outer step (0: the fixed problem; default: the problem's "
+                  "choice, see 'hyperad list')")
+      ->check(whole_number(0));
+  sub->add_option("--warm-start", a.warm_start,
+                  "What each hypergradient starts from: none, inner, linear or inner+linear (fixed problem), none, "
+                  "naive or full (episodic run); default: the problem's (see 'hyperad list')")
+      ->check(CLI::IsMember({"none", "inner", "linear", "inner+linear", "naive", "full"}));
+  sub->add_option("--execution", a.execution, "Episodic run: batched (default), sequential or threaded")
+      ->check(CLI::IsMember(names_of(hyperad::bilevel::kExecutionNames)));
+  sub->add_flag("--with-replacement", a.with_replacement,
+                "Episodic run over a finite population: draw units with replacement (default: without)");
+  sub->add_option("--update", a.update, "Outer update rule (default: the problem's)")
+      ->check(CLI::IsMember(names_of(hyperad::bilevel::kOuterUpdateNames)));
+  sub->add_option("--inner-momentum", a.inner_momentum, "SID: heavy-ball momentum of the inner iteration, in [0, 1)")
+      ->check(real_number(0));
+  sub->add_option("--budget-samples", a.budget_samples, "Stop once the run has used this many sample-gradients")
+      ->check(whole_number(1));
+  sub->add_option("--budget-seconds", a.budget_seconds, "Stop once the outer loop has run this many seconds")
+      ->check(real_number(0));
+  sub->add_option("--reverse-steps,-T", a.reverse_steps, "Steps reversed through (itd-truncated, itd-checkpointed)")
+      ->check(whole_number(1));
+}
+
 CLI::App* add_run(CLI::App& app, RunArgs& a) {
   CLI::App* run = app.add_subcommand("run", "Optimize a problem's outer variable (hyperparameters, ...)");
-  add_problem_args(*run, a.problem);
-  run->add_flag("--small", a.problem.small, "Tiny sizes (for trying things out)");
+  add_method_flags(run, a);
   run->add_option("--method,-m", a.method, "Hypergradient method (default: the problem's; see 'hyperad list methods')");
+  run->add_option("--variant", a.variant,
+                  "A method variant of the JMLR 2023 comparison: no-warm, decreasing, warm, stocbio, alset, "
+                  "deterministic (see 'hyperad list methods')");
   run->add_option("--inner-steps,-t", a.inner_steps, "Inner steps t per hypergradient")->check(whole_number(1));
   run->add_option("--linear-steps,-K", a.linear_steps, "Linear-system iterations K (AID, SID)")
       ->check(whole_number(0));
-  run->add_option("--reverse-steps,-T", a.reverse_steps, "Steps reversed through (itd-truncated, itd-checkpointed)")
-      ->check(whole_number(1));
-  run->add_option("--outer-steps,-n", a.outer_steps, "Outer steps (default: the problem's)")->check(whole_number(0));
+  run->add_option("--cross-batches,-J", a.cross_batches, "SID cross-term batches J")->check(whole_number(1));
+  run->add_option("--inner-step", a.inner_step, "SID: η₀ of the inner iteration, in (0, 1] (default 1)")
+      ->check(real_number(0));
+  run->add_option("--linear-step", a.linear_step, "SID: η₀ of the linear iteration, in (0, 1] (default 1)")
+      ->check(real_number(0));
+  run->add_option("--step-decay", a.step_decay, "SID: steps decrease as η₀γ/(γ + s) with this γ (0: constant)")
+      ->check(real_number(0));
+  run->add_option("--t-growth", a.t_growth, "t over the outer steps s: constant, linear:RATE[:CAP] or sqrt:RATE[:CAP]");
+  run->add_option("--K-growth", a.k_growth, "K over the outer steps, as --t-growth");
+  run->add_option("--J-growth", a.j_growth, "J over the outer steps, as --t-growth");
+  run->add_option("--outer-steps,-n", a.outer_steps, "Outer steps (default: the problem's; with a budget: until it is spent)")
+      ->check(whole_number(0));
   run->add_option("--step-size,-a", a.step_size, "Outer step size α (default: the problem's)")
       ->check(real_number(0));
-  run->add_option("--update", a.update, "Outer update rule (default: the problem's)")
-      ->check(CLI::IsMember(names_of(hyperad::bilevel::kOuterUpdateNames)));
-  run->add_option("--warm-start", a.warm_start,
-                  "What each hypergradient starts from: none, inner, linear or inner+linear "
-                  "(default: inner+linear; ITD: inner)")
-      ->check(CLI::IsMember(names_of(hyperad::bilevel::kWarmStartNames)));
-  run->add_option("--batch-size", a.batch_size, "SID minibatch size (0: full batches; default: the problem's)")
+  run->add_option("--stationarity-every", a.stationarity_every,
+                  "Log the gradient-mapping norm (∇f from a converged reference) every N steps; not counted in "
+                  "the budget")
       ->check(whole_number(0));
-  run->add_option("--cross-batches,-J", a.cross_batches, "SID cross-term batches J")->check(whole_number(1));
+  run->add_option("--validation-every", a.validation_every, "Evaluate the validation metric every N steps")
+      ->check(whole_number(1));
+  run->add_option("--seeds", a.seeds, "Run seeds --seed … --seed + N − 1 and summarize (median, quartiles)")
+      ->check(whole_number(1));
   run->add_option("--csv", a.csv, "Write the per-step log (CSV) to FILE");
   run->add_option("--plot", a.plot, "Write a figure of the run (SVG) to FILE");
   auto* state = run->add_option("--save-state", a.state, "Save the optimizer state to FILE (periodically and at the end)");
@@ -67,6 +108,25 @@ CLI::App* add_run(CLI::App& app, RunArgs& a) {
   run->add_flag("--strict", a.strict,
                 "Stop with an error at the first hypergradient that fails a check (see 'trusted' in docs/cli.md)");
   return run;
+}
+
+CLI::App* add_tune(CLI::App& app, TuneArgs& a) {
+  CLI::App* tune = app.add_subcommand(
+      "tune", "Random search over method settings at an equal sample budget (the JMLR 2023 variants by default)");
+  add_method_flags(tune, a.run);
+  tune->add_option("--candidates", a.candidates,
+                   "Variants (no-warm, decreasing, warm, stocbio, alset, deterministic) or methods to tune; "
+                   "default: the variants when the problem has a stochastic version, else its default method")
+      ->delimiter(',');
+  tune->add_option("--trials", a.trials, "Trials per candidate")->check(whole_number(1))->capture_default_str();
+  tune->add_option("--max-count", a.max_count, "t, K and J are drawn log-uniformly in [1, N]")
+      ->check(whole_number(1))
+      ->capture_default_str();
+  tune->add_option("--step-size,-a", a.run.step_size, "α₀: α is drawn log-uniformly in [α₀/10, 10 α₀] (default: the problem's)")
+      ->check(real_number(0));
+  tune->add_option("--csv", a.csv, "Write every trial (settings, score, samples, time) to FILE");
+  tune->add_flag("--quiet,-q", a.run.quiet, "No line per trial");
+  return tune;
 }
 
 CLI::App* add_check(CLI::App& app, CheckArgs& a) {
@@ -122,6 +182,8 @@ int main(int argc, char** argv) {
   const CLI::App* run = add_run(app, run_args);
   CheckArgs check_args;
   const CLI::App* check = add_check(app, check_args);
+  TuneArgs tune_args;
+  const CLI::App* tune = add_tune(app, tune_args);
 
   // CLI11 says only "A subcommand is required" for a misspelled one: name the word.
   const auto known = [&](const char* word) {
@@ -130,13 +192,14 @@ int main(int argc, char** argv) {
     return std::any_of(subs.begin(), subs.end(), [&](const CLI::App* s) { return s->check_name(word); });
   };
   if (argc > 1 && argv[1][0] != '-' && !known(argv[1]))
-    return fail(fmt::format("unknown subcommand '{}'; the subcommands are: list, run, check (see 'hyperad --help')",
+    return fail(fmt::format("unknown subcommand '{}'; the subcommands are: list, run, check, tune (see 'hyperad --help')",
                             argv[1]),
                 2);
   try {
     app.parse(argc, argv);
     if (run->parsed()) return run_command(run_args);
     if (check->parsed()) return check_command(check_args);
+    if (tune->parsed()) return tune_command(tune_args);
     return list_command(list_args);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version

@@ -31,23 +31,28 @@ Progress::Progress(std::int64_t first, std::int64_t total, bool enabled)
     : first_(first), total_(total), enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0), start_(Clock::now()),
       last_draw_(start_) {}
 
-void Progress::update(std::int64_t done, double objective, double validation, const std::string& validation_name) {
+void Progress::update(std::int64_t done, double objective, double validation, const std::string& validation_name,
+                      double fraction) {
   if (!enabled_) return;
   const auto now = Clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const std::int64_t run = done - first_, left = total_ - done;
-  const double eta = run > 0 ? elapsed / static_cast<double>(run) * static_cast<double>(left) : NAN;
+  const double start = total_ > 0 ? static_cast<double>(first_) / static_cast<double>(total_) : 0.0;
+  const double frac = fraction >= 0 ? fraction : total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
+  const double eta = frac > start ? elapsed / (frac - start) * (1.0 - frac) : NAN;
+  // A budget-bound run has no meaningful step total.
+  const bool unbounded = total_ >= (std::int64_t{1} << 50);
+  const std::string count = unbounded ? fmt::format("{}", done) : fmt::format("{}/{}", done, total_);
   std::string values = fmt::format("objective {:.6g}", objective);
   if (!std::isnan(validation)) values += fmt::format("  {} {:.6g}", validation_name, validation);
+  const bool last = frac >= 1.0;
 
   if (tty_) {
     // Redraw at most ~10 times a second, and always for the last step.
-    if (done < total_ && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    if (!last && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
     const int width = 24;
-    const double frac = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
     const int filled = static_cast<int>(std::lround(frac * width));
-    std::string line = fmt::format("[{}{}] {}/{}  ETA {}  {}", std::string(filled, '#'), std::string(width - filled, '-'),
-                                   done, total_, clock_time(eta), values);
+    std::string line = fmt::format("[{}{}] {}{}  ETA {}  {}", std::string(filled, '#'), std::string(width - filled, '-'),
+                                   unbounded ? "step " : "", count, clock_time(eta), values);
     const auto cols = static_cast<std::size_t>(terminal_columns() - 1);
     if (line.size() > cols) line.resize(cols);
     fmt::print(stderr, "\r{}\x1b[K", line);
@@ -56,10 +61,11 @@ void Progress::update(std::int64_t done, double objective, double validation, co
     last_draw_ = now;
     return;
   }
-  const std::int64_t every = std::max<std::int64_t>(1, (total_ - first_) / 10);
-  if (run == 1 || done == total_ || run % every == 0)
-    fmt::print(stderr, "step {}/{}  elapsed {}  ETA {}  {}\n", done, total_, clock_time(elapsed), clock_time(eta),
-               values);
+  const int tenths = static_cast<int>(std::floor(frac * 10));
+  if (done - first_ == 1 || last || tenths > printed_tenths_) {
+    printed_tenths_ = std::max(printed_tenths_, tenths);
+    fmt::print(stderr, "step {}  elapsed {}  ETA {}  {}\n", count, clock_time(elapsed), clock_time(eta), values);
+  }
 }
 
 void Progress::finish() {

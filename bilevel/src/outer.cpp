@@ -15,6 +15,7 @@
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/linsolve.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/bilevel/files.hpp"
 
@@ -37,7 +38,22 @@ std::string csv_safe(std::string s) {
 
 OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, TensorList lambda0, OuterOptions options,
                                std::vector<Projection> projections)
-    : problem_(std::move(problem)), method_(method), options_(std::move(options)), projections_(std::move(projections)) {
+    : problem_(std::move(problem)), method_(&method), options_(std::move(options)), projections_(std::move(projections)) {
+  init(std::move(lambda0));
+  method_->set_warm_start(options_.warm_start);
+}
+
+OuterOptimizer::OuterOptimizer(EpisodicHypergradient& episodic, TensorList lambda0, OuterOptions options,
+                               std::vector<Projection> projections)
+    : episodic_(&episodic), options_(std::move(options)), projections_(std::move(projections)) {
+  if (options_.warm_start != WarmStart::none)
+    throw ValueError(fmt::format("OuterOptimizer: warm start '{}' is for a fixed problem; an episodic problem warm-starts "
+                                 "each unit as its EpisodicOptions::warm_start says (none, naive, full)",
+                                 warm_start_name(options_.warm_start)));
+  init(std::move(lambda0));
+}
+
+void OuterOptimizer::init(TensorList lambda0) {
   const OuterOptions& o = options_;
   if (lambda0.empty()) throw ValueError("OuterOptimizer: λ0 is empty (the outer variable needs at least one tensor)");
   for (std::size_t k = 0; k < lambda0.size(); ++k)
@@ -49,6 +65,21 @@ OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, Ten
     throw ValueError(fmt::format("OuterOptimizer: outer_steps must be >= 0, got {}", o.outer_steps));
   if (o.save_every < 0) throw ValueError(fmt::format("OuterOptimizer: save_every must be >= 0, got {}", o.save_every));
   if (o.resume && o.state_path.empty()) throw ValueError("OuterOptimizer: resume needs a state_path");
+  if (o.validation_every < 1)
+    throw ValueError(fmt::format("OuterOptimizer: validation_every must be >= 1, got {}", o.validation_every));
+  if (o.budget_samples < 0)
+    throw ValueError(fmt::format("OuterOptimizer: budget_samples must be >= 0 (0: none), got {}", o.budget_samples));
+  if (!(o.budget_seconds >= 0.0 && std::isfinite(o.budget_seconds)))
+    throw ValueError(fmt::format("OuterOptimizer: budget_seconds must be finite and >= 0 (0: none), got {}",
+                                 o.budget_seconds));
+  if (o.stationarity_every < 0)
+    throw ValueError(fmt::format("OuterOptimizer: stationarity_every must be >= 0 (0: never), got {}",
+                                 o.stationarity_every));
+  if (o.stationarity_every > 0 && !o.reference_gradient)
+    throw ValueError("OuterOptimizer: stationarity_every needs a reference_gradient (∇f from a converged method)");
+  if (!(o.stationarity_step >= 0.0 && std::isfinite(o.stationarity_step)))
+    throw ValueError(fmt::format("OuterOptimizer: stationarity_step must be finite and >= 0 (0: α_s), got {}",
+                                 o.stationarity_step));
   o.step_size.validate("OuterOptimizer: step_size");
   if (o.inner_steps) o.inner_steps->validate("OuterOptimizer: inner_steps (t)");
   if (o.linear_steps) o.linear_steps->validate("OuterOptimizer: linear_steps (K)");
@@ -62,11 +93,55 @@ OuterOptimizer::OuterOptimizer(Problem problem, HypergradientMethod& method, Ten
     lambda_.push_back(projections_.empty() ? lambda0[k].detach().clone() : projections_[k](lambda0[k]));
   if (o.update != OuterUpdate::gradient) m1_ = list::zeros_like(lambda_);
   if (o.update == OuterUpdate::adam) m2_ = list::zeros_like(lambda_);
-  method_.set_warm_start(o.warm_start);
+}
+
+std::string OuterOptimizer::method_name() const { return episodic_ ? episodic_->name() : method_->name(); }
+
+WarmState OuterOptimizer::warm_state() const { return episodic_ ? episodic_->warm_state() : method_->warm_state(); }
+
+std::vector<std::uint64_t> OuterOptimizer::random_state() const {
+  return episodic_ ? episodic_->export_random_state() : method_->export_random_state();
+}
+
+bool OuterOptimizer::budget_spent() const {
+  const OuterOptions& o = options_;
+  return (o.budget_samples > 0 && samples_ >= o.budget_samples) || (o.budget_seconds > 0 && seconds_ >= o.budget_seconds);
+}
+
+double gradient_mapping_norm(const TensorList& lambda, const TensorList& gradient, double alpha,
+                             const std::vector<Projection>& projections, bool maximize) {
+  if (!(alpha > 0.0 && std::isfinite(alpha)))
+    throw ValueError(fmt::format("gradient_mapping_norm: the step α must be finite and > 0, got {}", alpha));
+  if (!projections.empty() && projections.size() != lambda.size())
+    throw ValueError(fmt::format("gradient_mapping_norm: {} projections for {} tensors of λ", projections.size(),
+                                 lambda.size()));
+  list::require_like(gradient, lambda, "gradient_mapping_norm: the gradient");
+  TapeScope scope;
+  NoGradGuard off;
+  double sq = 0;
+  for (std::size_t k = 0; k < lambda.size(); ++k) {
+    const Tensor l = lambda[k].detach();
+    Tensor g = gradient[k].detach();
+    if (g.dtype() != l.dtype()) g = g.to(l.dtype());
+    const Tensor next = l - (maximize ? -alpha : alpha) * g;
+    const Tensor moved = l - (projections.empty() ? next : projections[k](next));
+    sq += squared_norm(moved).item();
+  }
+  return std::sqrt(sq) / alpha;
+}
+
+double OuterOptimizer::stationarity_at(double alpha) const {
+  if (!options_.reference_gradient) throw ValueError("OuterOptimizer: the stationarity measure needs a reference_gradient");
+  const TensorList g = options_.reference_gradient(lambda_);
+  return gradient_mapping_norm(lambda_, g, alpha, projections_, options_.maximize);
+}
+
+double OuterOptimizer::stationarity() const {
+  const double a = options_.stationarity_step > 0 ? options_.stationarity_step : options_.step_size.at(step_);
+  return stationarity_at(a);
 }
 
 const OuterRecord& OuterOptimizer::step() {
-  const auto t0 = std::chrono::steady_clock::now();
   const OuterOptions& o = options_;
   const std::int64_t s = step_;
   prepare_csv();
@@ -74,24 +149,27 @@ const OuterRecord& OuterOptimizer::step() {
   OuterRecord r;
   r.step = s;
   r.step_size = o.step_size.at(s);
+  // Measured before the step's clock starts: its cost is not the method's.
+  if (o.stationarity_every > 0 && s % o.stationarity_every == 0) r.stationarity = stationarity();
+  const auto t0 = std::chrono::steady_clock::now();
   IterationCounts counts;
   if (o.inner_steps) counts.inner_steps = r.t = o.inner_steps->at(s);
   if (o.linear_steps) counts.linear_steps = r.K = o.linear_steps->at(s);
   if (o.cross_batches) counts.cross_batches = r.J = o.cross_batches->at(s);
-  if (counts.any()) method_.set_iterations(counts);
+  if (counts.any()) (episodic_ ? episodic_->set_iterations(counts) : method_->set_iterations(counts));
 
-  Hypergradient h = method_.hypergradient(problem_, lambda_);
+  Hypergradient h = episodic_ ? episodic_->hypergradient(lambda_) : method_->hypergradient(*problem_, lambda_);
+  const std::string name = method_name();
   if (h.grad.size() != lambda_.size())
     throw ShapeError(fmt::format("OuterOptimizer: step {}: {} returned {} gradient tensors for {} tensors of λ", s,
-                                 method_.name(), h.grad.size(), lambda_.size()));
+                                 name, h.grad.size(), lambda_.size()));
   for (std::size_t k = 0; k < lambda_.size(); ++k)
     if (!h.grad[k].defined() || h.grad[k].shape() != lambda_[k].shape())
       throw ShapeError(fmt::format("OuterOptimizer: step {}: {} returned shape {} for λ tensor {} of shape {}", s,
-                                   method_.name(), h.grad[k].defined() ? h.grad[k].shape().str() : "undefined", k,
+                                   name, h.grad[k].defined() ? h.grad[k].shape().str() : "undefined", k,
                                    lambda_[k].shape().str()));
   if (!list::all_finite(h.grad))
-    throw ConvergenceError(fmt::format("OuterOptimizer: step {}: the hypergradient from {} is not finite", s,
-                                       method_.name()));
+    throw ConvergenceError(fmt::format("OuterOptimizer: step {}: the hypergradient from {} is not finite", s, name));
 
   const Diagnostics& d = h.diagnostics;
   r.objective = h.objective;
@@ -104,9 +182,9 @@ const OuterRecord& OuterOptimizer::step() {
   TapeScope scope;
   NoGradGuard off;
   r.validation = std::numeric_limits<double>::quiet_NaN();
-  if (o.validation) {
-    const TensorList state = method_.warm_state().inner;
-    r.validation = o.validation(state.empty() ? TensorList{} : problem_.weights(state), lambda_);
+  if (o.validation && s % o.validation_every == 0) {
+    const TensorList state = episodic_ ? TensorList{} : method_->warm_state().inner;
+    r.validation = o.validation(state.empty() ? TensorList{} : problem_->weights(state), lambda_);
   }
 
   // λ ← P(λ − α u), u = d (gradient), the momentum buffer, or Adam's normalized moment.
@@ -146,7 +224,7 @@ const OuterRecord& OuterOptimizer::step() {
 
 const std::vector<OuterRecord>& OuterOptimizer::run() {
   if (options_.resume && std::filesystem::exists(options_.state_path)) load(options_.state_path);
-  while (step_ < options_.outer_steps) step();
+  while (step_ < options_.outer_steps && !budget_spent()) step();
   if (!options_.state_path.empty()) save(options_.state_path);
   return history_;
 }
@@ -161,7 +239,7 @@ std::vector<std::pair<std::string, std::string>> OuterOptimizer::config() const 
     update += fmt::format("(beta1={}, beta2={}, epsilon={})", o.beta1, o.beta2, o.adam_epsilon);
   std::string proj;
   for (const Projection& p : projections_) proj += (proj.empty() ? "" : "; ") + p.name();
-  std::vector<std::pair<std::string, std::string>> c{{"method", method_.name()},
+  std::vector<std::pair<std::string, std::string>> c{{"method", episodic_ ? episodic_->method_name() : method_->name()},
                                                       {"update", update},
                                                       {"objective", o.maximize ? "maximize" : "minimize"},
                                                       {"warm start", warm_start_name(o.warm_start)},
@@ -171,6 +249,10 @@ std::vector<std::pair<std::string, std::string>> OuterOptimizer::config() const 
   c.emplace_back("inner steps (t)", schedule(o.inner_steps));
   c.emplace_back("linear steps (K)", schedule(o.linear_steps));
   c.emplace_back("cross batches (J)", schedule(o.cross_batches));
+  if (episodic_) {
+    const auto e = episodic_->config();
+    c.insert(c.end(), e.begin(), e.end());
+  }
   c.insert(c.end(), o.run_identity.begin(), o.run_identity.end());
   return c;
 }
@@ -184,10 +266,10 @@ OuterState OuterOptimizer::state() const {
   st.lambda = lambda_;
   st.optimizer1 = m1_;
   st.optimizer2 = m2_;
-  const WarmState ws = method_.warm_state();
+  const WarmState ws = warm_state();
   st.warm_inner = ws.inner;
   st.warm_linear = ws.linear;
-  st.random = method_.export_random_state();
+  st.random = random_state();
   return st;
 }
 
@@ -212,8 +294,10 @@ void OuterOptimizer::load(const std::string& path) {
   check_state_tensors(path, "λ", st.lambda, lambda_);
   check_state_tensors(path, "optimizer state 1", st.optimizer1, m1_);
   check_state_tensors(path, "optimizer state 2", st.optimizer2, m2_);
-  check_state_tensors(path, "warm w", st.warm_inner, problem_.initial_state(), true);
-  check_state_tensors(path, "warm v", st.warm_linear, problem_.initial_state(), true);
+  if (problem_) {  // an episodic driver checks its buffers itself (set_warm_state)
+    check_state_tensors(path, "warm w", st.warm_inner, problem_->initial_state(), true);
+    check_state_tensors(path, "warm v", st.warm_linear, problem_->initial_state(), true);
+  }
   // A state written by a healthy run is finite (the optimizer refuses non-finite
   // hypergradients): anything else is damage, reported as such rather than downstream.
   const std::pair<const char*, const TensorList*> parts[] = {{"λ", &st.lambda},
@@ -225,12 +309,19 @@ void OuterOptimizer::load(const std::string& path) {
     for (std::size_t k = 0; k < list->size(); ++k)
       if (!list::all_finite({(*list)[k]})) fail(fmt::format("{} tensor {} holds non-finite values", what, k));
   if (!std::isfinite(st.seconds) || st.seconds < 0) fail(fmt::format("has an invalid wall-time total {}", st.seconds));
-  const std::size_t words = method_.export_random_state().size();
-  if (st.random.size() != words)
-    fail(fmt::format("holds {} words of random state, {} has {}", st.random.size(), method_.name(), words));
+  if (problem_) {  // the episodic driver's words vary with its buffers; it checks them itself
+    const std::size_t words = random_state().size();
+    if (st.random.size() != words)
+      fail(fmt::format("holds {} words of random state, {} has {}", st.random.size(), method_->name(), words));
+  }
   try {
-    method_.set_warm_state({st.warm_inner, st.warm_linear});
-    method_.import_random_state(st.random);
+    if (episodic_) {
+      episodic_->set_warm_state({st.warm_inner, st.warm_linear});
+      episodic_->import_random_state(st.random);
+    } else {
+      method_->set_warm_state({st.warm_inner, st.warm_linear});
+      method_->import_random_state(st.random);
+    }
   } catch (const Error& e) {
     fail(fmt::format("the method refused its saved state: {}", e.what()));
   }
@@ -275,10 +366,10 @@ void OuterOptimizer::prepare_csv() {
 void OuterOptimizer::append_csv(const OuterRecord& r) const {
   if (options_.csv_path.empty()) return;
   append_to_file(options_.csv_path,
-                 fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{},{:.6f},{:.6f},{}\n", r.step,
-                             r.objective, r.validation, r.grad_norm, r.step_size, r.inner_steps, r.linear_iterations,
-                             r.t.value_or(-1), r.K.value_or(-1), r.J.value_or(-1), r.samples, r.total_samples,
-                             r.seconds, r.total_seconds, csv_safe(r.warnings)),
+                 fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.17g},{}\n",
+                             r.step, r.objective, r.validation, r.grad_norm, r.step_size, r.inner_steps,
+                             r.linear_iterations, r.t.value_or(-1), r.K.value_or(-1), r.J.value_or(-1), r.samples,
+                             r.total_samples, r.seconds, r.total_seconds, r.stationarity, csv_safe(r.warnings)),
                  "OuterOptimizer: the CSV log");
 }
 

@@ -97,4 +97,43 @@ void BatchSampler::set_state(const SamplerState& s) {
   drawn_ = s.drawn;
 }
 
+void append_sampler_words(std::vector<std::uint64_t>& out, const SamplerState& s) {
+  out.insert(out.end(), s.rng.begin(), s.rng.end());
+  for (std::int64_t x : {s.position, s.epoch, s.drawn, static_cast<std::int64_t>(s.permutation.size())})
+    out.push_back(static_cast<std::uint64_t>(x));
+  for (std::int64_t i : s.permutation) out.push_back(static_cast<std::uint64_t>(i));
+}
+
+SamplerState read_sampler_words(const std::vector<std::uint64_t>& in, std::size_t& at, const char* who) {
+  auto word = [&]() {
+    if (at >= in.size()) throw ValueError(fmt::format("{}: the random state ends early ({} words)", who, in.size()));
+    return in[at++];
+  };
+  SamplerState s;
+  for (auto& r : s.rng) r = word();
+  s.position = static_cast<std::int64_t>(word());
+  s.epoch = static_cast<std::int64_t>(word());
+  s.drawn = static_cast<std::int64_t>(word());
+  const std::uint64_t n = word();
+  if (n > in.size() - at)
+    throw ValueError(fmt::format("{}: the random state holds a permutation of {} entries but only {} words remain", who,
+                                 n, in.size() - at));
+  for (std::uint64_t k = 0; k < n; ++k) s.permutation.push_back(static_cast<std::int64_t>(word()));
+  return s;
+}
+
+namespace {
+std::uint64_t finalize(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
+  std::uint64_t z = finalize(seed + 0x9e3779b97f4a7c15ULL);
+  z = finalize(z ^ (a + 0x632be59bd9b4e019ULL));
+  return finalize(z ^ (b + 0x8cb92ba72f3d8dd7ULL));
+}
+
 }  // namespace hyperad::bilevel

@@ -80,44 +80,19 @@ void SID::set_warm_state(const WarmState& s) {
   previous_v_ = list::detach(s.linear);
 }
 
-namespace {
-void put(std::vector<std::uint64_t>& out, const SamplerState& s) {
-  out.insert(out.end(), s.rng.begin(), s.rng.end());
-  for (std::int64_t x : {s.position, s.epoch, s.drawn, static_cast<std::int64_t>(s.permutation.size())})
-    out.push_back(static_cast<std::uint64_t>(x));
-  for (std::int64_t i : s.permutation) out.push_back(static_cast<std::uint64_t>(i));
-}
-SamplerState take(const std::vector<std::uint64_t>& in, std::size_t& at) {
-  auto word = [&]() {
-    if (at >= in.size()) throw ValueError(fmt::format("SID: the random state ends early ({} words)", in.size()));
-    return in[at++];
-  };
-  SamplerState s;
-  for (auto& r : s.rng) r = word();
-  s.position = static_cast<std::int64_t>(word());
-  s.epoch = static_cast<std::int64_t>(word());
-  s.drawn = static_cast<std::int64_t>(word());
-  const std::uint64_t n = word();
-  if (n > in.size() - at)
-    throw ValueError(fmt::format("SID: the random state holds a permutation of {} entries but only {} words remain", n,
-                                 in.size() - at));
-  for (std::uint64_t k = 0; k < n; ++k) s.permutation.push_back(static_cast<std::int64_t>(word()));
-  return s;
-}
-}  // namespace
 
 std::vector<std::uint64_t> SID::export_random_state() const {
   std::vector<std::uint64_t> out;
-  put(out, inner_sampler_.state());
-  put(out, outer_sampler_.state());
+  append_sampler_words(out, inner_sampler_.state());
+  append_sampler_words(out, outer_sampler_.state());
   return out;
 }
 
 void SID::import_random_state(const std::vector<std::uint64_t>& words) {
   std::size_t at = 0;
   SIDRandomState s;
-  s.inner = take(words, at);
-  s.outer = take(words, at);
+  s.inner = read_sampler_words(words, at, "SID");
+  s.outer = read_sampler_words(words, at, "SID");
   if (at != words.size())
     throw ValueError(fmt::format("SID: the random state has {} words, {} expected", words.size(), at));
   set_random_state(s);

@@ -173,24 +173,31 @@ TensorList initial_lambda(std::int64_t h, std::int64_t d, std::int64_t classes, 
   return {a, b, zeros({h}), u, zeros({classes})};
 }
 
-// The stochastic version over index batches ξ of training rows. Φ_ξ moves only the rows in
-// ξ, scaled by n/|ξ|: Φ_ξ(Z) = Z + (n/|ξ|) P_ξ(Φ(Z) − Z), so E_ξ[Φ_ξ] = Φ (and its Jacobians
-// are unbiased too). SID's damped step (1 − η) Z + η Φ_ξ(Z) is a contraction for η ≤ |ξ|/n;
-// η = |ξ|/n is block-coordinate fixed-point iteration. The full batch gives Φ itself.
-bilevel::StochasticProblem stochastic_version(const Data& train, std::int64_t hidden, double weight_decay) {
+// The episodic version: each example's state is its own fixed point, so a minibatch of
+// examples is an episode — their states Z_ids [B, h] from 0 by T iterations of Φ on their rows
+// alone, E the mean cross-entropy over them. The full batch of ids is the deterministic
+// problem itself (rows() of the full batch is X, not a copy). Inside an episode there is
+// nothing left to sample (one position per example): SID there is damped fixed-point
+// iteration on the batch, and with η = 1 it is AID-FP.
+bilevel::EpisodicProblem episodic_version(const Data& train, std::int64_t hidden, double weight_decay) {
   const Tensor x = train.x;
   const std::vector<std::int64_t> y = train.y;
-  const std::int64_t n = x.size(0);
-  auto phi = [x, n](const TensorList& w, const TensorList& lam, const bilevel::Batch& xi) -> TensorList {
-    if (bilevel::is_full_batch(xi, n)) return {layer(w[0], x, lam)};
-    const Tensor z = bilevel::rows(w[0], xi);
-    const double scale = static_cast<double>(n) / static_cast<double>(xi.size());
-    return {w[0] + scale * index_add(w[0].shape(), 0, xi, layer(z, bilevel::rows(x, xi), lam) - z)};
+  auto build = [x, y, hidden, weight_decay](const bilevel::Batch& ids) {
+    const Tensor xb = bilevel::rows(x, ids);
+    const std::vector<std::int64_t> yb = bilevel::is_full_batch(ids, x.size(0)) ? y : bilevel::pick(y, ids);
+    const TensorList z0{zeros({static_cast<std::int64_t>(ids.size()), hidden})};
+    auto phi = [xb](const TensorList& w, const TensorList& lam) { return TensorList{layer(w[0], xb, lam)}; };
+    auto outer = [yb, weight_decay](const TensorList& w, const TensorList& lam) {
+      return loss(w[0], yb, lam, weight_decay);
+    };
+    bilevel::Episode e{.problem = bilevel::Problem::from_map(phi, outer, z0)};
+    e.stochastic = bilevel::StochasticProblem::from_map(
+        [phi](const TensorList& w, const TensorList& lam, const bilevel::Batch&) { return phi(w, lam); }, 1,
+        [outer](const TensorList& w, const TensorList& lam, const bilevel::Batch&) { return outer(w, lam); }, 1, z0);
+    return e;
   };
-  auto outer = [y, weight_decay](const TensorList& w, const TensorList& lam, const bilevel::Batch& zeta) {
-    return loss(bilevel::rows(w[0], zeta), bilevel::pick(y, zeta), lam, weight_decay);
-  };
-  return bilevel::StochasticProblem::from_map(phi, n, outer, n, {zeros({n, hidden})});
+  return bilevel::EpisodicProblem(x.size(0), build, "example",
+                                  "minibatches of training examples, each state from its own fixed point");
 }
 
 Instance make(const ProblemConfig& config) {
@@ -205,21 +212,32 @@ Instance make(const ProblemConfig& config) {
       s.dataset, n, data.val.x.size(0), data.test.x.size(0), d, data.classes, n, h, h, h, s.radius, h, d,
       data.classes, h);
 
-  const Tensor x = data.train.x;
-  const std::vector<std::int64_t> y = data.train.y;
-  const double wd = s.weight_decay;
-  inst.problem = bilevel::Problem::from_map(
-      [x](const TensorList& w, const TensorList& lam) { return TensorList{layer(w[0], x, lam)}; },
-      [y, wd](const TensorList& w, const TensorList& lam) { return loss(w[0], y, lam, wd); }, {zeros({n, h})});
+  bilevel::EpisodicProblem episodic = episodic_version(data.train, h, s.weight_decay);
+  inst.problem = episodic.episode(bilevel::full_batch(n)).problem;
+  inst.inner_examples = inst.outer_examples = n;
   inst.lambda0 = initial_lambda(h, d, data.classes, s.radius, config.seed);
   inst.projections = {bilevel::Projection::spectral_ball(s.radius), bilevel::Projection::identity(),
                       bilevel::Projection::identity(), bilevel::Projection::identity(),
                       bilevel::Projection::identity()};
-  inst.stochastic = stochastic_version(data.train, h, wd);
 
   const Data val = data.val, test = data.test, train = data.train;
   inst.validation = [val, h](const TensorList&, const TensorList& lam) { return score(val, lam, h).accuracy; };
   inst.validation_name = "val_acc";
+  // The JMLR 2023 protocol: a minibatch of examples per step, T = K = 3 iterations from 0
+  // (radius 0.5 there: -o radius=0.5).
+  inst.episodic = EpisodicVersion{.problem = std::move(episodic),
+                                  .validation = inst.validation,
+                                  .validation_name = "val_acc",
+                                  .validation_every = 10,
+                                  .defaults = {.method = "sid",
+                                               .inner_steps = 3,
+                                               .linear_steps = 3,
+                                               .outer_steps = 300,
+                                               .outer_step_size = 0.01,
+                                               .update = bilevel::OuterUpdate::adam,
+                                               .batch_size = 0},
+                                  .meta_batch = std::min<std::int64_t>(100, n),
+                                  .preferred = false};
   inst.evaluate = [train, val, test, h](const TensorList& lam) {
     const Score te = score(test, lam, h);
     return Metrics{{"test_loss", te.loss},
@@ -258,6 +276,10 @@ ProblemInfo equilibrium_classifier() {
               {"weight_decay", "0", "½·wd·(‖A‖² + ‖B‖² + ‖U‖²) added to the training loss"},
           },
       .make = make,
+      .warm_start = "inner+linear",
+      .warm_start_why = "full batch: the same training states are re-solved at a nearby λ each step; with "
+                        "--meta-batch B (minibatches of examples, the JMLR 2023 protocol) the states start from 0 "
+                        "(none), or from each example's last state (full)",
   };
 }
 

@@ -14,6 +14,7 @@
 #include "hyperad/autodiff/tape.hpp"
 #include "metrics.hpp"
 #include "hyperad/bilevel/inner.hpp"
+#include "hyperad/bilevel/sampling.hpp"
 
 namespace hyperad::problems::meta {
 
@@ -74,7 +75,7 @@ MetaOptions meta_base_options(const ProblemConfig& config, const std::string& da
   MetaOptions b;
   b.pool = dataset == "fashion_mnist" ? 4 : 1;
   if (config.small) {
-    b.ways = 2, b.shots = 2, b.queries = 3, b.tasks = 2, b.test_tasks = 20;
+    b.ways = 2, b.shots = 2, b.queries = 3, b.tasks = 2, b.test_tasks = 20, b.val_tasks = 4;
     b.pool = dataset == "fashion_mnist" ? 7 : 2;  // 16 features
   }
   return b;
@@ -87,6 +88,8 @@ MetaOptions parse_meta_options(const ProblemConfig& config, const std::string& p
   o.queries = option_int(config, problem, "queries", base.queries, 1, 1000);
   o.tasks = option_int(config, problem, "tasks", base.tasks, 1, 10000);
   o.test_tasks = option_int(config, problem, "test_tasks", base.test_tasks, 1, 100000);
+  o.val_tasks = option_int(config, problem, "val_tasks", base.val_tasks, 1, 100000);
+  o.task_pool = option_int(config, problem, "task_pool", base.task_pool, 0, std::int64_t{1} << 40);
   o.train_classes = option_int(config, problem, "train_classes", base.train_classes, 1, 9);
   o.rho = option_double(config, problem, "rho", base.rho, 1e-3, 1e4);
   o.standardize = option_bool(config, problem, "standardize", base.standardize);
@@ -108,8 +111,10 @@ std::vector<OptionInfo> meta_option_infos(const MetaOptions& b, const std::strin
       {"ways", std::to_string(b.ways), "N: classes per task"},
       {"shots", std::to_string(b.shots), "K: support examples per class"},
       {"queries", std::to_string(b.queries), "query examples per class"},
-      {"tasks", std::to_string(b.tasks), "T: meta-train tasks (the inner state holds T heads)"},
-      {"test_tasks", std::to_string(b.test_tasks), "meta-test tasks averaged by evaluate"},
+      {"tasks", std::to_string(b.tasks), "T: tasks of the fixed problem (its inner state holds T heads)"},
+      {"test_tasks", std::to_string(b.test_tasks), "meta-test tasks averaged by evaluate (with a 95% interval)"},
+      {"val_tasks", std::to_string(b.val_tasks), "episodic runs: validation tasks (meta-train classes) of val_acc"},
+      {"task_pool", "0", "episodic runs: draw tasks from a pool of this many (0: a fresh task every draw)"},
       {"train_classes", std::to_string(b.train_classes), "k: classes [0, k) meta-train, [k, 10) meta-test"},
       {"rho", fmt::format("{}", b.rho), "ρ: strength of the heads' ℓ2 term"},
       {"head", "softmax", "task head loss: softmax (multinomial) or ridge (one-vs-rest squares)"},
@@ -199,44 +204,76 @@ MetaPools load_meta_pools(const ProblemConfig& config, const std::string& proble
   return p;
 }
 
-TaskSet sample_tasks(const Dataset& pool, const std::vector<std::int64_t>& classes, std::int64_t tasks,
-                     std::int64_t ways, std::int64_t shots, std::int64_t queries, Generator& gen) {
-  TaskSet s{.tasks = tasks, .ways = ways, .shots = shots, .queries = queries};
-  std::vector<std::vector<std::int64_t>> by_class(static_cast<std::size_t>(pool.num_classes));
-  for (std::int64_t c : classes) by_class[static_cast<std::size_t>(c)] = rows_of_class(pool, c);
-  std::vector<std::int64_t> all_support, all_query;
-  for (std::int64_t t = 0; t < tasks; ++t) {
-    std::vector<std::int64_t> chosen = draw(classes, ways, gen);
+namespace {
+
+// Accumulates tasks into a TaskSet: each draws N classes of `classes` and K + Q examples of
+// each from `gen`.
+class TaskDraw {
+ public:
+  TaskDraw(const Dataset& pool, const std::vector<std::int64_t>& classes, std::int64_t ways, std::int64_t shots,
+           std::int64_t queries)
+      : pool_(pool), classes_(classes), by_class_(static_cast<std::size_t>(pool.num_classes)) {
+    s_.ways = ways, s_.shots = shots, s_.queries = queries;
+    for (std::int64_t c : classes) by_class_[static_cast<std::size_t>(c)] = rows_of_class(pool, c);
+  }
+  void add(Generator& gen) {
+    const std::int64_t ways = s_.ways, shots = s_.shots, queries = s_.queries;
+    std::vector<std::int64_t> chosen = draw(classes_, ways, gen);
     std::sort(chosen.begin(), chosen.end());
     std::vector<std::int64_t> srows, qrows;
     for (std::int64_t j = 0; j < ways; ++j) {
-      const auto rows = draw(by_class[static_cast<std::size_t>(chosen[static_cast<std::size_t>(j)])], shots + queries, gen);
+      const auto rows = draw(by_class_[static_cast<std::size_t>(chosen[static_cast<std::size_t>(j)])], shots + queries, gen);
       srows.insert(srows.end(), rows.begin(), rows.begin() + shots);
       qrows.insert(qrows.end(), rows.begin() + shots, rows.end());
-      s.support_labels.insert(s.support_labels.end(), static_cast<std::size_t>(shots), j);
-      s.query_labels.insert(s.query_labels.end(), static_cast<std::size_t>(queries), j);
+      s_.support_labels.insert(s_.support_labels.end(), static_cast<std::size_t>(shots), j);
+      s_.query_labels.insert(s_.query_labels.end(), static_cast<std::size_t>(queries), j);
     }
-    all_support.insert(all_support.end(), srows.begin(), srows.end());
-    all_query.insert(all_query.end(), qrows.begin(), qrows.end());
-    s.classes.push_back(std::move(chosen));
-    s.support_rows.push_back(std::move(srows));
-    s.query_rows.push_back(std::move(qrows));
+    all_support_.insert(all_support_.end(), srows.begin(), srows.end());
+    all_query_.insert(all_query_.end(), qrows.begin(), qrows.end());
+    s_.classes.push_back(std::move(chosen));
+    s_.support_rows.push_back(std::move(srows));
+    s_.query_rows.push_back(std::move(qrows));
+    ++s_.tasks;
   }
-  NoGradGuard off;
-  const std::int64_t d = pool.num_features();
-  s.support = reshape(index_select(pool.features, 0, all_support), {tasks, ways * shots, d});
-  s.query = reshape(index_select(pool.features, 0, all_query), {tasks, ways * queries, d});
-  return s;
+  TaskSet finish() {
+    NoGradGuard off;
+    const std::int64_t d = pool_.num_features();
+    s_.support = reshape(index_select(pool_.features, 0, all_support_), {s_.tasks, s_.ways * s_.shots, d});
+    s_.query = reshape(index_select(pool_.features, 0, all_query_), {s_.tasks, s_.ways * s_.queries, d});
+    return std::move(s_);
+  }
+
+ private:
+  const Dataset& pool_;
+  const std::vector<std::int64_t>& classes_;
+  std::vector<std::vector<std::int64_t>> by_class_;
+  std::vector<std::int64_t> all_support_, all_query_;
+  TaskSet s_;
+};
+
+}  // namespace
+
+TaskSet sample_tasks(const Dataset& pool, const std::vector<std::int64_t>& classes, std::int64_t tasks,
+                     std::int64_t ways, std::int64_t shots, std::int64_t queries, Generator& gen) {
+  TaskDraw d(pool, classes, ways, shots, queries);
+  for (std::int64_t t = 0; t < tasks; ++t) d.add(gen);
+  return d.finish();
 }
 
-MetaData load_meta_data(const ProblemConfig& config, const std::string& problem, const std::string& dataset,
-                        const MetaOptions& o, Generator& gen) {
-  MetaData m{load_meta_pools(config, problem, dataset, o), nullptr, nullptr};
-  m.train = std::make_shared<const TaskSet>(
-      sample_tasks(m.pools.train, m.pools.train_classes, o.tasks, o.ways, o.shots, o.queries, gen));
-  m.test = std::make_shared<const TaskSet>(
-      sample_tasks(m.pools.test, m.pools.test_classes, o.test_tasks, o.ways, o.shots, o.queries, gen));
-  return m;
+TaskSet sample_tasks_by_id(const Dataset& pool, const std::vector<std::int64_t>& classes,
+                           const std::vector<std::int64_t>& ids, std::uint64_t seed, std::int64_t ways,
+                           std::int64_t shots, std::int64_t queries) {
+  TaskDraw d(pool, classes, ways, shots, queries);
+  for (std::int64_t u : ids) {
+    if (u < 0) throw ValueError(fmt::format("sample_tasks_by_id: task id {} is negative", u));
+    Generator gen(bilevel::mix_seed(seed, static_cast<std::uint64_t>(u)));
+    d.add(gen);
+  }
+  return d.finish();
+}
+
+std::uint64_t task_stream(std::uint64_t seed, TaskStream stream) {
+  return bilevel::mix_seed(seed, 0x7461736bULL, static_cast<std::uint64_t>(stream));
 }
 
 Tensor with_intercept(const Tensor& z) {
@@ -303,25 +340,87 @@ double max_gram_eigenvalue(const Tensor& z) {
 
 double head_lipschitz(Head head, double s, double rho) { return (head == Head::softmax ? 0.5 * s : s) + rho; }
 
-Tensor stack_heads(const TensorList& w) { return stack(w, 0); }
-
 HeadFit fit_heads(Head head, double rho, const Tensor& support, const Tensor& query, const TaskSet& tasks,
                   const Tensor& bias) {
   const double T = double(tasks.tasks);
   auto inner = [=, &tasks](const TensorList& w, const TensorList& b) {
-    Tensor W = stack_heads(w);
-    return head_loss(head, support, W, tasks.support_labels) + 0.5 * rho * sum(square(W - b[0]));
+    return head_loss(head, support, w[0], tasks.support_labels) + 0.5 * rho * sum(square(w[0] - b[0]));
   };
   auto outer = [=, &tasks](const TensorList& w, const TensorList&) {
-    return head_loss(head, query, stack_heads(w), tasks.query_labels) / T;
+    return head_loss(head, query, w[0], tasks.query_labels) / T;
   };
   const double step = 1.0 / head_lipschitz(head, max_gram_eigenvalue(support), rho);
-  TensorList start(static_cast<std::size_t>(tasks.tasks), bias.detach());
+  const Tensor b = bias.detach();
+  const TensorList start{broadcast_to(b, Shape{tasks.tasks, b.size(0), b.size(1)}).clone()};
   bilevel::Problem p = bilevel::Problem::gradient_descent(inner, step, outer, start);
-  bilevel::InnerResult r = bilevel::solve_inner(p, {bias.detach()}, start, {.max_iterations = 20000, .tolerance = Tolerance::absolute(1e-9)});
+  bilevel::InnerResult r = bilevel::solve_inner(p, {b}, start, {.max_iterations = 20000, .tolerance = Tolerance::absolute(1e-9)});
   NoGradGuard off;
-  Tensor W = stack_heads(r.state);
-  return {head_accuracy(query, W, tasks.query_labels), p.outer(r.state, {bias}).item()};
+  // Per-task accuracies, for the interval.
+  const std::vector<double> scores = matmul_t(query, r.state[0], false, true).to_vector();  // [T, n, N]
+  const std::int64_t n = query.size(1), N = r.state[0].size(1);
+  double sum_acc = 0, sum_sq = 0;
+  for (std::int64_t t = 0; t < tasks.tasks; ++t) {
+    std::int64_t hits = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double* row = scores.data() + (t * n + i) * N;
+      const auto best = std::max_element(row, row + N) - row;
+      hits += best == tasks.query_labels[static_cast<std::size_t>(t * n + i)];
+    }
+    const double a = double(hits) / double(n);
+    sum_acc += a;
+    sum_sq += a * a;
+  }
+  const double mean_acc = sum_acc / T;
+  const double var = T > 1 ? std::max(0.0, (sum_sq - T * mean_acc * mean_acc) / (T - 1)) : 0.0;
+  return {mean_acc, 1.96 * std::sqrt(var / T), p.outer(r.state, {b}).item()};
+}
+
+bilevel::Episode head_episode(const HeadModel& m, std::shared_ptr<const TaskSet> tasks) {
+  const std::int64_t T = tasks->tasks, nk = tasks->ways * tasks->shots, nq = tasks->ways * tasks->queries;
+  const double tasks_d = double(T);
+  // Features that do not depend on λ are computed once; the others at every evaluation.
+  Tensor zs, zq;
+  if (m.fixed_features) {
+    NoGradGuard off;
+    zs = m.features(tasks->support, {});
+    zq = m.features(tasks->query, {});
+  }
+  // The features of the positions `b` (all: `all`) of every task of x.
+  auto feats = [m, zs, zq](const Tensor& x, bool support, const bilevel::Batch& b, bool all, const TensorList& lam) {
+    if (m.fixed_features) return all ? (support ? zs : zq) : index_select(support ? zs : zq, 1, b);
+    return m.features(all ? x : index_select(x, 1, b), lam);
+  };
+  auto penalty = [m](const Tensor& w, const TensorList& lam) {
+    return 0.5 * m.rho * sum(square(m.biased ? w - lam[0] : w));
+  };
+  // Labels of the positions `b` of every task (T·|b|, task-major).
+  auto labels_at = [T](const std::vector<std::int64_t>& labels, std::int64_t n, const bilevel::Batch& b) {
+    std::vector<std::int64_t> out;
+    out.reserve(static_cast<std::size_t>(T) * b.size());
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t j : b) out.push_back(labels[static_cast<std::size_t>(t * n + j)]);
+    return out;
+  };
+  // The inner loss and E on the support/query positions ξ, ζ (all of them: the problem itself).
+  auto inner = [=](const TensorList& w, const TensorList& lam, const bilevel::Batch& xi) {
+    const bool all = bilevel::is_full_batch(xi, nk);
+    return head_loss(m.head, feats(tasks->support, true, xi, all, lam), w[0], all ? tasks->support_labels : labels_at(tasks->support_labels, nk, xi)) +
+           penalty(w[0], lam);
+  };
+  auto outer = [=](const TensorList& w, const TensorList& lam, const bilevel::Batch& zeta) {
+    const bool all = bilevel::is_full_batch(zeta, nq);
+    return head_loss(m.head, feats(tasks->query, false, zeta, all, lam), w[0], all ? tasks->query_labels : labels_at(tasks->query_labels, nq, zeta)) / tasks_d;
+  };
+  const TensorList w0{zeros({T, m.ways, m.q})};
+  const bilevel::Batch all_s = bilevel::full_batch(nk), all_q = bilevel::full_batch(nq);
+  bilevel::Episode e;
+  e.problem = bilevel::Problem::gradient_descent(
+      [inner, all_s](const TensorList& w, const TensorList& l) { return inner(w, l, all_s); }, m.step,
+      [outer, all_q](const TensorList& w, const TensorList& l) { return outer(w, l, all_q); }, w0);
+  e.inner_examples = nk;
+  e.outer_examples = nq;
+  e.stochastic = bilevel::StochasticProblem::gradient_descent(inner, m.step, nk, outer, nq, w0);
+  return e;
 }
 
 }  // namespace hyperad::problems::meta

@@ -240,7 +240,8 @@ Instance make(const ProblemConfig& cfg) {
                    // ∂E/∂x̃_i scales like 1/n (each point weighs 1/n in L): so does α.
                    .outer_step_size = 0.05 * static_cast<double>(n),
                    .update = bilevel::OuterUpdate::momentum,
-                   .batch_size = std::min<std::int64_t>(100, n)};
+                   // the JMLR 2023 comparison's minibatch
+                   .batch_size = std::min<std::int64_t>(90, n)};
   return inst;
 }
 

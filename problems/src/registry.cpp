@@ -77,13 +77,18 @@ Instance make_problem(const std::string& name, const ProblemConfig& config) {
   return inst;
 }
 
-bilevel::OuterOptions outer_options(const Instance& inst) {
+bilevel::OuterOptions outer_options(const Instance& inst, bool episodic) {
+  if (episodic && !inst.episodic)
+    throw ValueError(fmt::format("problem '{}' has no episodic version (a meta-batch of tasks or examples per step)",
+                                 inst.name));
+  const Defaults& d = episodic ? inst.episodic->defaults : inst.defaults;
   bilevel::OuterOptions o;
-  o.outer_steps = inst.defaults.outer_steps;
-  o.step_size = bilevel::StepSizeSchedule::constant(inst.defaults.outer_step_size);
-  o.update = inst.defaults.update;
+  o.outer_steps = d.outer_steps;
+  o.step_size = bilevel::StepSizeSchedule::constant(d.outer_step_size);
+  o.update = d.update;
   o.maximize = inst.maximize;
-  o.validation = inst.validation;
+  o.validation = episodic ? inst.episodic->validation : inst.validation;
+  o.validation_every = episodic ? inst.episodic->validation_every : 1;
   return o;
 }
 

@@ -421,7 +421,7 @@ TEST_CASE("logging: records in memory and a CSV that parses to the same numbers"
     CAPTURE(s);
     const auto& row = rows[s + 1];
     const OuterRecord& rec = hist[s];
-    REQUIRE(row.size() == 15);
+    REQUIRE(row.size() == 16);
     CHECK(std::stoll(row[0]) == rec.step);
     CHECK(std::stod(row[1]) == rec.objective);  // 17 significant digits: exact
     CHECK(std::stod(row[2]) == rec.validation);
@@ -437,8 +437,9 @@ TEST_CASE("logging: records in memory and a CSV that parses to the same numbers"
     CHECK(rec.total_samples == total);
     CHECK(std::stod(row[12]) >= 0.0);
     CHECK(std::stod(row[13]) >= std::stod(row[12]));
+    CHECK(row[14] == "nan");  // no stationarity measure asked for
   }
-  CHECK(rows[2][14] == "first; with a comma | second");  // warnings: separators replaced
+  CHECK(rows[2][15] == "first; with a comma | second");  // warnings: separators replaced
   CHECK(hist[1].warnings == "first, with a comma | second");
   std::filesystem::remove(csv);
 }

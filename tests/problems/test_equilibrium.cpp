@@ -1,6 +1,7 @@
 // The `equilibrium` problem (deep-equilibrium classifier): every applicable hypergradient
 // method against finite differences and the exact reference on the small instance, CG on
-// the non-symmetric map, a short constrained outer run, the stochastic version, options.
+// the non-symmetric map, a short constrained outer run, the episodic version (minibatches of
+// examples) and its convergence, options.
 #include <doctest/doctest.h>
 
 #include "skip.hpp"
@@ -10,13 +11,16 @@
 #include <string>
 
 #include "hyperad/autodiff/ops/elementwise.hpp"
+#include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/bilevel/aid.hpp"
+#include "hyperad/bilevel/episodic.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/itd.hpp"
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/bilevel/reference.hpp"
 #include "hyperad/bilevel/sid.hpp"
 #include "hyperad/problems/data.hpp"
+#include "hyperad/problems/methods.hpp"
 #include "hyperad/problems/registry.hpp"
 
 using namespace hyperad;
@@ -64,7 +68,8 @@ TEST_CASE("equilibrium: the small instance") {
   CHECK(inst.projections.size() == 5);
   CHECK(inst.projections[0].name() != "none");
   CHECK(spectral_norm(inst.lambda0[0]) <= 0.9 + 1e-12);
-  REQUIRE(inst.stochastic.has_value());
+  CHECK_FALSE(inst.stochastic.has_value());  // its minibatches are episodes of examples
+  REQUIRE(inst.episodic.has_value());
   // Φ is a contraction: at most ‖A‖₂.
   const TensorList w = solve_inner(inst.problem, inst.lambda0, inst.problem.initial_state(), {.max_iterations = 300}).state;
   CHECK(estimate_contraction(inst.problem, w, inst.lambda0) <= spectral_norm(inst.lambda0[0]) + 1e-9);
@@ -148,38 +153,32 @@ TEST_CASE("equilibrium: a short outer run lowers the training loss and keeps ‖
   CHECK(outer_value(inst.problem, opt.lambda(), {.max_iterations = 2000, .tolerance = Tolerance::absolute(1e-12)}) < hist.front().objective);
 }
 
-TEST_CASE("equilibrium: the stochastic version is unbiased and its full batch is the deterministic problem") {
+TEST_CASE("equilibrium: the episodic version — each example its own state; the full batch is the fixed problem") {
   Instance inst = small();
-  const StochasticProblem& sp = *inst.stochastic;
-  REQUIRE(sp.n_inner() == 24);
-  REQUIRE(sp.n_outer() == 24);
+  REQUIRE(inst.episodic.has_value());
+  const EpisodicProblem& ep = inst.episodic->problem;
+  CHECK(ep.population() == 24);
+  CHECK(ep.unit() == "example");
   Generator gen(5);
   const TensorList w{randn({24, 4}, gen) * 0.5};
   const Tensor full = inst.problem.phi(w, inst.lambda0)[0];
-  // A partition into 4 batches: the mean of Φ_ξ is Φ.
-  Tensor avg = zeros({24, 4});
-  for (std::int64_t k = 0; k < 4; ++k) {
-    Batch xi;
-    for (std::int64_t i = 0; i < 24; ++i)
-      if (i % 4 == k) xi.push_back(i);
-    const Tensor pk = sp.phi(w, inst.lambda0, xi)[0];
-    // Rows outside the batch are untouched.
-    CHECK(pk.at({(k + 1) % 4, 0}) == w[0].at({(k + 1) % 4, 0}));
-    avg = avg + 0.25 * pk;
-  }
-  CHECK(rel_error({avg}, {full}) < 1e-12);
-  // E on a batch is the mean over its rows: the four quarter-batches average to the full E.
-  double e = 0;
-  for (std::int64_t k = 0; k < 4; ++k) e += 0.25 * sp.outer(w, inst.lambda0, {k * 6, k * 6 + 1, k * 6 + 2, k * 6 + 3, k * 6 + 4, k * 6 + 5}).item();
-  CHECK(std::abs(e - inst.problem.outer(w, inst.lambda0).item()) < 1e-12);
-
-  // The full batch is the deterministic problem; SID with full batches is AID-FP.
+  CHECK(rel_error({ep.episode(full_batch(24)).problem.phi(w, inst.lambda0)[0]}, {full}) < 1e-15);
+  // The episode of examples {3, 17} maps their rows as the full map does: the states are independent.
+  const Tensor rows2 = ep.episode({3, 17}).problem.phi({index_select(w[0], 0, {3, 17})}, inst.lambda0)[0];
+  CHECK(rel_error({rows2}, {index_select(full, 0, {3, 17})}) < 1e-15);
+  // ∇f of the full batch is the mean of the 24 examples' exact hypergradients.
+  TensorList mean = list::zeros_like(inst.lambda0);
+  for (std::int64_t i = 0; i < 24; ++i)
+    list::axpy(1.0 / 24, exact_hypergradient(ep.episode({i}).problem, inst.lambda0).grad, mean);
+  CHECK(rel_error(mean, exact_hypergradient(inst.problem, inst.lambda0).grad) < 1e-10);
+  // The whole population as one meta-batch is the fixed problem (AID-FP to rounding, batched;
+  // SID with η = 1 is AID-FP).
   const AIDOptions fp{.inner_steps = 80, .solver = linsolve::richardson(), .linear_steps = 60};
   const Hypergradient det = AID(fp).hypergradient(inst.problem, inst.lambda0);
-  const Hypergradient viafull = AID(fp).hypergradient(sp.full_batch(), inst.lambda0);
-  CHECK(rel_error(viafull.grad, det.grad) < 1e-13);
-  SID sid(sp, {.inner_steps = 80, .linear_steps = 60});
-  CHECK(rel_error(sid.hypergradient(inst.lambda0).grad, det.grad) < 1e-12);
+  EpisodicHypergradient all(ep, copies_of(AID(fp)), {.meta_batch = 24});
+  CHECK(rel_error(all.hypergradient(full_batch(24), inst.lambda0).grad, det.grad) < 1e-13);
+  EpisodicHypergradient sid(ep, sid_per_episode({.inner_steps = 80, .linear_steps = 60}), {.meta_batch = 24});
+  CHECK(rel_error(sid.hypergradient(full_batch(24), inst.lambda0).grad, det.grad) < 1e-12);
 }
 
 TEST_CASE("equilibrium: bad options are rejected with the problem, the option and the value") {
@@ -221,17 +220,30 @@ TEST_CASE("equilibrium: Fashion-MNIST, pooled") {
   CHECK(rel_error(h.grad, exact.grad) < 1e-8);
 }
 
-TEST_CASE("equilibrium: SID on row batches approximates the hypergradient") {
-  Instance inst = small();
-  const Hypergradient exact = exact_hypergradient(inst.problem, inst.lambda0);
-  // Batches of 6 of the 24 rows: η = 6/24 makes each inner step an exact block update.
-  SIDOptions o{.inner_steps = 400, .linear_steps = 400, .inner_batch = 6, .linear_batch = 6, .cross_batch = 6,
-               .inner_step = StepSizeSchedule::constant(0.25), .linear_step = StepSizeSchedule::inverse(0.25, 50.0),
-               .seed = 9};
-  o.cross_batches = 8;
-  SID sid(*inst.stochastic, o);
-  const Hypergradient h = sid.hypergradient(inst.lambda0);
-  const double e = rel_error(h.grad, exact.grad);
-  MESSAGE("SID (batches of 6/24): vs exact " << e);
-  CHECK(e < 0.2);
+TEST_CASE("equilibrium: SID on minibatches of examples converges on digits (JMLR 2023 protocol, T = K = 3)") {
+  // Regression: SID as a block-coordinate iteration over the whole state matrix diverged at
+  // outer step 35 of `hyperad run equilibrium --method sid --batch-size 100`. Episodes of 100
+  // examples, each state from 0 by 3 fixed-point steps, converge.
+  Instance inst = make_problem("equilibrium", {.seed = 0, .options = {{"radius", "0.5"}}});
+  auto method = make_episodic({.name = "sid", .inner_steps = 3, .linear_steps = 3}, inst, {.meta_batch = 100, .seed = 1});
+  OuterOptions o = outer_options(inst, true);
+  o.outer_steps = 150;
+  o.validation = {};
+  OuterOptimizer opt(*method, inst.lambda0, o, inst.projections);
+  const auto& hist = opt.run();
+  for (const OuterRecord& r : hist) REQUIRE(std::isfinite(r.objective));
+  const Metrics m = inst.evaluate(opt.lambda());
+  const auto get = [&](const std::string& k) {
+    for (const auto& [key, v] : m)
+      if (key == k) return v;
+    FAIL("no metric " << k);
+    return 0.0;
+  };
+  MESSAGE("train accuracy " << get("train_accuracy") << ", test " << get("test_accuracy") << ", loss "
+                            << hist.front().objective << " -> " << hist.back().objective);
+  CHECK(get("train_accuracy") > 0.9);
+  CHECK(get("test_accuracy") > 0.85);
+  CHECK(get("spectral_norm_A") <= 0.5 + 1e-9);
+  CHECK(hist.back().objective < 0.3 * hist.front().objective);
+  CHECK(opt.total_samples() == 150 * 100 * (3 + 3 + 1 + 1));  // t + K + cross + outer per example
 }

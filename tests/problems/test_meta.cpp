@@ -17,6 +17,7 @@
 #include "hyperad/problems/meta_tasks.hpp"
 #include "hyperad/bilevel.hpp"
 #include "hyperad/problems/data.hpp"
+#include "hyperad/problems/methods.hpp"
 #include "hyperad/problems/registry.hpp"
 
 using namespace hyperad;
@@ -100,8 +101,9 @@ TEST_CASE("small meta problems: AID-CG and ITD agree with finite differences and
     const TensorList lam = random_lambda(inst, 11);
     Hypergradient exact = exact_hypergradient(inst.problem, lam);
     Hypergradient fd = finite_difference_hypergradient(inst.problem, lam);
-    AID aid({.inner_steps = 400, .solver = linsolve::cg(), .linear_steps = 100, .linear_tolerance = Tolerance::relative(1e-13)});
-    ITD itd({.inner_steps = 400});
+    // The inner step is bounded over 256 calibration tasks, not just these two: more steps.
+    AID aid({.inner_steps = 2000, .solver = linsolve::cg(), .linear_steps = 100, .linear_tolerance = Tolerance::relative(1e-13)});
+    ITD itd({.inner_steps = 2000});
     Hypergradient h_aid = aid.hypergradient(inst.problem, lam);
     Hypergradient h_itd = itd.hypergradient(inst.problem, lam);
     REQUIRE(grad_norm(exact.grad) > 1e-4);  // a meaningful comparison
@@ -134,8 +136,10 @@ TEST_CASE("a short outer run lowers the outer objective") {
     CHECK(after < before - 1e-3);
     // The meta-test metrics exist and are accuracies.
     const Metrics m = inst.evaluate(opt.lambda());
-    REQUIRE(m.size() == 4);
+    REQUIRE(m.size() == 5);
     CHECK(m[0].first == "test_accuracy");
+    CHECK(m[1].first == "test_accuracy_ci95");
+    CHECK((m[1].second > 0 && m[1].second < 0.5));  // 1.96·sd/√20 of per-task accuracies
     for (const auto& [key, value] : m)
       if (key.find("accuracy") != std::string::npos) CHECK((value >= 0 && value <= 1));
     const InnerResult r = solve_inner(inst.problem, opt.lambda(), inst.problem.initial_state(), tight);
@@ -216,6 +220,97 @@ TEST_CASE("task sampling: N-way K-shot counts, class split, reproducible from th
   }
 }
 
+TEST_CASE("tasks by id: any grouping gives the same tasks; meta-test tasks never share a class with meta-train ones") {
+  using namespace hyperad::problems::meta;
+  ProblemConfig config{.seed = 4};
+  const MetaOptions o = parse_meta_options(config, "meta_hyperrep", MetaOptions{.ways = 3, .shots = 2, .queries = 2});
+  const MetaPools pools = load_meta_pools(config, "meta_hyperrep", "digits", o);
+  const std::uint64_t train = task_stream(4, TaskStream::train), test = task_stream(4, TaskStream::test);
+  CHECK(train != test);
+  const TaskSet both = sample_tasks_by_id(pools.train, pools.train_classes, {3, 8}, train, 3, 2, 2);
+  const TaskSet three = sample_tasks_by_id(pools.train, pools.train_classes, {3}, train, 3, 2, 2);
+  const TaskSet eight = sample_tasks_by_id(pools.train, pools.train_classes, {8}, train, 3, 2, 2);
+  CHECK(both.classes[0] == three.classes[0]);
+  CHECK(both.classes[1] == eight.classes[0]);
+  CHECK(both.support_rows[1] == eight.support_rows[0]);
+  CHECK(narrow(both.support, 0, 1, 1).to_vector() == eight.support.to_vector());
+  // The classes of 300 meta-train tasks and 600 meta-test tasks are disjoint.
+  std::set<std::int64_t> seen_train, seen_test;
+  const TaskSet tr = sample_tasks_by_id(pools.train, pools.train_classes, full_batch(300), train, 3, 2, 2);
+  const TaskSet te = sample_tasks_by_id(pools.test, pools.test_classes, full_batch(600), test, 3, 2, 2);
+  for (const auto& c : tr.classes) seen_train.insert(c.begin(), c.end());
+  for (const auto& c : te.classes) seen_test.insert(c.begin(), c.end());
+  CHECK(seen_train == std::set<std::int64_t>{0, 1, 2, 3, 4});
+  CHECK(seen_test == std::set<std::int64_t>{5, 6, 7, 8, 9});
+  for (std::int64_t c : seen_test) CHECK(seen_train.count(c) == 0);
+  // ... and the examples of the two sides are different images.
+  for (std::int64_t l : pools.test.labels) CHECK(l >= 5);
+  CHECK_THROWS_WITH_AS(sample_tasks_by_id(pools.train, pools.train_classes, {-1}, train, 3, 2, 2),
+                       doctest::Contains("task id -1 is negative"), ValueError);
+}
+
+TEST_CASE("episodic meta-learning: the fixed problem is the episode of tasks 0 … T−1; batched = sequential") {
+  for (const Case& c : kCases) {
+    INFO(describe(c));
+    Instance inst = make_problem(c.name, {.seed = 2, .small = true, .options = c.options});
+    REQUIRE(inst.episodic.has_value());
+    const EpisodicProblem& ep = inst.episodic->problem;
+    CHECK(ep.unit() == "task");
+    CHECK_FALSE(ep.bounded());  // fresh tasks every draw by default
+    const TensorList lam = random_lambda(inst, 3);
+    const InnerOptions few{.max_iterations = 30};
+    CHECK(outer_value(ep.episode({0, 1}).problem, lam, few) == outer_value(inst.problem, lam, few));
+    // Per task exactness: a meta-batch's AID-FP / ITD hypergradient is the same batched or task by task.
+    for (const char* method : {"aid-fp", "itd"}) {
+      CAPTURE(method);
+      const MethodConfig mc{.name = method, .inner_steps = 40, .linear_steps = 30};
+      auto batched = make_episodic(mc, inst, {.meta_batch = 3, .execution = Execution::batched});
+      auto seq = make_episodic(mc, inst, {.meta_batch = 3, .execution = Execution::sequential});
+      const Hypergradient b = batched->hypergradient(lam), s = seq->hypergradient(lam);
+      CHECK(batched->last_units() == Batch{0, 1, 2});
+      CHECK(rel_error(b.grad, s.grad) < 1e-13);
+      CHECK(b.diagnostics.samples == s.diagnostics.samples);
+      CHECK(b.diagnostics.samples > 0);
+    }
+    // SID inside a task: minibatches of support positions; a seeded run is reproducible.
+    const MethodConfig sid{.name = "sid", .inner_steps = 50, .linear_steps = 30, .batch_size = 2};
+    auto s1 = make_episodic(sid, inst, {.meta_batch = 2, .execution = Execution::sequential, .seed = 7});
+    auto s2 = make_episodic(sid, inst, {.meta_batch = 2, .execution = Execution::threaded, .seed = 7});
+    CHECK(list::flatten(s1->hypergradient(lam).grad) == list::flatten(s2->hypergradient(lam).grad));
+  }
+  // A warm start of the fixed problem does not apply, nor does full without a task pool.
+  Instance inst = make_problem("meta_biased", {.small = true});
+  CHECK_THROWS_WITH_AS(make_episodic({.name = "aid-cg", .warm_start = WarmStart::inner}, inst, {}),
+                       doctest::Contains("warm start 'inner' is for a fixed problem"), ValueError);
+  CHECK_THROWS_WITH_AS(make_episodic({.name = "aid-cg"}, inst, {.warm_start = EpisodeWarmStart::full}),
+                       doctest::Contains("needs a bounded population"), ValueError);
+  Instance pooled = make_problem("meta_biased", {.small = true, .options = {{"task_pool", "5"}}});
+  CHECK(pooled.episodic->problem.population() == 5);
+  auto full = make_episodic({.name = "aid-cg"}, pooled, {.meta_batch = 2, .warm_start = EpisodeWarmStart::full});
+  for (int k = 0; k < 3; ++k) full->hypergradient(pooled.lambda0);
+  CHECK(full->warm_state().inner[0].size(0) == 5);
+}
+
+TEST_CASE("an episodic outer run learns: fresh meta-batches lower the outer objective over held-out tasks") {
+  Instance inst = make_problem("meta_biased", {.seed = 5, .small = true});
+  auto method = make_episodic({.name = "aid-cg", .inner_steps = 300, .linear_steps = 30}, inst, {.meta_batch = 2});
+  OuterOptions o = outer_options(inst, true);
+  o.outer_steps = 60;
+  o.step_size = StepSizeSchedule::constant(0.2);
+  OuterOptimizer opt(*method, inst.lambda0, o, inst.projections);
+  const auto& hist = opt.run();
+  CHECK(std::isnan(hist[1].validation));  // every 10 steps
+  CHECK(!std::isnan(hist[10].validation));
+  const InnerOptions tight{.max_iterations = 20000, .tolerance = Tolerance::absolute(1e-12)};
+  // f on 16 tasks never drawn by the run (ids 1000…): a fair estimate of the task expectation.
+  const Problem held_out = inst.episodic->problem.episode(Batch{1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008,
+                                                                1009, 1010, 1011, 1012, 1013, 1014, 1015})
+                               .problem;
+  const double before = outer_value(held_out, inst.lambda0, tight), after = outer_value(held_out, opt.lambda(), tight);
+  MESSAGE("f over 16 unseen tasks " << before << " -> " << after);
+  CHECK(after < before - 0.01);
+}
+
 TEST_CASE("meta problems reject bad options with a message naming the problem and option") {
   auto make = [](const char* name, std::map<std::string, std::string> options, std::string dataset = "") {
     return [=] { (void)make_problem(name, {.dataset = dataset, .small = true, .options = options}); };
@@ -232,6 +327,7 @@ TEST_CASE("meta problems reject bad options with a message naming the problem an
   expect_error(make("meta_hyperrep", {{"shots", "100"}, {"queries", "100"}}),
                "shots + queries = 200 exceeds the");
   expect_error(make("meta_hyperrep", {{"inner_lr", "1"}}), "unknown option 'inner_lr'");
+  expect_error(make("meta_hyperrep", {{"task_pool", "-2"}}), "option task_pool=-2 is outside");
   expect_error(make("meta_biased", {}, "wine"), "unknown dataset 'wine'");
   const std::string missing = "/nonexistent/hyperad-fashion";
   expect_error([&] { (void)make_problem("meta_biased", {.dataset = "fashion_mnist", .data_dir = missing, .small = true}); },

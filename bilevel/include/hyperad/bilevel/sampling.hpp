@@ -78,4 +78,15 @@ class BatchSampler {
   std::int64_t pos_ = 0, epoch_ = 0, drawn_ = 0;
 };
 
+/// Appends a sampler's state to `words` as integers — 4 RNG words, position, epoch, drawn,
+/// the permutation's length and entries — for save files (HypergradientMethod's random state).
+void append_sampler_words(std::vector<std::uint64_t>& words, const SamplerState& s);
+/// Reads a state written by append_sampler_words from words[at…] and advances `at`.
+/// ValueError naming `who` when the words end early.
+SamplerState read_sampler_words(const std::vector<std::uint64_t>& words, std::size_t& at, const char* who);
+
+/// A seed derived from `seed` and two counters (a splitmix64 finalizer of each in turn):
+/// distinct streams for, e.g., each task id or each episode of a run, the same on every machine.
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t a, std::uint64_t b = 0);
+
 }  // namespace hyperad::bilevel

@@ -19,8 +19,10 @@ enum class Head { softmax, ridge };
 /// Options common to the meta-learning problems (docs/problems/meta-learning.md).
 struct MetaOptions {
   std::int64_t ways = 5, shots = 5, queries = 15;  ///< N, K, and query examples per class
-  std::int64_t tasks = 20;                         ///< T meta-train tasks
-  std::int64_t test_tasks = 100;                   ///< meta-test tasks
+  std::int64_t tasks = 20;                         ///< T: tasks of the fixed problem (meta-train tasks 0 … T−1)
+  std::int64_t test_tasks = 600;                   ///< meta-test tasks (evaluate; its 95 % interval)
+  std::int64_t val_tasks = 20;                     ///< validation tasks (meta-train classes) of episodic runs
+  std::int64_t task_pool = 0;                      ///< episodic runs: tasks drawn from ids [0, M); 0: fresh tasks
   std::int64_t train_classes = 5;  ///< classes [0, k) are meta-train, [k, C) meta-test
   double rho = 1.0;                ///< ρ of the heads' ℓ2 term
   Head head = Head::softmax;
@@ -66,5 +68,22 @@ struct TaskSet {
 /// `gen` only (the same seed gives the same tasks on every machine).
 TaskSet sample_tasks(const Dataset& pool, const std::vector<std::int64_t>& classes, std::int64_t tasks,
                      std::int64_t ways, std::int64_t shots, std::int64_t queries, Generator& gen);
+
+/// Tasks named by ids: task u is drawn as by sample_tasks, from its own generator
+/// Generator(bilevel::mix_seed(seed, u)). Any grouping of ids gives the same tasks (the
+/// tasks {3, 8} together are tasks 3 and 8 drawn alone), which an episodic problem needs.
+/// The meta problems draw their tasks this way: meta-train tasks from the stream
+/// `task_stream(config.seed, TaskStream::train)` of the meta-train pool (the fixed
+/// problem holds tasks 0 … T−1; an episodic run draws ids from the same stream), and so on.
+TaskSet sample_tasks_by_id(const Dataset& pool, const std::vector<std::int64_t>& classes,
+                           const std::vector<std::int64_t>& ids, std::uint64_t seed, std::int64_t ways,
+                           std::int64_t shots, std::int64_t queries);
+
+/// The meta problems' task streams: meta-train tasks, validation tasks (meta-train classes,
+/// another stream), meta-test tasks (the meta-test pool), and the tasks that calibrate the
+/// inner step size.
+enum class TaskStream : std::uint64_t { train = 1, validation = 2, test = 3, calibration = 4 };
+/// The seed of a stream for a problem built with `seed`.
+std::uint64_t task_stream(std::uint64_t seed, TaskStream stream);
 
 }  // namespace hyperad::problems::meta

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "hyperad/autodiff/checkpoint.hpp"
+#include "hyperad/bilevel/episodic.hpp"
 #include "hyperad/bilevel/hypergradient.hpp"
 #include "hyperad/problems/registry.hpp"
 
@@ -48,6 +49,7 @@ struct MethodConfig {
   double linear_step_size = 1.0;  ///< SID's η₀ of the linear iteration, in (0, 1]
   /// SID: > 0 makes both step sizes decrease as η₀·γ/(γ + s) with this γ; 0: constant.
   double step_decay = 0.0;
+  double inner_momentum = 0.0;    ///< SID's heavy-ball μ of the inner iteration, in [0, 1)
   /// AID: stop the linear solver at this residual (zero: run K iterations).
   Tolerance linear_tolerance{};
 };
@@ -63,7 +65,10 @@ const std::vector<MethodInfo>& method_names();
 
 /// Empty when `name` can run on `instance`, otherwise why not (one line naming the
 /// problem and what to use instead). ValueError listing the valid names for an unknown one.
-std::string method_unavailable_reason(const std::string& name, const Instance& instance);
+/// `episodic`: on the instance's episodic version (its episodes' problems), B units per
+/// batched episode.
+std::string method_unavailable_reason(const std::string& name, const Instance& instance, bool episodic = false,
+                                      std::int64_t meta_batch = 1);
 
 /// Builds the method. Deterministic methods on an instance with a stochastic version are
 /// wrapped in bilevel::FullBatchCounted so that their Diagnostics::samples are filled
@@ -71,5 +76,14 @@ std::string method_unavailable_reason(const std::string& name, const Instance& i
 /// method that cannot run on the instance (method_unavailable_reason), a setting the
 /// method does not take, or a count out of range.
 std::unique_ptr<bilevel::HypergradientMethod> make_method(const MethodConfig& config, const Instance& instance);
+
+/// The episodic hypergradient on the instance's episodic version (Instance::episodic), with
+/// the method of `config` on every episode (a fresh one each time: SID gets the episode's
+/// seed). Unset counts take the episodic version's defaults; `config.warm_start` must be
+/// none (the episodic warm start is `options.warm_start`); SID's batch size is within a unit
+/// (0: all its examples). ValueError as make_method, and for an instance with no episodic
+/// version.
+std::unique_ptr<bilevel::EpisodicHypergradient> make_episodic(const MethodConfig& config, const Instance& instance,
+                                                              const bilevel::EpisodicOptions& options);
 
 }  // namespace hyperad::problems

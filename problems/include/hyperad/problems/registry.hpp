@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "hyperad/bilevel/episodic.hpp"
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/bilevel/problem.hpp"
 #include "hyperad/bilevel/projection.hpp"
@@ -56,6 +57,24 @@ struct Defaults {
 /// A named scalar reported by Instance::evaluate, e.g. {"test_accuracy", 0.93}.
 using Metrics = std::vector<std::pair<std::string, double>>;
 
+/// The episodic version of a problem (bilevel/episodic.hpp): each outer step draws a fresh
+/// meta-batch of units — few-shot tasks, training examples — and averages their
+/// hypergradients (the setting of the JMLR 2023 experiments).
+struct EpisodicVersion {
+  bilevel::EpisodicProblem problem;
+  /// V(λ) of episodic runs (w is empty), e.g. the accuracy of heads fitted on validation
+  /// tasks; may be empty.
+  bilevel::ValidationFn validation{};
+  std::string validation_name{};
+  std::int64_t validation_every = 1;  ///< V costs a solve: every this many steps
+  /// Settings of episodic runs: method, t, K, outer steps, α, update, and SID's batch
+  /// size within a unit (0: all of the unit's examples).
+  Defaults defaults{};
+  std::int64_t meta_batch = 1;  ///< B, units per step
+  /// `hyperad run` runs the episodic version unless told otherwise (--meta-batch 0).
+  bool preferred = false;
+};
+
 /// A problem built and ready to optimize.
 struct Instance {
   std::string name{};     ///< the registry name
@@ -67,6 +86,11 @@ struct Instance {
   bool maximize = false;                       ///< the attacker of poisoning maximizes E
   /// The same problem over index batches, for SID; empty when SID does not apply.
   std::optional<bilevel::StochasticProblem> stochastic{};
+  /// The episodic version; empty when the problem has none.
+  std::optional<EpisodicVersion> episodic{};
+  /// Examples read by the fixed problem's Φ and E, for the sample accounting of
+  /// deterministic methods (FullBatchCounted); 0: the stochastic version's sizes, if any.
+  std::int64_t inner_examples = 0, outer_examples = 0;
   /// An extra per-step number for the log (e.g. validation accuracy); may be empty.
   bilevel::ValidationFn validation{};
   std::string validation_name{};              ///< what `validation` returns, e.g. "val_acc"
@@ -89,6 +113,11 @@ struct ProblemInfo {
   std::vector<std::string> datasets;   ///< accepted dataset names; the first is the default
   std::vector<OptionInfo> options;     ///< accepted keys of ProblemConfig::options
   std::function<Instance(const ProblemConfig&)> make;
+  /// What `hyperad run` warm-starts by default (a WarmStart name for the fixed problem, an
+  /// EpisodeWarmStart name when the episodic version is preferred), and why.
+  std::string warm_start = "inner+linear";
+  std::string warm_start_why = "each outer step re-solves the same inner problem at a nearby λ: the last solution "
+                               "(and v) is the best start";
 };
 
 /// Every problem, in the order `hyperad list` shows them.
@@ -102,8 +131,10 @@ Instance make_problem(const std::string& name, const ProblemConfig& config = {})
 
 /// The outer loop the instance suggests: defaults.outer_steps steps of defaults.update with
 /// the constant step size defaults.outer_step_size, maximizing when the instance does, and
-/// the instance's validation metric in the log. Adjust the fields before use.
-bilevel::OuterOptions outer_options(const Instance& inst);
+/// the instance's validation metric in the log. `episodic`: the same from the episodic
+/// version's defaults and validation (ValueError when there is none). Adjust the fields
+/// before use.
+bilevel::OuterOptions outer_options(const Instance& inst, bool episodic = false);
 
 // ---- option values (for the problem implementations) ---------------------------------
 

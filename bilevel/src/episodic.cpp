@@ -1,0 +1,521 @@
+#include "hyperad/bilevel/episodic.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/runtime.hpp"
+#include "hyperad/bilevel/sid.hpp"
+
+namespace hyperad::bilevel {
+
+namespace {
+
+const char* const kWho = "EpisodicHypergradient";
+// Tags the random-state words (format version 1).
+constexpr std::uint64_t kWordsMagic = 0x4550495344450001ULL;
+
+bool same_rows(const Tensor& a, const Tensor& b) {
+  if (a.rank() != b.rank() || a.dtype() != b.dtype()) return false;
+  for (int k = 1; k < a.rank(); ++k)
+    if (a.size(k) != b.size(k)) return false;
+  return true;
+}
+
+// "[r…]" of a tensor with a leading unit axis.
+std::string row_shape(const Tensor& t) {
+  std::string s;
+  for (int k = 1; k < t.rank(); ++k) s += (s.empty() ? "" : ", ") + std::to_string(t.size(k));
+  return fmt::format("[{}] {}", s, dtype_name(t.dtype()));
+}
+
+// Copies row `from` of `src` to row `to` of `dst` (tensors of equal rows, leading unit axis).
+void copy_row(const Tensor& src, std::int64_t from, Tensor& dst, std::int64_t to) {
+  const std::size_t n = dst.nbytes() / static_cast<std::size_t>(dst.size(0));
+  std::memcpy(static_cast<char*>(dst.raw_mut()) + static_cast<std::size_t>(to) * n,
+              static_cast<const char*>(src.raw()) + static_cast<std::size_t>(from) * n, n);
+}
+
+// A tensor of `rows` rows shaped like the rows of `like`.
+Tensor with_rows(const Tensor& like, std::int64_t rows) {
+  std::vector<std::int64_t> dims{rows};
+  for (int k = 1; k < like.rank(); ++k) dims.push_back(like.size(k));
+  return zeros(Shape(dims), like.dtype());
+}
+
+// "task 3", "tasks 3, 8, 11", "examples 3, 8, 11, … (100)".
+std::string units_text(const std::string& unit, const Batch& ids) {
+  std::string s;
+  for (std::size_t i = 0; i < std::min<std::size_t>(ids.size(), 5); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  if (ids.size() > 5) s += fmt::format(", … ({})", ids.size());
+  return fmt::format("{}{} {}", unit, ids.size() == 1 ? "" : "s", s);
+}
+
+void check_episode(const Episode& e, const Batch& units, const std::string& unit, const TensorList* rows_like) {
+  const TensorList& s = e.problem.initial_state();
+  const auto c = static_cast<std::int64_t>(units.size());
+  for (std::size_t k = 0; k < s.size(); ++k) {
+    if (s[k].rank() < 1 || s[k].size(0) != c)
+      throw ShapeError(fmt::format("EpisodicProblem: the episode of {} has inner-state tensor {} of shape {}; its "
+                                   "leading axis must hold one row per {} ({})",
+                                   units_text(unit, units), k, s[k].shape().str(), unit, c));
+    if (rows_like && (rows_like->size() != s.size() || !same_rows(s[k], (*rows_like)[k])))
+      throw ShapeError(fmt::format("EpisodicProblem: the episode of {} has inner-state rows {} in tensor {}, unit 0's "
+                                   "are {}; every {} must have the same state shapes",
+                                   units_text(unit, units), row_shape(s[k]), k,
+                                   k < rows_like->size() ? row_shape((*rows_like)[k]) : "absent", unit));
+  }
+  if (e.inner_examples < 1 || e.outer_examples < 1)
+    throw ValueError(fmt::format("EpisodicProblem: the episode of {} gives {} inner and {} outer examples per {} "
+                                 "(each must be >= 1)",
+                                 units_text(unit, units), e.inner_examples, e.outer_examples, unit));
+  if (e.stochastic) {
+    if (e.stochastic->n_inner() != e.inner_examples || e.stochastic->n_outer() != e.outer_examples)
+      throw ValueError(fmt::format("EpisodicProblem: the episode's stochastic version indexes {} inner and {} outer "
+                                   "positions, but a {} has {} and {} examples",
+                                   e.stochastic->n_inner(), e.stochastic->n_outer(), unit, e.inner_examples,
+                                   e.outer_examples));
+    list::require_like(e.stochastic->initial_state(), s, "EpisodicProblem: the stochastic version's initial state");
+  }
+}
+
+// The same exception with "<units>: " in front of its message (its type kept).
+std::exception_ptr in_context(const std::exception_ptr& error, const std::string& where) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const UntrustedError& e) {
+    return std::make_exception_ptr(UntrustedError(where + ": " + e.what()));
+  } catch (const ConvergenceError& e) {
+    return std::make_exception_ptr(ConvergenceError(where + ": " + e.what()));
+  } catch (const ShapeError& e) {
+    return std::make_exception_ptr(ShapeError(where + ": " + e.what()));
+  } catch (const DtypeError& e) {
+    return std::make_exception_ptr(DtypeError(where + ": " + e.what()));
+  } catch (const ValueError& e) {
+    return std::make_exception_ptr(ValueError(where + ": " + e.what()));
+  } catch (const TapeError& e) {
+    return std::make_exception_ptr(TapeError(where + ": " + e.what()));
+  } catch (const NonFiniteError& e) {
+    return std::make_exception_ptr(NonFiniteError(where + ": " + e.what()));
+  } catch (...) {
+    return error;
+  }
+}
+
+void scale_counts(SampleCounts& c, std::int64_t k) {
+  c.inner *= k;
+  c.linear *= k;
+  c.cross *= k;
+  c.outer *= k;
+}
+
+}  // namespace
+
+// ---- EpisodicProblem --------------------------------------------------------------------
+
+EpisodicProblem::EpisodicProblem(std::int64_t population, Builder build, std::string unit, std::string description)
+    : population_(population),
+      build_(std::make_shared<const Builder>(std::move(build))),
+      unit_(std::move(unit)),
+      description_(std::move(description)) {
+  if (population < 0)
+    throw ValueError(fmt::format("EpisodicProblem: the population must be >= 0 (0: unbounded), got {}", population));
+  if (!*build_) throw ValueError("EpisodicProblem: no builder given");
+  if (unit_.empty()) unit_ = "unit";
+  const Batch first{0};
+  const Episode probe = (*build_)(first);
+  check_episode(probe, first, unit_, nullptr);
+  unit_state_ = list::detach(probe.problem.initial_state());
+}
+
+Episode EpisodicProblem::episode(const Batch& units) const {
+  if (units.empty()) throw ValueError(fmt::format("EpisodicProblem: an episode needs at least one {}", unit_));
+  for (std::int64_t u : units)
+    if (u < 0 || (bounded() && u >= population_))
+      throw ValueError(fmt::format("EpisodicProblem: {} id {} is outside {}", unit_, u,
+                                   bounded() ? fmt::format("[0, {}) (the population)", population_)
+                                             : std::string("[0, ∞)")));
+  Episode e = (*build_)(units);
+  check_episode(e, units, unit_, &unit_state_);
+  return e;
+}
+
+// ---- EpisodicHypergradient ----------------------------------------------------------------
+
+struct EpisodicHypergradient::Result {
+  Hypergradient h;
+  TensorList w, v;  // the episode's final state and linear-system solution (warm starts only)
+  std::exception_ptr error;
+};
+
+EpisodicHypergradient::EpisodicHypergradient(EpisodicProblem problem, EpisodeMethodFactory method,
+                                             EpisodicOptions options)
+    : problem_(std::move(problem)), factory_(std::move(method)), options_(options) {
+  const EpisodicOptions& o = options_;
+  const std::string& unit = problem_.unit();
+  if (!factory_) throw ValueError(fmt::format("{}: no method factory given", kWho));
+  if (o.meta_batch < 1) throw ValueError(fmt::format("{}: the meta-batch must be >= 1, got {}", kWho, o.meta_batch));
+  if (problem_.bounded()) {
+    if (o.meta_batch > problem_.population())
+      throw ValueError(fmt::format("{}: the meta-batch {} exceeds the population of {} {}s", kWho, o.meta_batch,
+                                   problem_.population(), unit));
+    sampler_.emplace(problem_.population(), o.sampling, mix_seed(o.seed, 0x756e697473ULL));
+  } else if (o.warm_start == EpisodeWarmStart::full) {
+    throw ValueError(fmt::format("{}: warm start 'full' keeps one state per {} and needs a bounded population, but "
+                                 "this problem draws a fresh {} every time; use 'naive' or 'none', or a finite pool "
+                                 "of {}s",
+                                 kWho, unit, unit, unit));
+  }
+  const Episode probe = problem_.episode({0});
+  const std::unique_ptr<HypergradientMethod> m = factory_(probe, 0);
+  if (!m) throw ValueError(fmt::format("{}: the method factory returned no method", kWho));
+  method_name_ = m->name();
+}
+
+std::string EpisodicHypergradient::name() const {
+  return fmt::format("{} over {}s (meta-batch {}, warm start {}, {})", method_name_, problem_.unit(),
+                     options_.meta_batch, episode_warm_start_name(options_.warm_start),
+                     execution_name(options_.execution));
+}
+
+std::vector<std::pair<std::string, std::string>> EpisodicHypergradient::config() const {
+  const EpisodicOptions& o = options_;
+  const std::string population = problem_.bounded()
+                                     ? fmt::format("drawn {} from {}", sampling_name(o.sampling), problem_.population())
+                                     : std::string("fresh each draw");
+  return {{"episodes", fmt::format("{} {}s per step, {}", o.meta_batch, problem_.unit(), population)},
+          {"episode warm start", episode_warm_start_name(o.warm_start)},
+          // sequential and threaded give the same numbers; batched may differ by rounding
+          {"episode execution", o.execution == Execution::batched ? "batched" : "per unit"},
+          {"episode seed", fmt::format("{}", o.seed)}};
+}
+
+void EpisodicHypergradient::set_iterations(const IterationCounts& counts) {
+  if (counts.any()) factory_(problem_.episode({0}), 0)->set_iterations(counts);  // refused now, not mid-run
+  counts_ = counts;
+}
+
+Batch EpisodicHypergradient::draw() {
+  ++draws_;
+  if (sampler_) return sampler_->next(options_.meta_batch);
+  Batch b(static_cast<std::size_t>(options_.meta_batch));
+  for (auto& u : b) u = next_id_++;
+  return b;
+}
+
+Hypergradient EpisodicHypergradient::hypergradient(const TensorList& lambda) { return hypergradient(draw(), lambda); }
+
+TensorList EpisodicHypergradient::start_rows(const Batch& units, std::int64_t first, bool linear,
+                                             const TensorList& w0) const {
+  const TensorList& buffer = linear ? buffer_v_ : buffer_w_;
+  if (buffer.empty()) return {};
+  std::vector<std::int64_t> source(units.size(), -1);
+  bool any = false;
+  for (std::size_t j = 0; j < units.size(); ++j) {
+    const std::int64_t from = options_.warm_start == EpisodeWarmStart::full
+                                  ? (!held_.empty() && held_[static_cast<std::size_t>(units[j])] ? units[j] : -1)
+                                  : (first + static_cast<std::int64_t>(j) < buffered_units_ ? first + std::int64_t(j) : -1);
+    source[j] = from;
+    any = any || from >= 0;
+  }
+  if (!any) return {};
+  TensorList out;
+  for (std::size_t k = 0; k < w0.size(); ++k) {
+    Tensor t = linear ? zeros_like(w0[k]) : w0[k].detach().clone();
+    for (std::size_t j = 0; j < units.size(); ++j)
+      if (source[j] >= 0) copy_row(buffer[k], source[j], t, static_cast<std::int64_t>(j));
+    out.push_back(t);
+  }
+  return out;
+}
+
+void EpisodicHypergradient::run_episode(const Batch& units, std::int64_t first, const TensorList& lambda,
+                                        Result& out) const {
+  const Episode e = problem_.episode(units);
+  const std::unique_ptr<HypergradientMethod> m =
+      factory_(e, mix_seed(options_.seed, static_cast<std::uint64_t>(batches_), static_cast<std::uint64_t>(first)));
+  if (!m) throw ValueError(fmt::format("{}: the method factory returned no method", kWho));
+  if (counts_.any()) m->set_iterations(counts_);
+  const bool warm = options_.warm_start != EpisodeWarmStart::none;
+  if (warm) {
+    TensorList w = start_rows(units, first, false, e.problem.initial_state());
+    TensorList v = start_rows(units, first, true, e.problem.initial_state());
+    if (!w.empty()) {
+      m->set_warm_start(v.empty() ? WarmStart::inner : WarmStart::inner_and_linear);
+      m->set_warm_state({std::move(w), std::move(v)});
+    }
+  }
+  out.h = m->hypergradient(e.problem, lambda);
+  if (warm) {
+    WarmState ws = m->warm_state();
+    if (ws.inner.empty())
+      throw ValueError(fmt::format("{}: warm start '{}' keeps each {}'s solution, but {} gives none (warm_state)", kWho,
+                                   episode_warm_start_name(options_.warm_start), problem_.unit(), m->name()));
+    out.w = std::move(ws.inner);
+    out.v = std::move(ws.linear);
+  }
+  Diagnostics& d = out.h.diagnostics;
+  const auto c = static_cast<std::int64_t>(units.size());
+  if (d.sample_counts.total() > 0) {
+    scale_counts(d.sample_counts, c);  // positions shared by the episode's units (SID)
+  } else {
+    try {
+      d.sample_counts = full_batch_samples(d, e.inner_examples * c, e.outer_examples * c);
+    } catch (const ValueError&) {
+      d.warnings.push_back(fmt::format("samples not counted: {} neither counts its own nor is ITD or AID", m->name()));
+    }
+  }
+  d.samples = d.sample_counts.total();
+}
+
+void EpisodicHypergradient::keep(const Batch& units, std::int64_t first, const TensorList& w, const TensorList& v) {
+  const bool full = options_.warm_start == EpisodeWarmStart::full;
+  const TensorList& rows = problem_.unit_state();
+  const std::int64_t slots = full ? problem_.population() : options_.meta_batch;
+  auto store = [&](TensorList& buffer, const TensorList& from) {
+    if (from.empty()) return;
+    if (buffer.empty())
+      for (const Tensor& r : rows) buffer.push_back(with_rows(r, slots));
+    for (std::size_t k = 0; k < buffer.size(); ++k)
+      for (std::size_t j = 0; j < units.size(); ++j)
+        copy_row(from[k], static_cast<std::int64_t>(j), buffer[k], full ? units[j] : first + std::int64_t(j));
+  };
+  store(buffer_w_, w);
+  store(buffer_v_, v);
+  if (full) {
+    if (held_.empty()) held_.assign(static_cast<std::size_t>(problem_.population()), false);
+    for (std::int64_t u : units) held_[static_cast<std::size_t>(u)] = true;
+  }
+}
+
+Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const TensorList& lambda) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (units.empty()) throw ValueError(fmt::format("{}: an empty meta-batch", kWho));
+  if (options_.warm_start == EpisodeWarmStart::naive && static_cast<std::int64_t>(units.size()) > options_.meta_batch)
+    throw ValueError(fmt::format("{}: a meta-batch of {} {}s exceeds the configured meta-batch {} (the naive warm "
+                                 "start keeps that many states)",
+                                 kWho, units.size(), problem_.unit(), options_.meta_batch));
+
+  // The episodes: all units at once, or one each.
+  struct Part {
+    Batch units;
+    std::int64_t first;
+  };
+  std::vector<Part> parts;
+  if (options_.execution == Execution::batched) {
+    parts.push_back({units, 0});
+  } else {
+    for (std::size_t j = 0; j < units.size(); ++j) parts.push_back({{units[j]}, static_cast<std::int64_t>(j)});
+  }
+  std::vector<Result> results(parts.size());
+  auto run = [&](std::size_t i) {
+    try {
+      run_episode(parts[i].units, parts[i].first, lambda, results[i]);
+    } catch (...) {
+      results[i].error = in_context(std::current_exception(), units_text(problem_.unit(), parts[i].units));
+    }
+  };
+  const auto n = static_cast<std::int64_t>(parts.size());
+  if (options_.execution == Execution::threaded && n > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(runtime::num_threads())
+    for (std::int64_t i = 0; i < n; ++i) run(static_cast<std::size_t>(i));
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) run(static_cast<std::size_t>(i));
+  }
+  for (const Result& r : results)  // the first failure in unit order, whatever the thread count
+    if (r.error) std::rethrow_exception(r.error);
+
+  // The mean over units, summed in unit order (threaded = sequential, bit for bit).
+  Hypergradient h;
+  Diagnostics& d = h.diagnostics;
+  d.method = method_name_;
+  const double B = static_cast<double>(units.size());
+  std::map<std::string, Batch> warned;  // message → units, in order of first appearance below
+  std::vector<std::string> warned_order;
+  std::vector<std::pair<Doubt, std::string>> concern_order;
+  std::map<std::pair<Doubt, std::string>, Batch> concerned;
+  double worst = -1;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const Hypergradient& r = results[i].h;
+    const Diagnostics& rd = r.diagnostics;
+    const double weight = static_cast<double>(parts[i].units.size()) / B;
+    if (h.grad.empty()) h.grad = list::zeros_like(list::detach(r.grad));
+    list::axpy(weight, r.grad, h.grad);
+    h.objective += weight * r.objective;
+    d.inner_steps = std::max(d.inner_steps, rd.inner_steps);
+    d.inner_step_norm = std::max(d.inner_step_norm, rd.inner_step_norm);
+    d.reverse_steps = std::max(d.reverse_steps, rd.reverse_steps);
+    d.recomputed_steps = std::max(d.recomputed_steps, rd.recomputed_steps);
+    d.peak_stored_bytes = std::max(d.peak_stored_bytes, rd.peak_stored_bytes);
+    d.peak_tape_bytes = std::max(d.peak_tape_bytes, rd.peak_tape_bytes);
+    const double rel = rd.linear.relative_residual();
+    const double badness = std::isnan(rel) ? (rd.linear.solver.empty() ? -1.0 : INFINITY) : rel;
+    if (badness > worst) {
+      worst = badness;
+      d.linear = rd.linear;
+    }
+    d.sample_counts.inner += rd.sample_counts.inner;
+    d.sample_counts.linear += rd.sample_counts.linear;
+    d.sample_counts.cross += rd.sample_counts.cross;
+    d.sample_counts.outer += rd.sample_counts.outer;
+    for (const Concern& c : rd.concerns) {
+      const auto key = std::make_pair(c.doubt, c.message);
+      auto [it, fresh] = concerned.try_emplace(key);
+      if (fresh) concern_order.push_back(key);
+      it->second.insert(it->second.end(), parts[i].units.begin(), parts[i].units.end());
+    }
+    for (const std::string& w : rd.warnings) {
+      if (std::any_of(rd.concerns.begin(), rd.concerns.end(), [&](const Concern& c) { return c.message == w; })) continue;
+      auto [it, fresh] = warned.try_emplace(w);
+      if (fresh) warned_order.push_back(w);
+      it->second.insert(it->second.end(), parts[i].units.begin(), parts[i].units.end());
+    }
+  }
+  for (const auto& key : concern_order)
+    d.raise(key.first, units_text(problem_.unit(), concerned[key]) + ": " + key.second);
+  for (const std::string& w : warned_order) d.warnings.push_back(units_text(problem_.unit(), warned[w]) + ": " + w);
+  d.samples = d.sample_counts.total();
+
+  // Warm starts for the next meta-batch: every episode read the buffers above, now they are updated.
+  if (options_.warm_start != EpisodeWarmStart::none) {
+    for (std::size_t i = 0; i < results.size(); ++i) keep(parts[i].units, parts[i].first, results[i].w, results[i].v);
+    if (options_.warm_start == EpisodeWarmStart::naive) buffered_units_ = static_cast<std::int64_t>(units.size());
+  }
+  last_units_ = units;
+  ++batches_;
+  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (strict_ && !d.trusted()) {
+    std::string why;
+    for (const Concern& c : d.concerns) why += (why.empty() ? "" : "; ") + c.message;
+    throw UntrustedError(fmt::format("{}: the hypergradient cannot be trusted: {}", name(), why));
+  }
+  return h;
+}
+
+// ---- save / resume ------------------------------------------------------------------------
+
+WarmState EpisodicHypergradient::warm_state() const { return {buffer_w_, buffer_v_}; }
+
+void EpisodicHypergradient::set_warm_state(const WarmState& s) {
+  const TensorList& rows = problem_.unit_state();
+  const bool full = options_.warm_start == EpisodeWarmStart::full;
+  const std::int64_t slots = full ? problem_.population() : options_.meta_batch;
+  auto check = [&](const TensorList& b, const char* what) {
+    if (b.empty()) return;
+    if (options_.warm_start == EpisodeWarmStart::none)
+      throw ValueError(fmt::format("{}: a {} buffer was given, but the warm start is 'none'", kWho, what));
+    if (b.size() != rows.size())
+      throw ValueError(fmt::format("{}: the {} buffer has {} tensors, the inner state {}", kWho, what, b.size(),
+                                   rows.size()));
+    for (std::size_t k = 0; k < b.size(); ++k)
+      if (!b[k].defined() || b[k].rank() != rows[k].rank() || b[k].size(0) != slots || !same_rows(b[k], rows[k]))
+        throw ValueError(fmt::format("{}: {} buffer tensor {} has shape {}, expected {} rows of {}", kWho, what, k,
+                                     b[k].defined() ? b[k].shape().str() : "undefined", slots, row_shape(rows[k])));
+  };
+  check(s.inner, "warm w");
+  check(s.linear, "warm v");
+  if (s.inner.empty() && !s.linear.empty())
+    throw ValueError(fmt::format("{}: a warm v buffer without a warm w buffer", kWho));
+  buffer_w_ = list::detach(s.inner);
+  buffer_v_ = list::detach(s.linear);
+  // Until import_random_state says which units the buffers hold: all of them (full), the
+  // whole last meta-batch (naive).
+  held_.clear();
+  buffered_units_ = 0;
+  if (!buffer_w_.empty()) {
+    if (full) held_.assign(static_cast<std::size_t>(problem_.population()), true);
+    else buffered_units_ = options_.meta_batch;
+  }
+}
+
+std::vector<std::uint64_t> EpisodicHypergradient::export_random_state() const {
+  std::vector<std::uint64_t> out{kWordsMagic, static_cast<std::uint64_t>(problem_.population()),
+                                 sampler_ ? 1ULL : 0ULL};
+  if (sampler_) append_sampler_words(out, sampler_->state());
+  for (std::int64_t x : {next_id_, draws_, batches_, buffered_units_}) out.push_back(static_cast<std::uint64_t>(x));
+  const std::size_t words = held_.empty() ? 0 : (held_.size() + 63) / 64;
+  out.push_back(words);
+  for (std::size_t w = 0; w < words; ++w) {
+    std::uint64_t bits = 0;
+    for (std::size_t b = 0; b < 64 && 64 * w + b < held_.size(); ++b)
+      if (held_[64 * w + b]) bits |= 1ULL << b;
+    out.push_back(bits);
+  }
+  return out;
+}
+
+void EpisodicHypergradient::import_random_state(const std::vector<std::uint64_t>& in) {
+  std::size_t at = 0;
+  auto word = [&]() {
+    if (at >= in.size()) throw ValueError(fmt::format("{}: the random state ends early ({} words)", kWho, in.size()));
+    return in[at++];
+  };
+  if (word() != kWordsMagic) throw ValueError(fmt::format("{}: the random state is not an episodic one", kWho));
+  if (static_cast<std::int64_t>(word()) != problem_.population())
+    throw ValueError(fmt::format("{}: the random state is for another population (this one has {} {}s)", kWho,
+                                 problem_.population(), problem_.unit()));
+  const bool has_sampler = word() != 0;
+  if (has_sampler != sampler_.has_value())
+    throw ValueError(fmt::format("{}: the random state's sampler does not fit this population", kWho));
+  std::optional<BatchSampler> sampler = sampler_;
+  if (sampler) sampler->set_state(read_sampler_words(in, at, kWho));
+  std::int64_t counters[4];
+  for (auto& c : counters) {
+    c = static_cast<std::int64_t>(word());
+    if (c < 0) throw ValueError(fmt::format("{}: the random state holds a negative counter", kWho));
+  }
+  const std::uint64_t words = word();
+  const bool full = options_.warm_start == EpisodeWarmStart::full;
+  const std::uint64_t expected = full && !buffer_w_.empty() ? (static_cast<std::uint64_t>(problem_.population()) + 63) / 64 : 0;
+  if (words != expected)
+    throw ValueError(fmt::format("{}: the random state marks {} words of held {}s, {} expected with these buffers",
+                                 kWho, words, problem_.unit(), expected));
+  std::vector<bool> held;
+  if (words > 0) held.assign(static_cast<std::size_t>(problem_.population()), false);
+  for (std::uint64_t w = 0; w < words; ++w) {
+    const std::uint64_t bits = word();
+    for (std::size_t b = 0; b < 64; ++b) {
+      const std::size_t u = 64 * w + b;
+      if (u < held.size()) held[u] = (bits >> b) & 1ULL;
+      else if ((bits >> b) & 1ULL) throw ValueError(fmt::format("{}: the random state marks a {} past the population", kWho, problem_.unit()));
+    }
+  }
+  if (at != in.size())
+    throw ValueError(fmt::format("{}: the random state has {} words, {} expected", kWho, in.size(), at));
+  const std::int64_t buffered = counters[3];
+  if (buffered > (options_.warm_start == EpisodeWarmStart::naive && !buffer_w_.empty() ? options_.meta_batch : 0))
+    throw ValueError(fmt::format("{}: the random state holds {} buffered {}s, which these buffers cannot", kWho,
+                                 buffered, problem_.unit()));
+  sampler_ = std::move(sampler);
+  next_id_ = counters[0];
+  draws_ = counters[1];
+  batches_ = counters[2];
+  buffered_units_ = buffered;
+  held_ = std::move(held);
+}
+
+void EpisodicHypergradient::reset() {
+  buffer_w_.clear();
+  buffer_v_.clear();
+  held_.clear();
+  buffered_units_ = 0;
+}
+
+EpisodeMethodFactory sid_per_episode(SIDOptions options) {
+  return [options](const Episode& e, std::uint64_t seed) -> std::unique_ptr<HypergradientMethod> {
+    if (!e.stochastic)
+      throw ValueError("SID over episodes: this episodic problem has no stochastic version (Episode::stochastic)");
+    SIDOptions o = options;
+    o.seed = seed;
+    o.warm_start = WarmStart::none;  // the episodic driver decides the starts
+    return std::make_unique<SID>(*e.stochastic, o);
+  };
+}
+
+}  // namespace hyperad::bilevel
