@@ -9,9 +9,12 @@
 //   poisoning   digits (800 training points, 160 poisoned, 8×8), t = 100, K = 50,
 //               50 momentum steps, α = n/20;
 //   equilibrium digits (1000 × h = 32 states), t = 40, K = 20, 100 Adam steps, α = 0.01
-//               (∂_wΦ not symmetric: GMRES and normal-CG instead of CG).
-// Methods via problems::make_method: ITD (full), AID-FP, AID-CG (or AID-GMRES/normal-CG),
-// SID (minibatches), and AID warm-started (WarmStart::inner_and_linear).
+//               (∂_wΦ not symmetric: GMRES and normal-CG instead of CG); its SID is the
+//               episodic protocol of JMLR 2023: 100 examples per step, each state from 0 by
+//               T = 3 fixed-point steps, K = 3.
+// Methods via problems::make_method (make_episodic for equilibrium's SID): ITD (full),
+// AID-FP, AID-CG (or AID-GMRES/normal-CG), SID (minibatches), and AID warm-started
+// (WarmStart::inner_and_linear).
 //
 //   repro_outer [--only PROBLEM]
 // writes bench/results/repro_outer.csv (one row per outer step), repro_outer_final.csv
@@ -36,6 +39,7 @@ struct RunSpec {
   std::string label;
   MethodConfig method;
   WarmStart warm = WarmStart::none;
+  std::int64_t meta_batch = 0;  // > 0: the instance's episodic version, this many units per step
 };
 
 struct ProblemSpec {
@@ -81,8 +85,7 @@ std::vector<ProblemSpec> specs() {
                 {"AID-CG", {.name = "aid-cg"}},
                 {"SID", sid_cvx},
                 {"AID-CG warm", {.name = "aid-cg"}, warm}}});
-  // Equilibrium: SID with batches of 100 of the 1000 rows needs η = |ξ|/n = 0.1, so it runs
-  // 10× more (10× cheaper) steps: t = 400, K = 200 (the same samples as t = 40, K = 20).
+  // Equilibrium: SID on episodes of 100 of the 1000 examples, T = K = 3 from 0 (JMLR 2023).
   s.push_back({"equilibrium",
                {.dataset = "digits"},
                100,
@@ -92,9 +95,7 @@ std::vector<ProblemSpec> specs() {
                 {"AID-FP", {.name = "aid-fp"}},
                 {"AID-GMRES", {.name = "aid-gmres"}},
                 {"AID-normal-CG", {.name = "aid-normal-cg"}},
-                {"SID",
-                 {.name = "sid", .inner_steps = 400, .linear_steps = 200, .batch_size = 100,
-                  .inner_step_size = 0.1, .linear_step_size = 0.1}},
+                {"SID", {.name = "sid", .inner_steps = 3, .linear_steps = 3}, WarmStart::none, 100},
                 {"AID-GMRES warm", {.name = "aid-gmres"}, warm},
                 // t = 40 already converges the inner problem; warm start matters at small t.
                 {"AID-GMRES t=10 K=5", {.name = "aid-gmres", .inner_steps = 10, .linear_steps = 5}},
@@ -126,11 +127,21 @@ int main(int argc, char** argv) {
                          .x_label = "sample-gradients",
                          .y_label = by_time.options().y_label});
     for (const RunSpec& r : ps.runs) {
-      auto method = make_method(r.method, inst);
+      const bool episodic = r.meta_batch > 0;
       bilevel::OuterOptions o = outer_options(inst);
       o.outer_steps = ps.steps;
       o.warm_start = r.warm;
-      bilevel::OuterOptimizer opt(inst.problem, *method, inst.lambda0, o, inst.projections);
+      std::unique_ptr<bilevel::HypergradientMethod> method;
+      std::unique_ptr<bilevel::EpisodicHypergradient> episodes;
+      std::unique_ptr<bilevel::OuterOptimizer> optimizer;
+      if (episodic) {
+        episodes = make_episodic(r.method, inst, {.meta_batch = r.meta_batch});
+        optimizer = std::make_unique<bilevel::OuterOptimizer>(*episodes, inst.lambda0, o, inst.projections);
+      } else {
+        method = make_method(r.method, inst);
+        optimizer = std::make_unique<bilevel::OuterOptimizer>(inst.problem, *method, inst.lambda0, o, inst.projections);
+      }
+      bilevel::OuterOptimizer& opt = *optimizer;
       const auto& hist = opt.run();
       PlotSeries st{.label = r.label, .dashed = r.warm != WarmStart::none}, ss = st;
       for (const auto& rec : hist) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -284,6 +285,127 @@ TEST_CASE("hyperad reports bad input in one line with a non-zero exit code") {
                  "apt-get install dataset-fashion-mnist");
     break;
   }
+}
+
+// The n-th field of every data row of a CSV log (header skipped).
+std::vector<std::string> column(const fs::path& csv, std::size_t n) {
+  std::vector<std::string> out;
+  const auto rows = lines(read(csv));
+  for (std::size_t i = 1; i < rows.size(); ++i) out.push_back(split(rows[i]).at(n));
+  return out;
+}
+
+TEST_CASE("episodic runs: meta-batches by default for meta-learning, warm starts none/naive/full, resume") {
+  const std::string common = " --small --threads 1 -q ";
+  const Result r = cli("run meta_biased" + common + "-n 5");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("AID-CG over tasks (meta-batch 4, warm start none, batched)") != std::string::npos);
+  CHECK(r.out.find("test_accuracy_ci95") != std::string::npos);
+  // --meta-batch 0: the fixed problem of T tasks.
+  const Result fixed = cli("run meta_biased" + common + "-n 3 --meta-batch 0");
+  REQUIRE(fixed.code == 0);
+  CHECK(fixed.out.find("over tasks") == std::string::npos);
+  CHECK(cli("run meta_hyperrep" + common + "-n 3 --meta-batch 2 --warm-start naive --execution sequential").code == 0);
+  CHECK(cli("run meta_hyperrep" + common + "-n 3 -o task_pool=6 --warm-start full --execution threaded").code == 0);
+  expect_error(cli("run meta_biased" + common + "-n 2 --warm-start full"), 1, "needs a bounded population");
+  expect_error(cli("run meta_biased" + common + "-n 2 --warm-start inner"), 1, "is for the fixed problem");
+  expect_error(cli("run logreg" + common + "-n 2 --warm-start naive"), 1,
+               "applies to episodic runs (--meta-batch B); problem 'logreg' has none");
+  expect_error(cli("run logreg" + common + "--meta-batch 3"), 1, "problem 'logreg' has no episodic version");
+  expect_error(cli("run meta_biased" + common + "--meta-batch 3 -o task_pool=2"), 1,
+               "meta-batch 3 exceeds the population of 2 tasks");
+  expect_error(cli("run logreg" + common + "-n 1 --execution threaded"), 1, "apply to episodic runs");
+
+  // Save and resume with full per-task buffers and the task sampler: the same numbers.
+  const fs::path full = scratch() / "ep_full.csv", cut = scratch() / "ep_cut.csv", state = scratch() / "ep.state";
+  const std::string run = "run meta_biased" + common + "-o task_pool=5 --meta-batch 2 --warm-start full ";
+  REQUIRE(cli(run + "-n 6 --csv '" + full.string() + "'").code == 0);
+  REQUIRE(cli(run + "-n 3 --csv '" + cut.string() + "' --save-state '" + state.string() + "'").code == 0);
+  const Result resumed = cli(run + "-n 6 --csv '" + cut.string() + "' --save-state '" + state.string() + "' --resume");
+  INFO("stderr: ", resumed.err);
+  REQUIRE(resumed.code == 0);
+  CHECK(column(full, 1) == column(cut, 1));  // objective, 17 digits
+  CHECK(column(full, 3) == column(cut, 3));  // ‖h‖
+  CHECK(column(full, 11) == column(cut, 11));  // total samples
+  expect_error(cli("run meta_biased" + common + "-o task_pool=5 --meta-batch 2 --warm-start naive -n 6 --save-state '" +
+                   state.string() + "' --resume"),
+               1, "episode warm start = 'full', but this run has 'naive'");
+}
+
+TEST_CASE("equilibrium: SID on minibatches of 100 examples trains (it diverged at step 35 before)") {
+  const fs::path csv = scratch() / "eq_sid.csv";
+  const Result r = cli("run equilibrium --method sid --batch-size 100 -n 60 --threads 1 --csv '" + csv.string() + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("SID's minibatches are episodes of examples: 100 examples per step") != std::string::npos);
+  const auto objective = column(csv, 1);
+  REQUIRE(objective.size() == 60);
+  for (const auto& o : objective) CHECK(std::isfinite(std::stod(o)));
+  CHECK(std::stod(objective.back()) < 0.5 * std::stod(objective.front()));
+  CHECK(column(csv, 10).front() == std::to_string(100 * (3 + 3 + 1 + 1)));  // T = K = 3 per example
+}
+
+TEST_CASE("protocol flags: budgets, stationarity, seeds, schedules, SID's steps, the JMLR variants, tune") {
+  const std::string common = " --small --threads 1 -q ";
+  const fs::path csv = scratch() / "protocol.csv";
+  // A sample budget ends the run at the first step that reaches it.
+  Result r = cli("run logreg" + common + "--budget-samples 50000 --csv '" + csv.string() + "'");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("(budget spent)") != std::string::npos);
+  auto totals = column(csv, 11);
+  REQUIRE(totals.size() >= 2);
+  CHECK(std::stoll(totals.back()) >= 50000);
+  CHECK(std::stoll(totals[totals.size() - 2]) < 50000);
+  // The stationarity column every 2 steps, NaN between; its cost is not in the seconds.
+  r = cli("run logreg" + common + "-n 5 --stationarity-every 2 --csv '" + csv.string() + "'");
+  REQUIRE(r.code == 0);
+  CHECK(lines(read(csv))[0].find(",stationarity,") != std::string::npos);
+  const auto st = column(csv, 14);
+  REQUIRE(st.size() == 5);
+  CHECK(std::stod(st[0]) > 0);
+  CHECK(st[1] == "nan");
+  CHECK(std::stod(st[4]) > 0);
+  CHECK(r.out.find("stationarity") != std::string::npos);
+  // Several seeds: per-seed logs and the median with its quartiles.
+  r = cli("run logreg" + common + "-n 2 --seeds 3 --csv '" + csv.string() + "'");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("3 seeds (0 to 2)") != std::string::npos);
+  CHECK(r.out.find("median [Q1, Q3]") != std::string::npos);
+  for (int k = 0; k < 3; ++k) CHECK(fs::exists(scratch() / ("protocol.seed" + std::to_string(k) + ".csv")));
+  // t growing linearly with the outer step, capped; SID's own step sizes and momentum.
+  r = cli("run poisoning" + common + "-n 4 -m sid -t 2 --t-growth linear:1:4 --inner-step 0.5 --step-decay 10 "
+          "--inner-momentum 0.3 --csv '" + csv.string() + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(column(csv, 7) == std::vector<std::string>{"2", "3", "4", "4"});
+  expect_error(cli("run logreg" + common + "-n 1 --t-growth cubic:2"), 1, "--t-growth 'cubic:2'");
+  expect_error(cli("run logreg" + common + "-n 1 -m aid-cg --inner-step 0.5"), 1, "apply to sid only");
+  // Every variant of the JMLR 2023 comparison runs from the command line.
+  for (const char* v : {"no-warm", "decreasing", "warm", "stocbio", "alset", "deterministic"}) {
+    INFO("variant ", v);
+    CHECK(cli("run poisoning" + common + "-n 2 -t 3 --variant " + v).code == 0);
+  }
+  expect_error(cli("run poisoning" + common + "--variant nope"), 1, "unknown variant 'nope'; the variants are: no-warm");
+  expect_error(cli("run poisoning" + common + "--variant no-warm -t 3 -K 4"), 1, "ties t = K = J");
+  expect_error(cli("run poisoning" + common + "--variant warm --warm-start none"), 1, "sets the warm start");
+  // Random search at an equal budget: a row per candidate, every trial in the CSV.
+  const fs::path trials = scratch() / "trials.csv";
+  r = cli("tune poisoning" + common + "--trials 2 --budget-samples 3000 --candidates no-warm,deterministic --csv '" +
+          trials.string() + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("no-warm") != std::string::npos);
+  CHECK(r.out.find("deterministic") != std::string::npos);
+  CHECK(r.out.find("median [Q1, Q3]") != std::string::npos);
+  CHECK(lines(read(trials)).size() == 5);
+  expect_error(cli("tune logreg" + common + "--trials 2"), 1, "give --budget-samples");
+  expect_error(cli("tune logreg" + common + "--trials 2 --budget-samples 100 --candidates zzz"), 1,
+               "unknown variant or method 'zzz'");
+  // `hyperad list` says each problem's default warm start and why.
+  const Result l = cli("list problems");
+  CHECK(l.out.find("warm start: none — each step draws fresh tasks") != std::string::npos);
+  CHECK(l.out.find("warm start: inner+linear — ") != std::string::npos);
 }
 
 TEST_CASE("hyperad run --save-state then --resume continues to the uninterrupted run's numbers") {

@@ -6,7 +6,8 @@
 //
 // Threads take disjoint blocks of C (rows, or columns for wide products) and run the
 // serial algorithm on them, so every element of C is summed in the same order whatever
-// the thread count. Matrix-vector products (N = 1 or M = 1) skip packing.
+// the thread count. Matrix-vector products (N = 1 or M = 1) and small products skip
+// packing.
 #include "kernels/gemm.hpp"
 
 #include <algorithm>
@@ -261,6 +262,39 @@ void gemm_rows_parallel(const Operands<T>& o, std::int64_t M, std::int64_t N, st
   if (error) std::rethrow_exception(error);
 }
 
+// Products of at most this many multiply-adds are computed from the operands in place:
+// packing both costs more than such a product (the few-shot heads of a meta-batch, 25×50
+// by 50×5, ran at a third of the speed packed: bench_episodic).
+constexpr std::int64_t kSmallGemm = std::int64_t{1} << 15;
+
+// C = op(A) op(B) along whichever axis of the operands is contiguous; false when neither
+// form applies (both transposed), for the packed algorithm.
+template <class T>
+bool small_gemm(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
+  if (o.cb == 1) {  // rows of op(B) contiguous: C[i, :] = Σ_k op(A)(i, k) · op(B)[k, :]
+    T alpha[8];
+    for (std::int64_t i = 0; i < M; ++i) {
+      T* c = o.C + i * o.ldc;
+      std::fill(c, c + N, T(0));
+      std::int64_t k = 0;
+      for (; k + 8 <= K; k += 8) {
+        for (std::int64_t r = 0; r < 8; ++r) alpha[r] = o.A[i * o.ra + (k + r) * o.ca];
+        vec::axpy_rows<8>(alpha, o.B + k * o.rb, o.rb, c, N);
+      }
+      for (; k < K; ++k) {
+        alpha[0] = o.A[i * o.ra + k * o.ca];
+        vec::axpy_rows<1>(alpha, o.B + k * o.rb, o.rb, c, N);
+      }
+    }
+    return true;
+  }
+  if (o.ca == 1 && o.rb == 1) {  // rows of op(A) and columns of op(B) contiguous: dot products
+    for (std::int64_t i = 0; i < M; ++i) vec::row_dots(o.B, o.cb, N, o.A + i * o.ra, K, o.C + i * o.ldc);
+    return true;
+  }
+  return false;
+}
+
 // y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): rows of dot products, eight rows per pass
 // over x, or a weighted sum of rows (reduce.hpp), whichever reads memory contiguously.
 // Read-bound like a reduction, so the parallel threshold is twice a map's.
@@ -286,6 +320,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
   if (N == 1) return gemv(!ta, ta ? K : M, ta ? M : K, A, B, C);  // op(B) is a K-vector either way
   if (M == 1) return gemv(tb, tb ? N : K, tb ? K : N, B, A, C);
   const Operands<T> o{A, ta ? 1 : K, ta ? M : 1, B, tb ? 1 : N, tb ? K : 1, C, N};
+  if (M * N * K <= kSmallGemm && small_gemm(o, M, N, K)) return;
   using Bk = Blocking<T>;
   const int nt = threads_for(M * N * K, parallel_gemm());
   if (nt <= 1) return gemm_block(o, 0, M, 0, N, K);

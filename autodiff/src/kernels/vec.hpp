@@ -46,12 +46,23 @@ void dot_rows(const T* a, std::int64_t ld, const T* x, std::int64_t n, T* y) {
 }
 
 /// y[i] = x_i·v for m consecutive rows of x (stride ld, n values each), eight rows per
-/// call of dot_rows: a matrix-vector product over a range of rows.
+/// call of dot_rows and the rest in one call (its rows' accumulators independent, not
+/// one dependent chain after another): a matrix-vector product over a range of rows.
 template <class T>
 void row_dots(const T* x, std::int64_t ld, std::int64_t m, const T* v, std::int64_t n, T* y) {
   std::int64_t i = 0;
   for (; i + 8 <= m; i += 8) dot_rows<8>(x + i * ld, ld, v, n, y + i);
-  for (; i < m; ++i) dot_rows<1>(x + i * ld, ld, v, n, y + i);
+  x += i * ld, y += i;
+  switch (m - i) {
+    case 7: return dot_rows<7>(x, ld, v, n, y);
+    case 6: return dot_rows<6>(x, ld, v, n, y);
+    case 5: return dot_rows<5>(x, ld, v, n, y);
+    case 4: return dot_rows<4>(x, ld, v, n, y);
+    case 3: return dot_rows<3>(x, ld, v, n, y);
+    case 2: return dot_rows<2>(x, ld, v, n, y);
+    case 1: return dot_rows<1>(x, ld, v, n, y);
+    default: return;
+  }
 }
 
 /// y[0..n) += Σ_r alpha[r] · x[r·ld .. r·ld + n) over R rows, added in row order: the same

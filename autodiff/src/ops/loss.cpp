@@ -27,26 +27,55 @@ OpAttrs axis_attr(int axis) {
   return a;
 }
 
-// Calls f(lane, stride, count, m, log_s) for each lane of x along `axis` (T the element
-// type), with m the lane's max and log_s = log Σ exp(v − m). Results are formed from
-// v − m and log_s, never from v − logsumexp: at |v| ~ 1000 the logsumexp itself is
-// rounded to the (coarse) spacing of its magnitude, while v − m is exact. A lane whose
-// max is ±Inf or NaN is not shifted (the plain formula then gives the IEEE answer).
-template <class T, class F>
-void for_each_lane(const Tensor& x, int axis, F&& f) {
-  kernels::AxisSplit a = kernels::split_at(x.shape(), axis);
+// The lanes of x along `axis`, with what softmax, log_softmax and cross_entropy are formed
+// from: per lane its max m and log s, s = Σ exp(v − m), and the shifted exponentials
+// e = exp(v − m) in one vectorized pass over x. Results are formed from v − m, e and log s,
+// never from v − logsumexp: at |v| ~ 1000 the logsumexp itself is rounded to the (coarse)
+// spacing of its magnitude, while v − m is exact. A lane whose max is ±Inf or NaN is not
+// shifted (the plain formula then gives the IEEE answer).
+template <class T>
+struct Lanes {
+  kernels::AxisSplit a;
+  std::vector<T> m;  // per lane: lane (o, i) at o·inner + i; its element k at o·n·inner + k·inner + i
+  Tensor e, s;       // x's shape; [lanes]
+  /// f(at, lane) for every element, lane by lane.
+  template <class F>
+  void each(F&& f) const {
+    for (std::int64_t o = 0; o < a.outer; ++o)
+      for (std::int64_t k = 0; k < a.n; ++k)
+        for (std::int64_t i = 0; i < a.inner; ++i) f(o * a.n * a.inner + k * a.inner + i, o * a.inner + i);
+  }
+  Tensor log_s() const { return kernels::map_unary(s, kernels::simd<4>([](auto v) { using std::log; return log(v); }), "log"); }
+};
+
+template <class T>
+Lanes<T> lanes_of(const Tensor& x, int axis) {
+  Lanes<T> L{kernels::split_at(x.shape(), axis), {}, {}, {}};
+  const kernels::AxisSplit& a = L.a;
+  L.s = Tensor(Shape{a.outer * a.inner}, x.dtype());
   const T* xp = x.data<T>();
+  L.m.assign(static_cast<std::size_t>(a.outer * a.inner), -std::numeric_limits<T>::infinity());
+  Tensor shifted(x.shape(), x.dtype());
+  T* d = shifted.mutable_data<T>();
   for (std::int64_t o = 0; o < a.outer; ++o)
     for (std::int64_t i = 0; i < a.inner; ++i) {
       const std::int64_t base = o * a.n * a.inner + i;
-      const T* lane = xp + base;
-      T m = -std::numeric_limits<T>::infinity();
-      for (std::int64_t k = 0; k < a.n; ++k) m = std::max(m, lane[k * a.inner]);
+      T& m = L.m[static_cast<std::size_t>(o * a.inner + i)];
+      for (std::int64_t k = 0; k < a.n; ++k) m = std::max(m, xp[base + k * a.inner]);
       if (!std::isfinite(m)) m = T(0);
-      T s = 0;
-      for (std::int64_t k = 0; k < a.n; ++k) s += std::exp(lane[k * a.inner] - m);
-      f(base, a.inner, a.n, m, std::log(s));
+      for (std::int64_t k = 0; k < a.n; ++k) d[base + k * a.inner] = xp[base + k * a.inner] - m;
     }
+  L.e = kernels::map_unary(shifted, kernels::simd<4>([](auto v) { using std::exp; return exp(v); }), "softmax");
+  const T* e = L.e.template data<T>();
+  T* sp = L.s.template mutable_data<T>();
+  for (std::int64_t o = 0; o < a.outer; ++o)
+    for (std::int64_t i = 0; i < a.inner; ++i) {
+      const std::int64_t base = o * a.n * a.inner + i;
+      T sum = 0;
+      for (std::int64_t k = 0; k < a.n; ++k) sum += e[base + k * a.inner];
+      sp[o * a.inner + i] = sum;
+    }
+  return L;
 }
 
 }  // namespace
@@ -108,13 +137,16 @@ Tensor softmax(const Tensor& x, int axis) {
                          }};
   kernels::require_defined(x, "softmax", "input");
   const int a = Shape::normalize_axis(axis, x.rank(), "softmax");
-  Tensor y(x.shape(), x.dtype());
+  Tensor y;
   dispatch(x.dtype(), [&]<class T>() {
-    const T* xp = x.data<T>();
+    Lanes<T> L = lanes_of<T>(x, a);
+    // y = e / s, in e's storage (fresh from lanes_of).
+    y = L.e;
     T* yp = y.mutable_data<T>();
-    for_each_lane<T>(x, a, [&](std::int64_t at, std::int64_t st, std::int64_t n, T m, T log_s) {
-      for (std::int64_t k = 0; k < n; ++k) yp[at + k * st] = std::exp(xp[at + k * st] - m - log_s);
-    });
+    std::vector<T> inv(L.m.size());
+    const T* sp = L.s.template data<T>();
+    for (std::size_t l = 0; l < inv.size(); ++l) inv[l] = T(1) / sp[l];
+    L.each([&](std::int64_t at, std::int64_t lane) { yp[at] *= inv[static_cast<std::size_t>(lane)]; });
   });
   return record(def, std::move(y), {&x}, {kSaveOutput}, axis_attr(a));
 }
@@ -130,10 +162,13 @@ Tensor log_softmax(const Tensor& x, int axis) {
   const int a = Shape::normalize_axis(axis, x.rank(), "log_softmax");
   Tensor y(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
+    const Lanes<T> L = lanes_of<T>(x, a);
+    const Tensor ls = L.log_s();
     const T* xp = x.data<T>();
+    const T* log_s = ls.template data<T>();
     T* yp = y.mutable_data<T>();
-    for_each_lane<T>(x, a, [&](std::int64_t at, std::int64_t st, std::int64_t n, T m, T log_s) {
-      for (std::int64_t k = 0; k < n; ++k) yp[at + k * st] = (xp[at + k * st] - m) - log_s;
+    L.each([&](std::int64_t at, std::int64_t lane) {
+      yp[at] = (xp[at] - L.m[static_cast<std::size_t>(lane)]) - log_s[lane];
     });
   });
   return record(def, std::move(y), {&x}, {kSaveOutput}, axis_attr(a));
@@ -170,10 +205,11 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& labe
   dispatch(logits.dtype(), [&]<class T>() {
     const T* x = logits.data<T>();
     T* p = per.mutable_data<T>();
-    for_each_lane<T>(logits, 1, [&](std::int64_t at, std::int64_t, std::int64_t, T m, T log_s) {
-      const std::int64_t i = at / C;
-      p[i] = (m - x[at + labels[static_cast<std::size_t>(i)]]) + log_s;
-    });
+    const Lanes<T> L = lanes_of<T>(logits, 1);
+    const Tensor ls = L.log_s();
+    const T* log_s = ls.template data<T>();
+    for (std::int64_t i = 0; i < n; ++i)
+      p[i] = (L.m[static_cast<std::size_t>(i)] - x[i * C + labels[static_cast<std::size_t>(i)]]) + log_s[i];
   });
   Tensor out = reduce_losses(std::move(per), reduction, scale);
   if (!any_requires_grad({&logits})) return out;

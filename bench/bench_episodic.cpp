@@ -1,0 +1,98 @@
+// Batching the tasks of a meta-batch: one hypergradient over B few-shot tasks of the
+// meta-learning problems, computed
+//
+//   batched     one episode of all B tasks (a leading task axis through the batched ops),
+//   sequential  B episodes of one task each, one after the other (the loop a user writes),
+//   threaded    the same B one-task episodes over OpenMP threads (with --threads 2),
+//
+// interleaved rep by rep (batched, sequential, threaded, batched, …), on one thread unless
+// --threads says otherwise. Reported: the median time of each, the median of the per-rep
+// ratios sequential / batched, and the largest relative difference of the hypergradients
+// (AID-FP and ITD act on each task separately: equal to rounding; CG shares its scalars
+// over the batch, so batched CG differs by the solver's truncation). Goal: ≥ 4× at B = 32
+// on one thread.
+//
+//   build-bench/bench/bench_episodic [--tasks B] [--reps R] [--threads N] [--dataset digits|fashion_mnist]
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include <omp.h>
+
+#include "bench_util.hpp"
+#include "hyperad/hyperad.hpp"
+#include "hyperad/problems/methods.hpp"
+#include "hyperad/problems/registry.hpp"
+
+using namespace hyperad;
+
+int main(int argc, char** argv) {
+  int tasks = 32, reps = 11, threads = 1;
+  std::string dataset = "fashion_mnist";
+  bench::parse_flags(argc, argv, {{"--tasks", &tasks}, {"--reps", &reps}, {"--threads", &threads}, {"--dataset", &dataset}});
+  runtime::set_num_threads(threads);
+  omp_set_num_threads(threads);
+
+  struct Case {
+    const char* problem;
+    problems::MethodConfig method;
+  };
+  const std::vector<Case> cases = {
+      {"meta_biased", {.name = "aid-fp", .inner_steps = 100, .linear_steps = 30}},
+      {"meta_biased", {.name = "itd", .inner_steps = 100}},
+      {"meta_biased", {.name = "aid-cg", .inner_steps = 100, .linear_steps = 30}},
+      {"meta_hyperrep", {.name = "aid-fp", .inner_steps = 100, .linear_steps = 30}},
+      {"meta_hyperrep", {.name = "itd", .inner_steps = 100}},
+      {"meta_hyperrep", {.name = "aid-cg", .inner_steps = 100, .linear_steps = 30}},
+  };
+  std::vector<std::vector<std::string>> rows{{"problem", "method", "tasks", "threads", "batched_ms", "sequential_ms",
+                                              "threaded_ms", "ratio_seq_over_batched", "ratio_seq_over_threaded",
+                                              "max_rel_diff"}};
+  fmt::print("B = {} tasks ({}), {} thread(s), {} interleaved reps; medians\n\n", tasks, dataset, threads, reps);
+  fmt::print("{:<14} {:<7} {:>11} {:>14} {:>12} {:>10} {:>10} {:>10}\n", "problem", "method", "batched ms",
+             "sequential ms", "threaded ms", "seq/batch", "seq/thr", "rel diff");
+  for (const Case& c : cases) {
+    const problems::Instance inst = problems::make_problem(c.problem, {.dataset = dataset, .seed = 1});
+    const bilevel::Batch units = bilevel::full_batch(tasks);
+    auto make = [&](bilevel::Execution e) {
+      return problems::make_episodic(c.method, inst, {.meta_batch = tasks, .execution = e});
+    };
+    auto batched = make(bilevel::Execution::batched), sequential = make(bilevel::Execution::sequential),
+         threaded = make(bilevel::Execution::threaded);
+    // λ0 moved a little, so that nothing is special about it.
+    TensorList lam = inst.lambda0;
+    {
+      Generator g(3);
+      for (std::size_t k = 0; k < lam.size(); ++k) {
+        lam[k] = lam[k] + 0.05 * randn(lam[k].shape(), g);
+        if (!inst.projections.empty()) lam[k] = inst.projections[k](lam[k]);
+      }
+    }
+    TensorList hb, hs, ht;
+    auto time_one = [&](bilevel::EpisodicHypergradient& m, TensorList& out) {
+      const auto t0 = std::chrono::steady_clock::now();
+      out = m.hypergradient(units, lam).grad;
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    bench::warm_up([&] { time_one(*batched, hb); }, 200);
+    std::vector<double> tb, ts, tt, ratio, ratio_t;
+    for (int r = 0; r < reps; ++r) {
+      tb.push_back(time_one(*batched, hb));
+      ts.push_back(time_one(*sequential, hs));
+      tt.push_back(time_one(*threaded, ht));
+      ratio.push_back(ts.back() / tb.back());
+      ratio_t.push_back(ts.back() / tt.back());
+    }
+    const double diff = std::max(list::relative_error(hb, hs), list::relative_error(ht, hs));
+    const double mb = bench::median(tb), ms = bench::median(ts), mt = bench::median(tt);
+    fmt::print("{:<14} {:<7} {:>11.2f} {:>14.2f} {:>12.2f} {:>9.2f}x {:>9.2f}x {:>10.1e}\n", c.problem, c.method.name,
+               mb, ms, mt, bench::median(ratio), bench::median(ratio_t), diff);
+    rows.push_back({c.problem, c.method.name, std::to_string(tasks), std::to_string(threads), fmt::format("{:.3f}", mb),
+                    fmt::format("{:.3f}", ms), fmt::format("{:.3f}", mt), fmt::format("{:.3f}", bench::median(ratio)),
+                    fmt::format("{:.3f}", bench::median(ratio_t)), fmt::format("{:.2e}", diff)});
+  }
+  bench::write_csv(bench::results_path(fmt::format("episodic_{}t.csv", threads)), rows);
+  return 0;
+}
