@@ -12,7 +12,7 @@
 // over the batch, so batched CG differs by the solver's truncation). Goal: ≥ 4× at B = 32
 // on one thread.
 //
-//   build-bench/bench/bench_episodic [--tasks B] [--reps R] [--threads N] [--dataset digits|fashion_mnist]
+//   build-bench/bench/bench_episodic [--tasks B] [--shots K] [--reps R] [--threads N] [--dataset digits|fashion_mnist]
 #include <fmt/format.h>
 
 #include <chrono>
@@ -29,9 +29,10 @@
 using namespace hyperad;
 
 int main(int argc, char** argv) {
-  int tasks = 32, reps = 11, threads = 1;
+  int tasks = 32, reps = 11, threads = 1, shots = 5;
   std::string dataset = "fashion_mnist";
-  bench::parse_flags(argc, argv, {{"--tasks", &tasks}, {"--reps", &reps}, {"--threads", &threads}, {"--dataset", &dataset}});
+  bench::parse_flags(argc, argv, {{"--tasks", &tasks}, {"--reps", &reps}, {"--threads", &threads}, {"--shots", &shots},
+                                  {"--dataset", &dataset}});
   runtime::set_num_threads(threads);
   omp_set_num_threads(threads);
 
@@ -47,14 +48,16 @@ int main(int argc, char** argv) {
       {"meta_hyperrep", {.name = "itd", .inner_steps = 100}},
       {"meta_hyperrep", {.name = "aid-cg", .inner_steps = 100, .linear_steps = 30}},
   };
-  std::vector<std::vector<std::string>> rows{{"problem", "method", "tasks", "threads", "batched_ms", "sequential_ms",
+  std::vector<std::vector<std::string>> rows{{"problem", "method", "tasks", "shots", "threads", "batched_ms", "sequential_ms",
                                               "threaded_ms", "ratio_seq_over_batched", "ratio_seq_over_threaded",
                                               "max_rel_diff"}};
-  fmt::print("B = {} tasks ({}), {} thread(s), {} interleaved reps; medians\n\n", tasks, dataset, threads, reps);
+  fmt::print("B = {} tasks (5-way {}-shot, {}), {} thread(s), {} interleaved reps; medians\n\n", tasks, shots, dataset,
+             threads, reps);
   fmt::print("{:<14} {:<7} {:>11} {:>14} {:>12} {:>10} {:>10} {:>10}\n", "problem", "method", "batched ms",
              "sequential ms", "threaded ms", "seq/batch", "seq/thr", "rel diff");
   for (const Case& c : cases) {
-    const problems::Instance inst = problems::make_problem(c.problem, {.dataset = dataset, .seed = 1});
+    const problems::Instance inst =
+        problems::make_problem(c.problem, {.dataset = dataset, .seed = 1, .options = {{"shots", std::to_string(shots)}}});
     const bilevel::Batch units = bilevel::full_batch(tasks);
     auto make = [&](bilevel::Execution e) {
       return problems::make_episodic(c.method, inst, {.meta_batch = tasks, .execution = e});
@@ -89,10 +92,10 @@ int main(int argc, char** argv) {
     const double mb = bench::median(tb), ms = bench::median(ts), mt = bench::median(tt);
     fmt::print("{:<14} {:<7} {:>11.2f} {:>14.2f} {:>12.2f} {:>9.2f}x {:>9.2f}x {:>10.1e}\n", c.problem, c.method.name,
                mb, ms, mt, bench::median(ratio), bench::median(ratio_t), diff);
-    rows.push_back({c.problem, c.method.name, std::to_string(tasks), std::to_string(threads), fmt::format("{:.3f}", mb),
+    rows.push_back({c.problem, c.method.name, std::to_string(tasks), std::to_string(shots), std::to_string(threads), fmt::format("{:.3f}", mb),
                     fmt::format("{:.3f}", ms), fmt::format("{:.3f}", mt), fmt::format("{:.3f}", bench::median(ratio)),
                     fmt::format("{:.3f}", bench::median(ratio_t)), fmt::format("{:.2e}", diff)});
   }
-  bench::write_csv(bench::results_path(fmt::format("episodic_{}t.csv", threads)), rows);
+  bench::write_csv(bench::results_path(fmt::format("episodic_{}shot_{}t.csv", shots, threads)), rows);
   return 0;
 }

@@ -4,7 +4,7 @@
 # first and last step, and every evaluation entry at λ0 → at the final λ. The docs copy
 # their numbers from this output; rerun it after a change that moves them.
 #
-#   bash scripts/doc_figures.sh [hyperparameters|poisoning|all] [path/to/hyperad]
+#   bash scripts/doc_figures.sh [hyperparameters|poisoning|meta-learning|equilibrium|all] [path/to/hyperad]
 #
 # Uses build/release/cli/hyperad unless a binary is given (build it with scripts/demo.sh or
 # `cmake --build --preset release --target hyperad_cli_exe`). Runs on one thread, as the
@@ -14,8 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 which=${1:-all}
 bin=${2:-build/release/cli/hyperad}
-case "$which" in hyperparameters | poisoning | all) ;; *)
-  echo "doc_figures.sh: unknown set '$which' (hyperparameters, poisoning or all)" >&2
+case "$which" in hyperparameters | poisoning | meta-learning | equilibrium | all) ;; *)
+  echo "doc_figures.sh: unknown set '$which' (hyperparameters, poisoning, meta-learning, equilibrium or all)" >&2
   exit 2
   ;;
 esac
@@ -59,4 +59,43 @@ if [[ $which == poisoning || $which == all ]]; then
   run "poisoning --dataset digits --warm-start none" poisoning --dataset digits --warm-start none
   run "poisoning (CLI default warm start)" poisoning
   run "poisoning --dataset digits" poisoning --dataset digits
+fi
+
+# seeds LABEL ARGS...: a `hyperad run --seeds N` and the rows of its summary over seeds.
+seeds() {
+  local label=$1
+  shift
+  local out
+  if ! out=$("$bin" run "$@" --threads 1 -q 2>&1); then
+    echo "doc_figures.sh: '$label' failed:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  echo "$label"
+  grep -E "median|final objective|outer steps|samples|test_accuracy|baseline_accuracy|initial_accuracy|raw_features" <<<"$out"
+}
+
+if [[ $which == meta-learning || $which == all ]]; then
+  echo "## docs/problems/meta-learning.md, 'Measured' (episodic defaults: 4 fresh tasks per step)"
+  run "meta_biased" meta_biased
+  run "meta_biased seed 1" meta_biased --seed 1
+  run "meta_biased head=ridge" meta_biased -o head=ridge
+  run "meta_biased fashion_mnist" meta_biased --dataset fashion_mnist
+  run "meta_hyperrep" meta_hyperrep
+  run "meta_hyperrep seed 1" meta_hyperrep --seed 1
+  run "meta_hyperrep meta_test=examples" meta_hyperrep -o meta_test=examples
+  run "meta_hyperrep map=mlp" meta_hyperrep -o map=mlp
+  run "meta_hyperrep fashion_mnist" meta_hyperrep --dataset fashion_mnist
+  echo "## docs/problems/meta-learning.md, 'Warm starts at an equal budget'"
+  for warm in none naive full; do
+    seeds "--warm-start $warm" meta_hyperrep --dataset fashion_mnist -o task_pool=200 -t 10 -K 10 --warm-start "$warm" \
+      --budget-samples 3000000 --seeds 3
+  done
+fi
+if [[ $which == equilibrium || $which == all ]]; then
+  echo "## docs/problems/equilibrium.md, 'Minibatches of examples'"
+  run "equilibrium full batch (AID-GMRES)" equilibrium -o radius=0.5
+  run "equilibrium SID 100 examples T=K=3" equilibrium -o radius=0.5 --meta-batch 100
+  run "equilibrium SID 100 examples, full warm start" equilibrium -o radius=0.5 --meta-batch 100 --warm-start full
+  run "equilibrium SID full batch T=K=3" equilibrium -o radius=0.5 --meta-batch 1000
 fi

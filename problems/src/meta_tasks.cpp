@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -375,6 +376,46 @@ HeadFit fit_heads(Head head, double rho, const Tensor& support, const Tensor& qu
   return {mean_acc, 1.96 * std::sqrt(var / T), p.outer(r.state, {b}).item()};
 }
 
+namespace {
+
+// The support and query features of one λ, for head_episode (see there). λ is recognized by
+// its storage and version (a kept key holds the storage, so it cannot be reused by another
+// tensor); thread-safe, as a problem may be evaluated from several threads.
+class FeatureCache {
+ public:
+  template <class Compute>
+  Tensor get(const TensorList& lam, bool support, Compute compute) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!matches(lam)) {
+      key_ = lam;
+      versions_.clear();
+      for (const Tensor& t : lam) versions_.push_back(t.version());
+      features_[0] = features_[1] = Tensor();
+    }
+    Tensor& f = features_[support ? 0 : 1];
+    if (!f.defined()) {
+      NoGradGuard off;
+      f = compute();
+    }
+    return f;
+  }
+
+ private:
+  bool matches(const TensorList& lam) const {
+    if (lam.size() != key_.size()) return false;
+    for (std::size_t i = 0; i < lam.size(); ++i)
+      if (!lam[i].shares_storage(key_[i]) || lam[i].version() != versions_[i] || lam[i].shape() != key_[i].shape())
+        return false;
+    return true;
+  }
+  std::mutex mutex_;
+  TensorList key_;
+  std::vector<std::uint64_t> versions_;
+  Tensor features_[2];
+};
+
+}  // namespace
+
 bilevel::Episode head_episode(const HeadModel& m, std::shared_ptr<const TaskSet> tasks) {
   const std::int64_t T = tasks->tasks, nk = tasks->ways * tasks->shots, nq = tasks->ways * tasks->queries;
   const double tasks_d = double(T);
@@ -385,10 +426,15 @@ bilevel::Episode head_episode(const HeadModel& m, std::shared_ptr<const TaskSet>
     zs = m.features(tasks->support, {});
     zq = m.features(tasks->query, {});
   }
-  // The features of the positions `b` (all: `all`) of every task of x.
-  auto feats = [m, zs, zq](const Tensor& x, bool support, const bilevel::Batch& b, bool all, const TensorList& lam) {
+  // The features of the positions `b` (all: `all`) of every task of x. Features of λ are
+  // kept while λ stays a constant (an inner solve evaluates Φ at one λ for all its steps)
+  // and recomputed, and recorded, when λ requires gradients.
+  auto cache = std::make_shared<FeatureCache>();
+  auto feats = [m, zs, zq, cache](const Tensor& x, bool support, const bilevel::Batch& b, bool all,
+                                  const TensorList& lam) {
     if (m.fixed_features) return all ? (support ? zs : zq) : index_select(support ? zs : zq, 1, b);
-    return m.features(all ? x : index_select(x, 1, b), lam);
+    if (!all || list::any_requires_grad(lam)) return m.features(all ? x : index_select(x, 1, b), lam);
+    return cache->get(lam, support, [&] { return m.features(x, lam); });
   };
   auto penalty = [m](const Tensor& w, const TensorList& lam) {
     return 0.5 * m.rho * sum(square(m.biased ? w - lam[0] : w));

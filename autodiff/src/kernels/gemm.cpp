@@ -15,6 +15,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <vector>
 
 #include "kernels/parallel.hpp"
 #include "kernels/reduce.hpp"
@@ -262,37 +263,66 @@ void gemm_rows_parallel(const Operands<T>& o, std::int64_t M, std::int64_t N, st
   if (error) std::rethrow_exception(error);
 }
 
-// Products of at most this many multiply-adds are computed from the operands in place:
-// packing both costs more than such a product (the few-shot heads of a meta-batch, 25×50
-// by 50×5, ran at a third of the speed packed: bench_episodic).
+// Products of at most this many multiply-adds skip the blocked algorithm: packing both
+// operands into panels costs more than such a product (the few-shot heads of a meta-batch,
+// 25×50 by 50×5, ran at a third of the speed packed: bench_episodic).
 constexpr std::int64_t kSmallGemm = std::int64_t{1} << 15;
 
-// C = op(A) op(B) along whichever axis of the operands is contiguous; false when neither
-// form applies (both transposed), for the packed algorithm.
-template <class T>
-bool small_gemm(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
-  if (o.cb == 1) {  // rows of op(B) contiguous: C[i, :] = Σ_k op(A)(i, k) · op(B)[k, :]
-    T alpha[8];
-    for (std::int64_t i = 0; i < M; ++i) {
-      T* c = o.C + i * o.ldc;
-      std::fill(c, c + N, T(0));
-      std::int64_t k = 0;
-      for (; k + 8 <= K; k += 8) {
-        for (std::int64_t r = 0; r < 8; ++r) alpha[r] = o.A[i * o.ra + (k + r) * o.ca];
-        vec::axpy_rows<8>(alpha, o.B + k * o.rb, o.rb, c, N);
-      }
-      for (; k < K; ++k) {
-        alpha[0] = o.A[i * o.ra + k * o.ca];
-        vec::axpy_rows<1>(alpha, o.B + k * o.rb, o.rb, c, N);
+// C[i0 .. i0+R, :] = op(A)[i0 .. i0+R, :] · Bm for Bm row-major K×N (rows contiguous): R rows
+// of C in registers, two vectors of columns at a time, each element summed over k in order.
+template <class T, int R>
+void small_rows(const Operands<T>& o, const T* Bm, std::int64_t i0, std::int64_t N, std::int64_t K) {
+  using V = Batch<T>;
+  constexpr std::int64_t W = kLanes<T>;
+  for (std::int64_t j = 0; j < N; j += 2 * W) {
+    const std::int64_t n0 = std::min(W, N - j), n1 = std::max<std::int64_t>(0, std::min(W, N - j - W));
+    V acc0[R], acc1[R];
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V(T(0));
+    for (std::int64_t k = 0; k < K; ++k) {
+      const T* b = Bm + k * N + j;
+      const V b0 = n0 == W ? V::load_unaligned(b) : load_partial(b, n0, T(0));
+      const T* a = o.A + i0 * o.ra + k * o.ca;
+      if (n1 > 0) {
+        const V b1 = n1 == W ? V::load_unaligned(b + W) : load_partial(b + W, n1, T(0));
+        for (int r = 0; r < R; ++r) {
+          const V ar(a[r * o.ra]);
+          acc0[r] = xsimd::fma(ar, b0, acc0[r]);
+          acc1[r] = xsimd::fma(ar, b1, acc1[r]);
+        }
+      } else {
+        for (int r = 0; r < R; ++r) acc0[r] = xsimd::fma(V(a[r * o.ra]), b0, acc0[r]);
       }
     }
-    return true;
+    for (int r = 0; r < R; ++r) {
+      T* c = o.C + (i0 + r) * o.ldc + j;
+      if (n0 == W) acc0[r].store_unaligned(c);
+      else store_partial(acc0[r], c, n0);
+      if (n1 == W) acc1[r].store_unaligned(c + W);
+      else if (n1 > 0) store_partial(acc1[r], c + W, n1);
+    }
   }
-  if (o.ca == 1 && o.rb == 1) {  // rows of op(A) and columns of op(B) contiguous: dot products
-    for (std::int64_t i = 0; i < M; ++i) vec::row_dots(o.B, o.cb, N, o.A + i * o.ra, K, o.C + i * o.ldc);
-    return true;
+}
+
+// A small product from the operands in place: op(B) is read as it is when its rows are
+// contiguous, else copied row-major first (K·N values, a fraction of the product's work).
+template <class T>
+void small_gemm(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
+  const T* Bm = o.B;
+  thread_local std::vector<T> copy;
+  if (o.cb != 1 || o.rb != N) {
+    copy.resize(static_cast<std::size_t>(K * N));
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t j = 0; j < N; ++j) copy[static_cast<std::size_t>(k * N + j)] = o.B[k * o.rb + j * o.cb];
+    Bm = copy.data();
   }
-  return false;
+  std::int64_t i = 0;
+  for (; i + 4 <= M; i += 4) small_rows<T, 4>(o, Bm, i, N, K);
+  switch (M - i) {
+    case 3: return small_rows<T, 3>(o, Bm, i, N, K);
+    case 2: return small_rows<T, 2>(o, Bm, i, N, K);
+    case 1: return small_rows<T, 1>(o, Bm, i, N, K);
+    default: return;
+  }
 }
 
 // y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): rows of dot products, eight rows per pass
@@ -320,7 +350,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, cons
   if (N == 1) return gemv(!ta, ta ? K : M, ta ? M : K, A, B, C);  // op(B) is a K-vector either way
   if (M == 1) return gemv(tb, tb ? N : K, tb ? K : N, B, A, C);
   const Operands<T> o{A, ta ? 1 : K, ta ? M : 1, B, tb ? 1 : N, tb ? K : 1, C, N};
-  if (M * N * K <= kSmallGemm && small_gemm(o, M, N, K)) return;
+  if (M * N * K <= kSmallGemm) return small_gemm(o, M, N, K);
   using Bk = Blocking<T>;
   const int nt = threads_for(M * N * K, parallel_gemm());
   if (nt <= 1) return gemm_block(o, 0, M, 0, N, K);

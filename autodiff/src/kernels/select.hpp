@@ -6,6 +6,7 @@
 // and bounds are validated by the ops, not here.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "hyperad/autodiff/tensor.hpp"
@@ -34,6 +35,20 @@ void move_slices(const Tensor& src, Tensor& dst, int axis, std::int64_t count, F
         }
       }
   });
+}
+
+/// dst[o, dst_start + j, i] = src[o, src_start + j, i] for j < count: slices that are one
+/// range on both sides, copied as one block per outer index (narrow, pad, concat).
+inline void move_range(const Tensor& src, Tensor& dst, int axis, std::int64_t count, std::int64_t src_start,
+                       std::int64_t dst_start) {
+  const AxisSplit s = split_at(src.shape(), axis), d = split_at(dst.shape(), axis);
+  if (s.outer == 0 || s.inner == 0 || count == 0) return;
+  const std::size_t elem = dtype_size(src.dtype()), block = static_cast<std::size_t>(count * s.inner) * elem;
+  const char* sp = static_cast<const char*>(src.raw());
+  char* dp = static_cast<char*>(dst.raw_mut());
+  for (std::int64_t o = 0; o < s.outer; ++o)
+    std::memcpy(dp + static_cast<std::size_t>((o * d.n + dst_start) * s.inner) * elem,
+                sp + static_cast<std::size_t>((o * s.n + src_start) * s.inner) * elem, block);
 }
 
 /// out[o, i] = x[o, idx[o * inner + i], i]: one element per lane along `axis`; the result

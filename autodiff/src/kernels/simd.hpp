@@ -79,7 +79,8 @@ xsimd::batch<T, A> if_else(const xsimd::batch_bool<T, A>& cond, const xsimd::bat
 
 /// Loads n ≤ kLanes<T> elements into a batch whose other lanes are `pad` (by default
 /// one, harmless for every elementwise function), and stores the first n lanes of a
-/// batch. With AVX-512 these are single masked instructions; otherwise they go through a
+/// batch. With AVX-512 and AVX2 these are masked instructions (the masked-off lanes are
+/// not read, so a load at the end of an allocation is safe); otherwise they go through a
 /// stack buffer.
 template <class T>
 Batch<T> load_partial(const T* p, std::int64_t n, T pad = T(1)) {
@@ -88,6 +89,17 @@ Batch<T> load_partial(const T* p, std::int64_t n, T pad = T(1)) {
     const auto mask = static_cast<__mmask16>((1u << n) - 1);
     if constexpr (std::is_same_v<T, double>) return _mm512_mask_loadu_pd(_mm512_set1_pd(pad), static_cast<__mmask8>(mask), p);
     else return _mm512_mask_loadu_ps(_mm512_set1_ps(pad), mask, p);
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(Batch<T>) == 32) {
+    if constexpr (std::is_same_v<T, double>) {
+      const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+      return _mm256_blendv_pd(_mm256_set1_pd(pad), _mm256_maskload_pd(p, mask), _mm256_castsi256_pd(mask));
+    } else {
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      return _mm256_blendv_ps(_mm256_set1_ps(pad), _mm256_maskload_ps(p, mask), _mm256_castsi256_ps(mask));
+    }
   }
 #endif
   alignas(64) T buf[kLanes<T>];
@@ -102,6 +114,17 @@ void store_partial(const Batch<T>& v, T* p, std::int64_t n) {
     const auto mask = static_cast<__mmask16>((1u << n) - 1);
     if constexpr (std::is_same_v<T, double>) _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v);
     else _mm512_mask_storeu_ps(p, mask, v);
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (sizeof(Batch<T>) == 32) {
+    if constexpr (std::is_same_v<T, double>) {
+      _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)), v);
+    } else {
+      _mm256_maskstore_ps(
+          p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+    }
     return;
   }
 #endif

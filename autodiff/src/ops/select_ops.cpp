@@ -71,8 +71,7 @@ Tensor narrow(const Tensor& x, int axis, std::int64_t start, std::int64_t length
     throw ValueError(fmt::format("narrow: start {} + length {} exceeds extent {} of axis {} of shape {}", start, length,
                                  ext, a, x.shape().str()));
   Tensor y(with_extent(x.shape(), a, length), x.dtype());
-  kernels::move_slices(
-      x, y, a, length, [start](std::int64_t j) { return start + j; }, [](std::int64_t j) { return j; }, false);
+  kernels::move_range(x, y, a, length, start, 0);
   return record(def, std::move(y), {&x}, {}, axis_attrs(a, start));
 }
 
@@ -89,8 +88,7 @@ Tensor pad(const Tensor& x, int axis, std::int64_t before, std::int64_t after) {
                                  a, x.shape().str()));
   const std::int64_t n = x.shape()[a];
   Tensor y = zeros(with_extent(x.shape(), a, before + n + after), x.dtype());
-  kernels::move_slices(
-      x, y, a, n, [](std::int64_t j) { return j; }, [before](std::int64_t j) { return before + j; }, false);
+  kernels::move_range(x, y, a, n, 0, before);
   return record(def, std::move(y), {&x}, {}, axis_attrs(a, before));
 }
 
@@ -319,8 +317,7 @@ Tensor concat(const TensorList& xs, int axis) {
   Tensor y(with_extent(xs[0].shape(), a, total), xs[0].dtype());
   std::int64_t off = 0;
   for (const Tensor& x : xs) {
-    kernels::move_slices(
-        x, y, a, x.shape()[a], [](std::int64_t j) { return j; }, [off](std::int64_t j) { return off + j; }, false);
+    kernels::move_range(x, y, a, x.shape()[a], 0, off);
     off += x.shape()[a];
   }
   OpAttrs attrs;
