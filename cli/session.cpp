@@ -1,5 +1,6 @@
 #include "session.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 
@@ -75,6 +76,19 @@ std::vector<std::pair<std::string, std::string>> run_identity(const RunArgs& a, 
 
 }  // namespace
 
+namespace {
+// SID on a problem with no minibatch version but an episodic one: its minibatches are episodes.
+bool sid_as_episodes(const RunArgs& a, const problems::Instance& inst) {
+  const std::string wanted = !a.variant.empty() ? problems::find_variant(a.variant).method.name : a.method;
+  return !a.meta_batch && wanted == "sid" && !inst.stochastic && inst.episodic;
+}
+}  // namespace
+
+bool runs_episodic(const RunArgs& a, const problems::Instance& inst) {
+  if (a.meta_batch) return *a.meta_batch > 0;
+  return (inst.episodic && inst.episodic->preferred) || sid_as_episodes(a, inst);
+}
+
 std::string with_seed(const std::string& path, std::uint64_t seed) {
   if (path.empty()) return path;
   const std::filesystem::path p(path);
@@ -103,20 +117,18 @@ Session make_session(const RunArgs& a, problems::Instance instance) {
   if (variant && !a.method.empty())
     throw ValueError(fmt::format("--variant {} names its method ({}); drop --method", a.variant, variant->method.name));
 
-  // Fixed or episodic: --meta-batch decides, else the problem's preference. SID on a problem
-  // whose only minibatches are its episodes of examples (equilibrium) runs episodic.
+  // Fixed or episodic (runs_episodic).
   const bool prefers = inst.episodic && inst.episodic->preferred;
-  bool episodic = a.meta_batch ? *a.meta_batch > 0 : prefers;
+  const bool episodic = runs_episodic(a, inst);
   if (a.meta_batch && *a.meta_batch > 0 && !inst.episodic)
     throw ValueError(fmt::format("--meta-batch: problem '{}' has no episodic version (a meta-batch of tasks or "
                                  "examples per step)",
                                  inst.name));
   std::int64_t meta_batch = a.meta_batch.value_or(inst.episodic ? inst.episodic->meta_batch : 0);
   std::optional<std::int64_t> batch = a.batch_size;
-  const std::string wanted = variant ? variant->method.name : a.method;
-  if (!episodic && !a.meta_batch && wanted == "sid" && !inst.stochastic && inst.episodic) {
-    episodic = true;
-    if (batch) meta_batch = *batch;
+  if (sid_as_episodes(a, inst)) {
+    // --batch-size B: B examples per step (0, the full batch: all of them).
+    if (batch) meta_batch = *batch > 0 ? *batch : std::max<std::int64_t>(1, inst.episodic->problem.population());
     batch.reset();
     const std::string unit = inst.episodic->problem.unit();
     s.notes.push_back(fmt::format("{}: SID's minibatches are episodes of {}s: {} {}s per step (--meta-batch {})",

@@ -33,6 +33,11 @@ struct Session {
   std::string describe() const;
 };
 
+/// Whether `args` run `inst`'s episodic version: --meta-batch B > 0, or the problem's
+/// preference without --meta-batch, or SID on a problem whose minibatches are its episodes
+/// (equilibrium: there --batch-size is the meta-batch).
+bool runs_episodic(const RunArgs& args, const problems::Instance& inst);
+
 /// The session for `args` on `inst` (built by the caller for args.problem). ValueError for
 /// settings that do not fit the problem or the method, with what to use instead.
 Session make_session(const RunArgs& args, problems::Instance inst);

@@ -95,15 +95,19 @@ int tune_command(const TuneArgs& a) {
     throw ValueError("tune compares at an equal budget: give --budget-samples N (or --budget-seconds S)");
   const problems::ProblemConfig config = problem_config(a.run.problem);
   const problems::Instance inst = problems::make_problem(a.run.problem.problem, config);
-  const bool episodic = a.run.meta_batch ? *a.run.meta_batch > 0 : inst.episodic && inst.episodic->preferred;
-  const problems::Defaults& def = episodic ? inst.episodic->defaults : inst.defaults;
-  const double alpha0 = a.run.step_size.value_or(def.outer_step_size);
+  // α₀ and the default method of the version a run would use (per candidate below: SID may
+  // run equilibrium's episodes).
+  const auto defaults = [&](const RunArgs& r) -> const problems::Defaults& {
+    return runs_episodic(r, inst) ? inst.episodic->defaults : inst.defaults;
+  };
   const bilevel::InnerOptions tight{.max_iterations = 200000, .tolerance = Tolerance::absolute(1e-10)};
   const double sense = inst.maximize ? -1.0 : 1.0;  // lower is better after this sign
 
   std::string csv = "candidate,trial,settings,score,steps,samples,seconds,failure\n";
   Table table({"candidate", "best f", "median [Q1, Q3]", "failed", "best settings"}, "lrrrl");
-  for (const auto& [v, is_variant] : candidates(a, inst, def.method)) {
+  for (const auto& [v, is_variant] : candidates(a, inst, defaults(a.run).method)) {
+    const double alpha0 =
+        a.run.step_size.value_or(defaults(trial_args(a, v, {v.method, 0.0}, is_variant)).outer_step_size);
     const std::vector<problems::Trial> trials = problems::random_search(
         v, {.step_size = alpha0, .max_count = a.max_count}, a.trials, bilevel::mix_seed(a.run.problem.seed, 0x74756e65ULL));
     std::vector<Scored> scored;

@@ -24,16 +24,22 @@ if [[ ! -x "$bin" ]]; then
   exit 2
 fi
 
-# run LABEL ARGS...: one `hyperad run` and its line of figures.
-run() {
+# invoke LABEL ARGS...: `hyperad run ARGS` on one thread, quietly, its output into $out;
+# the script stops with that output when the run fails.
+invoke() {
   local label=$1
   shift
-  local out
   if ! out=$("$bin" run "$@" --threads 1 -q 2>&1); then
     echo "doc_figures.sh: '$label' failed:" >&2
     echo "$out" >&2
     exit 1
   fi
+}
+
+# run LABEL ARGS...: one `hyperad run` and its line of figures.
+run() {
+  local label=$1
+  invoke "$@"
   awk -v label="$label" '
     /^  outer objective/ { objective = $(NF-1) " → " $NF }
     /^  evaluation/      { in_eval = 1; next }
@@ -64,13 +70,7 @@ fi
 # seeds LABEL ARGS...: a `hyperad run --seeds N` and the rows of its summary over seeds.
 seeds() {
   local label=$1
-  shift
-  local out
-  if ! out=$("$bin" run "$@" --threads 1 -q 2>&1); then
-    echo "doc_figures.sh: '$label' failed:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
+  invoke "$@"
   echo "$label"
   grep -E "median|final objective|outer steps|samples|test_accuracy|baseline_accuracy|initial_accuracy|raw_features" <<<"$out"
 }

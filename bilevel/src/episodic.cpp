@@ -85,27 +85,23 @@ void check_episode(const Episode& e, const Batch& units, const std::string& unit
   }
 }
 
-// The same exception with "<units>: " in front of its message (its type kept).
-std::exception_ptr in_context(const std::exception_ptr& error, const std::string& where) {
+// The same exception with "<where>: " in front of its message, its type kept (a derived
+// type listed before its base); other exceptions as they are.
+template <class E, class... Others>
+std::exception_ptr retyped(const std::exception_ptr& error, const std::string& where) {
   try {
     std::rethrow_exception(error);
-  } catch (const UntrustedError& e) {
-    return std::make_exception_ptr(UntrustedError(where + ": " + e.what()));
-  } catch (const ConvergenceError& e) {
-    return std::make_exception_ptr(ConvergenceError(where + ": " + e.what()));
-  } catch (const ShapeError& e) {
-    return std::make_exception_ptr(ShapeError(where + ": " + e.what()));
-  } catch (const DtypeError& e) {
-    return std::make_exception_ptr(DtypeError(where + ": " + e.what()));
-  } catch (const ValueError& e) {
-    return std::make_exception_ptr(ValueError(where + ": " + e.what()));
-  } catch (const TapeError& e) {
-    return std::make_exception_ptr(TapeError(where + ": " + e.what()));
-  } catch (const NonFiniteError& e) {
-    return std::make_exception_ptr(NonFiniteError(where + ": " + e.what()));
+  } catch (const E& e) {
+    return std::make_exception_ptr(E(where + ": " + e.what()));
   } catch (...) {
+    if constexpr (sizeof...(Others) > 0) return retyped<Others...>(error, where);
     return error;
   }
+}
+
+std::exception_ptr in_context(const std::exception_ptr& error, const std::string& where) {
+  return retyped<UntrustedError, ConvergenceError, ShapeError, DtypeError, ValueError, TapeError, NonFiniteError>(
+      error, where);
 }
 
 void scale_counts(SampleCounts& c, std::int64_t k) {
@@ -166,6 +162,10 @@ EpisodicHypergradient::EpisodicHypergradient(EpisodicProblem problem, EpisodeMet
       throw ValueError(fmt::format("{}: the meta-batch {} exceeds the population of {} {}s", kWho, o.meta_batch,
                                    problem_.population(), unit));
     sampler_.emplace(problem_.population(), o.sampling, mix_seed(o.seed, 0x756e697473ULL));
+  } else if (o.sampling == Sampling::with_replacement) {
+    throw ValueError(fmt::format("{}: sampling with replacement needs a bounded population; this problem draws a "
+                                 "fresh {} every time",
+                                 kWho, unit));
   } else if (o.warm_start == EpisodeWarmStart::full) {
     throw ValueError(fmt::format("{}: warm start 'full' keeps one state per {} and needs a bounded population, but "
                                  "this problem draws a fresh {} every time; use 'naive' or 'none', or a finite pool "
@@ -197,7 +197,11 @@ std::vector<std::pair<std::string, std::string>> EpisodicHypergradient::config()
 }
 
 void EpisodicHypergradient::set_iterations(const IterationCounts& counts) {
-  if (counts.any()) factory_(problem_.episode({0}), 0)->set_iterations(counts);  // refused now, not mid-run
+  const auto same = [](const IterationCounts& a, const IterationCounts& b) {
+    return a.inner_steps == b.inner_steps && a.linear_steps == b.linear_steps && a.cross_batches == b.cross_batches;
+  };
+  // Counts a method refuses are refused here, not in the middle of a meta-batch (checked once per new value).
+  if (counts.any() && !same(counts, counts_)) factory_(problem_.episode({0}), 0)->set_iterations(counts);
   counts_ = counts;
 }
 
@@ -245,7 +249,7 @@ void EpisodicHypergradient::run_episode(const Batch& units, std::int64_t first, 
   const bool warm = options_.warm_start != EpisodeWarmStart::none;
   if (warm) {
     TensorList w = start_rows(units, first, false, e.problem.initial_state());
-    TensorList v = start_rows(units, first, true, e.problem.initial_state());
+    TensorList v = m->has_linear_system() ? start_rows(units, first, true, e.problem.initial_state()) : TensorList{};
     if (!w.empty()) {
       m->set_warm_start(v.empty() ? WarmStart::inner : WarmStart::inner_and_linear);
       m->set_warm_state({std::move(w), std::move(v)});
@@ -278,13 +282,18 @@ void EpisodicHypergradient::keep(const Batch& units, std::int64_t first, const T
   const bool full = options_.warm_start == EpisodeWarmStart::full;
   const TensorList& rows = problem_.unit_state();
   const std::int64_t slots = full ? problem_.population() : options_.meta_batch;
+  // Rows of `from` into the buffer's slots; no `from` (a method that fell back to v = 0)
+  // zeroes the slots, so the next start is cold rather than an older state.
   auto store = [&](TensorList& buffer, const TensorList& from) {
-    if (from.empty()) return;
+    if (from.empty() && buffer.empty()) return;
     if (buffer.empty())
       for (const Tensor& r : rows) buffer.push_back(with_rows(r, slots));
-    for (std::size_t k = 0; k < buffer.size(); ++k)
+    for (std::size_t k = 0; k < buffer.size(); ++k) {
+      const Tensor zero = from.empty() ? with_rows(rows[k], 1) : Tensor();
       for (std::size_t j = 0; j < units.size(); ++j)
-        copy_row(from[k], static_cast<std::int64_t>(j), buffer[k], full ? units[j] : first + std::int64_t(j));
+        copy_row(from.empty() ? zero : from[k], from.empty() ? 0 : static_cast<std::int64_t>(j), buffer[k],
+                 full ? units[j] : first + std::int64_t(j));
+    }
   };
   store(buffer_w_, w);
   store(buffer_v_, v);
@@ -381,6 +390,13 @@ Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const Ten
     d.raise(key.first, units_text(problem_.unit(), concerned[key]) + ": " + key.second);
   for (const std::string& w : warned_order) d.warnings.push_back(units_text(problem_.unit(), warned[w]) + ": " + w);
   d.samples = d.sample_counts.total();
+  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Strict: refused before anything is kept (the meta-batch drawn is consumed, nothing else).
+  if (strict_ && !d.trusted()) {
+    std::string why;
+    for (const Concern& c : d.concerns) why += (why.empty() ? "" : "; ") + c.message;
+    throw UntrustedError(fmt::format("{}: the hypergradient cannot be trusted: {}", name(), why));
+  }
 
   // Warm starts for the next meta-batch: every episode read the buffers above, now they are updated.
   if (options_.warm_start != EpisodeWarmStart::none) {
@@ -389,18 +405,12 @@ Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const Ten
   }
   last_units_ = units;
   ++batches_;
-  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (strict_ && !d.trusted()) {
-    std::string why;
-    for (const Concern& c : d.concerns) why += (why.empty() ? "" : "; ") + c.message;
-    throw UntrustedError(fmt::format("{}: the hypergradient cannot be trusted: {}", name(), why));
-  }
   return h;
 }
 
 // ---- save / resume ------------------------------------------------------------------------
 
-WarmState EpisodicHypergradient::warm_state() const { return {buffer_w_, buffer_v_}; }
+WarmState EpisodicHypergradient::warm_state() const { return {list::clone(buffer_w_), list::clone(buffer_v_)}; }
 
 void EpisodicHypergradient::set_warm_state(const WarmState& s) {
   const TensorList& rows = problem_.unit_state();
@@ -422,8 +432,8 @@ void EpisodicHypergradient::set_warm_state(const WarmState& s) {
   check(s.linear, "warm v");
   if (s.inner.empty() && !s.linear.empty())
     throw ValueError(fmt::format("{}: a warm v buffer without a warm w buffer", kWho));
-  buffer_w_ = list::detach(s.inner);
-  buffer_v_ = list::detach(s.linear);
+  buffer_w_ = list::clone(list::detach(s.inner));  // written in place later: not the caller's storage
+  buffer_v_ = list::clone(list::detach(s.linear));
   // Until import_random_state says which units the buffers hold: all of them (full), the
   // whole last meta-batch (naive).
   held_.clear();
@@ -498,6 +508,19 @@ void EpisodicHypergradient::import_random_state(const std::vector<std::uint64_t>
   batches_ = counters[2];
   buffered_units_ = buffered;
   held_ = std::move(held);
+}
+
+void EpisodicHypergradient::restore(const WarmState& s, const std::vector<std::uint64_t>& words) {
+  TensorList w = buffer_w_, v = buffer_v_;
+  std::vector<bool> held = held_;
+  const std::int64_t buffered = buffered_units_;
+  try {
+    set_warm_state(s);
+    import_random_state(words);
+  } catch (...) {  // nothing changed: the buffers and counters as they were
+    buffer_w_ = std::move(w), buffer_v_ = std::move(v), held_ = std::move(held), buffered_units_ = buffered;
+    throw;
+  }
 }
 
 void EpisodicHypergradient::reset() {

@@ -177,6 +177,11 @@ const OuterRecord& OuterOptimizer::step() {
   r.inner_steps = d.inner_steps;
   r.linear_iterations = d.linear.iterations;
   r.samples = d.samples;
+  if (o.budget_samples > 0 && r.samples <= 0)
+    throw ValueError(fmt::format("OuterOptimizer: step {}: a budget of {} samples cannot end this run: {} reports no "
+                                 "sample-gradients (wrap a fixed problem's method in FullBatchCounted, or use "
+                                 "budget_seconds or outer_steps)",
+                                 s, o.budget_samples, name));
   for (const std::string& w : d.warnings) r.warnings += (r.warnings.empty() ? "" : " | ") + w;
 
   TapeScope scope;
@@ -316,8 +321,7 @@ void OuterOptimizer::load(const std::string& path) {
   }
   try {
     if (episodic_) {
-      episodic_->set_warm_state({st.warm_inner, st.warm_linear});
-      episodic_->import_random_state(st.random);
+      episodic_->restore({st.warm_inner, st.warm_linear}, st.random);
     } else {
       method_->set_warm_state({st.warm_inner, st.warm_linear});
       method_->import_random_state(st.random);

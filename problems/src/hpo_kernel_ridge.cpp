@@ -78,6 +78,7 @@ Instance make(const ProblemConfig& c) {
   };
 
   Instance inst{.problem = Problem::gradient_descent(inner, step, outer, {zeros({n})})};
+  inst.inner_examples = n, inst.outer_examples = yv.size(0);
   inst.summary = fmt::format(
       "{}: {} train / {} validation / {} test examples, {} features, standardized target; w: {} dual "
       "coefficients; λ: log RBF width in [{:.2f}, {:.2f}] (median heuristic {:.2f}) and log regularization in "

@@ -48,6 +48,7 @@ Instance make(const ProblemConfig& c) {
       "λ: {} per-feature log ℓ2 strengths in [{}, {}]; inner step {:.3g}",
       dataset, X.size(0), Xv.size(0), Xt.size(0), d, d, d, kLogRegMin, kLogRegMax, step);
   inst.lambda0 = {full({d}, lambda0)};
+  inst.inner_examples = X.size(0), inst.outer_examples = Xv.size(0);
   inst.projections = {Projection::box(kLogRegMin, kLogRegMax)};
   inst.validation_name = "val_r2";
   inst.validation = [Xv, yv](const TensorList& w, const TensorList&) {

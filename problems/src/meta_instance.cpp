@@ -65,7 +65,10 @@ Instance make_meta_instance(const ProblemConfig& config, std::shared_ptr<const M
                   o.task_pool > 0 ? fmt::format("drawn from a pool of {}", o.task_pool) : "a fresh one every draw"));
 
   Instance inst;
-  inst.problem = episodic.episode(bilevel::full_batch(o.tasks)).problem;
+  // Tasks 0 … T−1 of the stream, whatever the episodic pool (it may hold fewer).
+  inst.problem = bilevel::EpisodicProblem(0, build, "task").episode(bilevel::full_batch(o.tasks)).problem;
+  inst.inner_examples = o.tasks * o.ways * o.shots;
+  inst.outer_examples = o.tasks * o.ways * o.queries;
   inst.lambda0 = spec.lambda0;
   inst.projections = spec.projections;
   inst.summary = fmt::format(

@@ -323,6 +323,80 @@ TEST_CASE("bad episodic input is refused with the reason") {
                        doctest::Contains("warm start 'inner' is for a fixed problem"), ValueError);
   // ITD takes no K: refused when set, not in the middle of a run.
   CHECK_THROWS_AS(eh.set_iterations({.linear_steps = 3}), ValueError);
+  // Sampling with replacement needs ids to draw from.
+  CHECK_THROWS_WITH_AS(
+      EpisodicHypergradient(tasks.problem(0), copies_of(itd), {.sampling = Sampling::with_replacement}),
+      doctest::Contains("sampling with replacement needs a bounded population"), ValueError);
+  // A restore that fails leaves the driver as it was.
+  full.hypergradient({1, 3}, kLambda);
+  const auto before = list::flatten(full.warm_state().inner);
+  const auto words = full.export_random_state();
+  CHECK_THROWS_AS(full.restore({{zeros({5, kD})}, {}}, {7}), ValueError);
+  CHECK(list::flatten(full.warm_state().inner) == before);
+  CHECK(full.export_random_state() == words);
+  // warm_state() is a copy: changing it changes nothing inside.
+  TensorList copy = full.warm_state().inner;
+  copy[0].mutable_data<double>()[0] = 123.0;
+  CHECK(list::flatten(full.warm_state().inner) == before);
+  // A sample budget that nothing counts would never end a run: refused at the first step.
+  struct Uncounted final : HypergradientMethod {
+    AID aid{AIDOptions{.inner_steps = 5, .linear_steps = 2}};
+    std::string name() const override { return "uncounted"; }
+    Hypergradient hypergradient(const Problem& p, const TensorList& l) override {
+      Hypergradient h = aid.hypergradient(p, l);
+      h.diagnostics.method = name();  // neither ITD nor AID to full_batch_samples
+      return h;
+    }
+    Hypergradient hypergradient_at(const Problem& p, const TensorList& l, const TensorList& w) override {
+      return aid.hypergradient_at(p, l, w);
+    }
+  };
+  EpisodicHypergradient uncounted(tasks.problem(0), [](const Episode&, std::uint64_t) { return std::make_unique<Uncounted>(); },
+                                  {.meta_batch = 2});
+  OuterOptions budget;
+  budget.budget_samples = 1000;
+  CHECK_THROWS_WITH_AS(OuterOptimizer(uncounted, kLambda, budget).run(),
+                       doctest::Contains("a budget of 1000 samples cannot end this run"), ValueError);
+}
+
+TEST_CASE("a unit whose method returns no v gets a cold v next time, not an older one") {
+  const Tasks tasks;
+  const EpisodicProblem p = tasks.problem(3);
+  // The factory gives AID (which keeps v) on its first call for the driver, ITD (no v) after.
+  auto calls = std::make_shared<int>(0);
+  EpisodeMethodFactory alternating = [calls](const Episode&, std::uint64_t) -> std::unique_ptr<HypergradientMethod> {
+    if ((*calls)++ < 2) return std::make_unique<AID>(AIDOptions{.inner_steps = 20, .linear_steps = 5});  // probe + call 1
+    return std::make_unique<ITD>(ITDOptions{.inner_steps = 20});
+  };
+  EpisodicHypergradient eh(p, alternating, {.meta_batch = 1, .warm_start = EpisodeWarmStart::full});
+  eh.hypergradient({1}, kLambda);
+  const TensorList v1 = eh.warm_state().linear;
+  REQUIRE(v1.size() == 1);
+  CHECK(list::norm({narrow(v1[0], 0, 1, 1)}) > 0);
+  eh.hypergradient({1}, kLambda);
+  CHECK(list::norm({narrow(eh.warm_state().linear[0], 0, 1, 1)}) == 0.0);
+}
+
+TEST_CASE("strict: an untrusted meta-batch throws before its states are kept") {
+  // The stiffest of tasks 0–7 with a step of 2.2/L grows 1.2× a step; a task with L below
+  // L/1.1 still contracts.
+  const Tasks base;
+  std::int64_t stiff = 0, calm = -1;
+  for (std::int64_t u = 1; u < 8; ++u)
+    if (base.curvature(u, kLambda) > base.curvature(stiff, kLambda)) stiff = u;
+  const double top = base.curvature(stiff, kLambda);
+  for (std::int64_t u = 0; u < 8; ++u)
+    if (base.curvature(u, kLambda) < top / 1.2) calm = u;
+  REQUIRE(calm >= 0);
+  const Tasks wild(3, 1.0, 2.2 / top);
+  EpisodicHypergradient eh(wild.problem(8), copies_of(ITD({.inner_steps = 40})),
+                           {.meta_batch = 1, .warm_start = EpisodeWarmStart::full});
+  eh.set_strict(true);
+  eh.hypergradient({calm}, kLambda);  // trusted: kept
+  const auto kept = list::flatten(eh.warm_state().inner);
+  CHECK(list::norm({narrow(eh.warm_state().inner[0], 0, calm, 1)}) > 0);
+  CHECK_THROWS_AS(eh.hypergradient({stiff}, kLambda), UntrustedError);
+  CHECK(list::flatten(eh.warm_state().inner) == kept);  // the untrusted state was not kept
 }
 
 TEST_CASE("an outer run on an episodic problem: it learns, and save/resume is bit-identical with full buffers") {

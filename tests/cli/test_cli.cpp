@@ -316,6 +316,9 @@ TEST_CASE("episodic runs: meta-batches by default for meta-learning, warm starts
   expect_error(cli("run meta_biased" + common + "--meta-batch 3 -o task_pool=2"), 1,
                "meta-batch 3 exceeds the population of 2 tasks");
   expect_error(cli("run logreg" + common + "-n 1 --execution threaded"), 1, "apply to episodic runs");
+  expect_error(cli("run meta_biased" + common + "-n 1 --with-replacement"), 1,
+               "sampling with replacement needs a bounded population");
+  CHECK(cli("run meta_biased" + common + "-n 2 -o task_pool=4 --with-replacement").code == 0);
 
   // Save and resume with full per-task buffers and the task sampler: the same numbers.
   const fs::path full = scratch() / "ep_full.csv", cut = scratch() / "ep_cut.csv", state = scratch() / "ep.state";
@@ -344,6 +347,10 @@ TEST_CASE("equilibrium: SID on minibatches of 100 examples trains (it diverged a
   for (const auto& o : objective) CHECK(std::isfinite(std::stod(o)));
   CHECK(std::stod(objective.back()) < 0.5 * std::stod(objective.front()));
   CHECK(column(csv, 10).front() == std::to_string(100 * (3 + 3 + 1 + 1)));  // T = K = 3 per example
+  // --batch-size 0, the full batch: every example in each step.
+  const Result all = cli("run equilibrium --small --method sid --batch-size 0 -n 2 -q --threads 1 --csv '" + csv.string() + "'");
+  REQUIRE(all.code == 0);
+  CHECK(column(csv, 10).front() == std::to_string(24 * (3 + 3 + 1 + 1)));
 }
 
 TEST_CASE("protocol flags: budgets, stationarity, seeds, schedules, SID's steps, the JMLR variants, tune") {

@@ -284,6 +284,10 @@ TEST_CASE("episodic meta-learning: the fixed problem is the episode of tasks 0 �
                        doctest::Contains("warm start 'inner' is for a fixed problem"), ValueError);
   CHECK_THROWS_WITH_AS(make_episodic({.name = "aid-cg"}, inst, {.warm_start = EpisodeWarmStart::full}),
                        doctest::Contains("needs a bounded population"), ValueError);
+  // A pool smaller than the fixed problem's T tasks: the fixed problem still has tasks 0 … T−1.
+  Instance tiny = make_problem("meta_biased", {.small = true, .options = {{"task_pool", "1"}, {"tasks", "3"}}});
+  CHECK(tiny.problem.initial_state()[0].size(0) == 3);
+  CHECK(tiny.episodic->problem.population() == 1);
   Instance pooled = make_problem("meta_biased", {.small = true, .options = {{"task_pool", "5"}}});
   CHECK(pooled.episodic->problem.population() == 5);
   auto full = make_episodic({.name = "aid-cg"}, pooled, {.meta_batch = 2, .warm_start = EpisodeWarmStart::full});

@@ -61,6 +61,7 @@ class AID final : public HypergradientMethod {
   const AIDOptions& options() const { return options_; }
 
   // Outer-loop control (hypergradient.hpp). The warm state is (w_t, v).
+  bool has_linear_system() const override { return true; }
   void set_warm_start(WarmStart w) override { options_.warm_start = w; }
   WarmState warm_state() const override { return {previous_w_, previous_v_}; }
   void set_warm_state(const WarmState& s) override {

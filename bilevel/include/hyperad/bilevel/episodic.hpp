@@ -164,14 +164,15 @@ class EpisodicHypergradient {
  public:
   /// Builds a probe method for unit 0 to name the method and check that it takes the
   /// problem. ValueError for invalid options: B < 1, B above a bounded population, a full
-  /// warm start of an unbounded population, sampling with replacement of an unbounded one.
+  /// warm start or sampling with replacement of an unbounded population.
   EpisodicHypergradient(EpisodicProblem problem, EpisodeMethodFactory method, EpisodicOptions options = {});
 
   /// Draws the next meta-batch and returns the mean of its units' hypergradients (the
   /// objective is the mean of their E). The diagnostics sum the samples, seconds and
   /// iterations-per-unit are the largest of the episodes (the linear report is the worst
   /// episode's, by relative residual), and every episode's concerns are kept, prefixed with
-  /// its units. In strict mode the first untrusted episode (in unit order) throws.
+  /// its units. In strict mode an untrusted meta-batch throws UntrustedError listing every
+  /// concern, before anything is kept (the meta-batch drawn is consumed).
   Hypergradient hypergradient(const TensorList& lambda);
   /// The same for the units given (no draw; the warm starts still apply and are updated).
   Hypergradient hypergradient(const Batch& units, const TensorList& lambda);
@@ -199,17 +200,22 @@ class EpisodicHypergradient {
   void set_strict(bool strict) { strict_ = strict; }
   bool strict() const { return strict_; }
 
-  /// The warm-start buffers, one tensor per inner-state tensor: full, [population, row…] (a
-  /// unit never solved holds zeros); naive, the last meta-batch's [B, row…]; none, empty.
-  /// `linear` likewise for v (empty when the method has no linear system).
+  /// A copy of the warm-start buffers, one tensor per inner-state tensor: full,
+  /// [population, row…] (a unit never solved holds zeros); naive, the last meta-batch's
+  /// [B, row…]; none, empty. `linear` likewise for v (empty when the method has no linear
+  /// system; a unit whose method fell back to v = 0 holds zeros).
   WarmState warm_state() const;
-  /// Restores what warm_state returned, with the random state below. ValueError when the
-  /// shapes do not fit this problem and warm start.
+  /// Restores (a copy of) what warm_state returned; until import_random_state says which
+  /// units they hold, all of them are taken as held. ValueError when the shapes do not fit
+  /// this problem and warm start.
   void set_warm_state(const WarmState& s);
   /// The sampler, the meta-batch counter and which units the full buffer holds, as integers.
   std::vector<std::uint64_t> export_random_state() const;
   /// Restores export_random_state's words (ValueError when they do not fit).
   void import_random_state(const std::vector<std::uint64_t>& words);
+  /// set_warm_state and import_random_state together, all or nothing: on a ValueError the
+  /// driver is left as it was (what OuterOptimizer::load uses).
+  void restore(const WarmState& s, const std::vector<std::uint64_t>& words);
   /// Forgets the warm-start buffers (the sampler goes on).
   void reset();
 

@@ -155,6 +155,9 @@ class HypergradientMethod {
   // ---- Control by an outer loop (outer.hpp). The defaults suit a method without the
   // feature: they accept "off / nothing" and throw ValueError for anything else, so an
   // outer loop never silently loses a setting.
+  /// True when the method solves a linear system whose solution v it can keep and start
+  /// from (AID, SID); false for ITD and by default.
+  virtual bool has_linear_system() const { return false; }
   /// What the next calls start from.
   virtual void set_warm_start(WarmStart w) {
     if (w != WarmStart::none) throw ValueError(name() + ": this method has no warm start");

@@ -88,6 +88,7 @@ class SID final : public HypergradientMethod {
   void set_options(const SIDOptions& options);
 
   // ---- Control by an outer loop (HypergradientMethod; see outer.hpp) -------------------
+  bool has_linear_system() const override { return true; }
   void set_warm_start(WarmStart w) override { options_.warm_start = w; }
   /// {w_t, v_K} of the last call (empty before the first call or after reset(); v is also
   /// empty after a fallback to K = 0). The next call starts from them as warm_start says.

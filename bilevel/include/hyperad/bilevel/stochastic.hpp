@@ -122,6 +122,7 @@ class FullBatchCounted final : public HypergradientMethod {
   Hypergradient hypergradient(const Problem& problem, const TensorList& lambda) override;
   Hypergradient hypergradient_at(const Problem& problem, const TensorList& lambda, const TensorList& w) override;
   void reset() override { method_->reset(); }
+  bool has_linear_system() const override { return method_->has_linear_system(); }
   void set_warm_start(WarmStart w) override { method_->set_warm_start(w); }
   WarmState warm_state() const override { return method_->warm_state(); }
   void set_warm_state(const WarmState& s) override { method_->set_warm_state(s); }
