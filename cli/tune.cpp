@@ -105,7 +105,13 @@ int tune_command(const TuneArgs& a) {
 
   std::string csv = "candidate,trial,settings,score,steps,samples,seconds,failure\n";
   Table table({"candidate", "best f", "median [Q1, Q3]", "failed", "best settings"}, "lrrrl");
-  for (const auto& [v, is_variant] : candidates(a, inst, defaults(a.run).method)) {
+  const auto chosen = candidates(a, inst, defaults(a.run).method);
+  for (const auto& [v, is_variant] : chosen)
+    if (is_variant && runs_episodic(trial_args(a, v, {v.method, 0.0}, true), inst))
+      throw ValueError(fmt::format("--candidates: variant '{}' applies to a problem's fixed (minibatch) version, and "
+                                   "'{}' runs episodic here; give methods (e.g. aid-cg, sid), or --meta-batch 0",
+                                   v.name, inst.name));
+  for (const auto& [v, is_variant] : chosen) {
     const double alpha0 =
         a.run.step_size.value_or(defaults(trial_args(a, v, {v.method, 0.0}, is_variant)).outer_step_size);
     const std::vector<problems::Trial> trials = problems::random_search(

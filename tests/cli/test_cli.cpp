@@ -409,6 +409,8 @@ TEST_CASE("protocol flags: budgets, stationarity, seeds, schedules, SID's steps,
   expect_error(cli("tune logreg" + common + "--trials 2"), 1, "give --budget-samples");
   expect_error(cli("tune logreg" + common + "--trials 2 --budget-samples 100 --candidates zzz"), 1,
                "unknown variant or method 'zzz'");
+  expect_error(cli("tune meta_biased" + common + "--trials 2 --budget-samples 100 --candidates warm"), 1,
+               "variant 'warm' applies to a problem's fixed (minibatch) version");
   // `hyperad list` says each problem's default warm start and why.
   const Result l = cli("list problems");
   CHECK(l.out.find("warm start: none — each step draws fresh tasks") != std::string::npos);
