@@ -128,7 +128,7 @@ int check_command(const CheckArgs& a) {
       const bilevel::Diagnostics& d = h.diagnostics;
       const double e_fd = fd ? list::relative_error(h.grad, fd->grad) : NAN;
       const double e_exact = exact ? list::relative_error(h.grad, exact->grad) : NAN;
-      const bool itd = m.name.rfind("itd", 0) == 0;
+      const bool itd = problems::is_itd(m.name);
       std::string note = m.name == "itd-truncated" ? "biased by design" : "";
       // The truncation of the methods whose error falls like q^t or q^K, when it shows.
       const bool geometric = m.name == "itd" || m.name == "itd-checkpointed" || m.name == "aid-fp" ||

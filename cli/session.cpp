@@ -14,8 +14,6 @@ namespace hyperad::cli {
 
 namespace {
 
-bool is_itd(const std::string& method) { return method.rfind("itd", 0) == 0; }
-
 // "constant", "linear:RATE[:CAP]" or "sqrt:RATE[:CAP]", from `base`.
 bilevel::IterationSchedule parse_growth(const std::string& spec, int base, const char* flag) {
   const auto bad = [&](const std::string& why) {
@@ -74,9 +72,6 @@ std::vector<std::pair<std::string, std::string>> run_identity(const RunArgs& a, 
   return id;
 }
 
-}  // namespace
-
-namespace {
 // SID on a problem with no minibatch version but an episodic one: its minibatches are episodes.
 bool sid_as_episodes(const RunArgs& a, const problems::Instance& inst) {
   const std::string wanted = !a.variant.empty() ? problems::find_variant(a.variant).method.name : a.method;
@@ -174,7 +169,7 @@ Session make_session(const RunArgs& a, problems::Instance instance) {
   std::string warm = a.warm_start;
   if (warm.empty() && !variant) {
     warm = episodic == prefers ? info.warm_start : episodic ? "none" : "inner+linear";
-    if (!episodic && is_itd(mc.name) && warm == "inner+linear") warm = "inner";  // ITD has no linear system
+    if (!episodic && problems::is_itd(mc.name) && warm == "inner+linear") warm = "inner";  // ITD has no linear system
   }
   if (episodic) {
     const std::string unit = inst.episodic->problem.unit();

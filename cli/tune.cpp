@@ -76,7 +76,7 @@ RunArgs trial_args(const TuneArgs& a, const problems::Variant& v, const problems
     b.method = v.method.name;
   }
   b.inner_steps = m.inner_steps;
-  if (m.name.rfind("itd", 0) != 0) b.linear_steps = m.linear_steps;
+  if (!problems::is_itd(m.name)) b.linear_steps = m.linear_steps;
   if (m.name == "sid") {
     b.cross_batches = m.cross_batches;
     b.inner_step = m.inner_step_size;
@@ -107,13 +107,12 @@ int tune_command(const TuneArgs& a) {
   Table table({"candidate", "best f", "median [Q1, Q3]", "failed", "best settings"}, "lrrrl");
   const auto chosen = candidates(a, inst, defaults(a.run).method);
   for (const auto& [v, is_variant] : chosen)
-    if (is_variant && runs_episodic(trial_args(a, v, {v.method, 0.0}, true), inst))
+    if (is_variant && runs_episodic(trial_args(a, v, {v.method}, true), inst))
       throw ValueError(fmt::format("--candidates: variant '{}' applies to a problem's fixed (minibatch) version, and "
                                    "'{}' runs episodic here; give methods (e.g. aid-cg, sid), or --meta-batch 0",
                                    v.name, inst.name));
   for (const auto& [v, is_variant] : chosen) {
-    const double alpha0 =
-        a.run.step_size.value_or(defaults(trial_args(a, v, {v.method, 0.0}, is_variant)).outer_step_size);
+    const double alpha0 = a.run.step_size.value_or(defaults(trial_args(a, v, {v.method}, is_variant)).outer_step_size);
     const std::vector<problems::Trial> trials = problems::random_search(
         v, {.step_size = alpha0, .max_count = a.max_count}, a.trials, bilevel::mix_seed(a.run.problem.seed, 0x74756e65ULL));
     std::vector<Scored> scored;
@@ -123,7 +122,7 @@ int tune_command(const TuneArgs& a) {
       try {
         Session s = make_session(trial_args(a, v, trials[k], is_variant), inst);
         bilevel::OuterOptimizer& opt = *s.optimizer;
-        while (opt.steps_done() < s.options.outer_steps && !opt.budget_spent()) opt.step();
+        opt.run();  // to the budget (no state file: nothing saved)
         r.steps = opt.steps_done(), r.samples = opt.total_samples(), r.seconds = opt.total_seconds();
         r.score = bilevel::outer_value(inst.problem, opt.lambda(), tight);
       } catch (const Error& e) {  // a diverging or untrusted trial: scored as failed

@@ -447,15 +447,20 @@ bilevel::Episode head_episode(const HeadModel& m, std::shared_ptr<const TaskSet>
       for (std::int64_t j : b) out.push_back(labels[static_cast<std::size_t>(t * n + j)]);
     return out;
   };
-  // The inner loss and E on the support/query positions ξ, ζ (all of them: the problem itself).
+  // The heads' loss on the positions `b` of the support (or query) set (all of them: the problem itself).
+  auto loss_at = [=](bool support, const Tensor& w, const TensorList& lam, const bilevel::Batch& b) {
+    const Tensor& x = support ? tasks->support : tasks->query;
+    const std::vector<std::int64_t>& labels = support ? tasks->support_labels : tasks->query_labels;
+    const std::int64_t n = support ? nk : nq;
+    const bool all = bilevel::is_full_batch(b, n);
+    return head_loss(m.head, feats(x, support, b, all, lam), w, all ? labels : labels_at(labels, n, b));
+  };
+  // The inner loss and E on the support/query positions ξ, ζ.
   auto inner = [=](const TensorList& w, const TensorList& lam, const bilevel::Batch& xi) {
-    const bool all = bilevel::is_full_batch(xi, nk);
-    return head_loss(m.head, feats(tasks->support, true, xi, all, lam), w[0], all ? tasks->support_labels : labels_at(tasks->support_labels, nk, xi)) +
-           penalty(w[0], lam);
+    return loss_at(true, w[0], lam, xi) + penalty(w[0], lam);
   };
   auto outer = [=](const TensorList& w, const TensorList& lam, const bilevel::Batch& zeta) {
-    const bool all = bilevel::is_full_batch(zeta, nq);
-    return head_loss(m.head, feats(tasks->query, false, zeta, all, lam), w[0], all ? tasks->query_labels : labels_at(tasks->query_labels, nq, zeta)) / tasks_d;
+    return loss_at(false, w[0], lam, zeta) / tasks_d;
   };
   const TensorList w0{zeros({T, m.ways, m.q})};
   const bilevel::Batch all_s = bilevel::full_batch(nk), all_q = bilevel::full_batch(nq);

@@ -26,8 +26,6 @@ std::string all_names() {
   return s;
 }
 
-bool is_itd(const std::string& name) { return name.rfind("itd", 0) == 0; }
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -47,6 +45,8 @@ void require(bool ok, const std::string& method, const std::string& what) {
 }
 
 }  // namespace
+
+bool is_itd(const std::string& name) { return name.rfind("itd", 0) == 0; }
 
 const std::vector<MethodInfo>& method_names() {
   static const std::vector<MethodInfo> methods = [] {

@@ -59,6 +59,10 @@ struct MethodInfo {
   std::string name, description;
 };
 
+/// True for the ITD names (itd, itd-truncated, itd-checkpointed): methods with no linear
+/// system, hence no K and no warm start of v.
+bool is_itd(const std::string& name);
+
 /// Every method make_method knows, in the order listings show them: itd, itd-truncated,
 /// itd-checkpointed, the AID names (one per built-in linear solver), sid.
 const std::vector<MethodInfo>& method_names();
