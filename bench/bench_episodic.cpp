@@ -13,6 +13,7 @@
 // on one thread.
 //
 //   build-bench/bench/bench_episodic [--tasks B] [--shots K] [--reps R] [--threads N] [--dataset digits|fashion_mnist]
+//                                 [--problem NAME] [--method NAME]   (one case, e.g. for a profiler)
 #include <fmt/format.h>
 
 #include <chrono>
@@ -30,9 +31,9 @@ using namespace hyperad;
 
 int main(int argc, char** argv) {
   int tasks = 32, reps = 11, threads = 1, shots = 5;
-  std::string dataset = "fashion_mnist";
+  std::string dataset = "fashion_mnist", only_problem, only_method;
   bench::parse_flags(argc, argv, {{"--tasks", &tasks}, {"--reps", &reps}, {"--threads", &threads}, {"--shots", &shots},
-                                  {"--dataset", &dataset}});
+                                  {"--dataset", &dataset}, {"--problem", &only_problem}, {"--method", &only_method}});
   runtime::set_num_threads(threads);
   omp_set_num_threads(threads);
 
@@ -56,6 +57,8 @@ int main(int argc, char** argv) {
   fmt::print("{:<14} {:<7} {:>11} {:>14} {:>12} {:>10} {:>10} {:>10}\n", "problem", "method", "batched ms",
              "sequential ms", "threaded ms", "seq/batch", "seq/thr", "rel diff");
   for (const Case& c : cases) {
+    if ((!only_problem.empty() && only_problem != c.problem) || (!only_method.empty() && only_method != c.method.name))
+      continue;
     const problems::Instance inst =
         problems::make_problem(c.problem, {.dataset = dataset, .seed = 1, .options = {{"shots", std::to_string(shots)}}});
     const bilevel::Batch units = bilevel::full_batch(tasks);

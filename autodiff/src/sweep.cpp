@@ -72,10 +72,11 @@ void Sweep::mark_active(std::size_t rec_end) {
   }
 }
 
-void Sweep::add(std::uint32_t id, Tensor g, const char* op, int input) {
-  if (tape_.checking_finite()) {
-    std::string what = input < 0 ? "the seed" : fmt::format("the gradient of input {}", input);
-    check_finite(g, op, what.c_str());
+void Sweep::add(std::uint32_t id, Tensor g, const char* op, int input, bool in_backward) {
+  if (tape_.checking_finite()) {  // the labels are built only here: this runs for every adjoint
+    const std::string where = in_backward ? fmt::format("backward of '{}'", op) : std::string(op);
+    const std::string what = input < 0 ? "the seed" : fmt::format("the gradient of input {}", input);
+    check_finite(g, where.c_str(), what.c_str());
   }
   Tensor& a = adj_[id - lo_];
   if (!a.defined()) {
@@ -96,8 +97,7 @@ void Sweep::accumulate(const Record& r, int i, Tensor g) {
                                    g.shape().str(), i, s.str()));
     g = sum_to(g, s);  // broadcasting is undone once, here, for every op
   }
-  const std::string name = fmt::format("backward of '{}'", r.op->name);
-  add(r.in_id(i), std::move(g), name.c_str(), i);
+  add(r.in_id(i), std::move(g), r.op->name, i, true);
 }
 
 void Sweep::run(std::size_t rec_end) {

@@ -17,8 +17,9 @@ class Sweep {
 
   /// Marks the variables of records [.., rec_end) that depend on an input (call before run).
   void mark_active(std::size_t rec_end);
-  /// Adds `g` into variable id's adjoint (g must have the variable's shape).
-  void add(std::uint32_t id, Tensor g, const char* op, int input);
+  /// Adds `g` into variable id's adjoint (g must have the variable's shape). `op` names the
+  /// source for the finite check: a caller, or (in_backward) the op whose backward made g.
+  void add(std::uint32_t id, Tensor g, const char* op, int input, bool in_backward = false);
   /// Walks records [0, rec_end) backwards, stopping below lo.
   void run(std::size_t rec_end);
   /// The adjoint of `id` (undefined when nothing reached it).

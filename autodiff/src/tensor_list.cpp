@@ -33,13 +33,26 @@ void for_pairs(const TensorList& a, const TensorList& b, F&& f) {
     });
 }
 
+// Σ_k f(p[k], q[k]) in double, in four interleaved partial sums: one running sum waits
+// on its own add every element (a solver's dot products and stopping tests over a
+// meta-batch's states spent 2 % of a hypergradient there); four fill a vector register.
+template <class P, class Q, class F>
+double sum_of(const P* p, const Q* q, std::int64_t n, F f) {
+  double s[4] = {0, 0, 0, 0};
+  std::int64_t k = 0;
+  for (; k + 4 <= n; k += 4)
+    for (int j = 0; j < 4; ++j) s[j] += f(double(p[k + j]), double(q[k + j]));
+  for (; k < n; ++k) s[0] += f(double(p[k]), double(q[k]));
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 }  // namespace
 
 double dot(const TensorList& a, const TensorList& b) {
   check_pair(a, b, "list::dot");
   double s = 0.0;
   for_pairs(a, b, [&](const auto* p, const auto* q, std::int64_t n) {
-    for (std::int64_t k = 0; k < n; ++k) s += double(p[k]) * double(q[k]);
+    s += sum_of(p, q, n, [](double u, double v) { return u * v; });
   });
   return s;
 }
@@ -50,10 +63,7 @@ double distance(const TensorList& a, const TensorList& b) {
   check_pair(a, b, "list::distance");
   double s = 0.0;
   for_pairs(a, b, [&](const auto* p, const auto* q, std::int64_t n) {
-    for (std::int64_t k = 0; k < n; ++k) {
-      const double d = double(p[k]) - double(q[k]);
-      s += d * d;
-    }
+    s += sum_of(p, q, n, [](double u, double v) { return (u - v) * (u - v); });
   });
   return std::sqrt(s);
 }

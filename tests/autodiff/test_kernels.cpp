@@ -212,6 +212,40 @@ TEST_CASE("an element's result does not depend on its position (full batch or pa
   }
 }
 
+TEST_CASE("exp: within 2 ulp of std::exp over its whole range in both dtypes, with overflow, underflow and NaN") {
+  // Every x from the largest finite result down into the subnormals (xsimd 8.1's exp
+  // returned 0 there, and +Inf from exp(709.5) and, in float, exp(88.5)), and the edges.
+  auto run = [&]<class T>(double lo, double hi) {
+    std::vector<double> xs;
+    for (int i = 0; i <= 200000; ++i) xs.push_back(double(T(lo + (hi - lo) * i / 200000.0)));
+    for (double x : {0.0, -0.0, 1e-30, -1e-30, 0.5 * std::log(2.0), hi, lo}) xs.push_back(double(T(x)));
+    const Tensor e = exp(tensor(xs, Shape{static_cast<std::int64_t>(xs.size())}, dtype_of<T>()));
+    const std::vector<double> got = e.to_vector();
+    double worst = 0, worst_x = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const T want = std::exp(T(xs[i]));
+      // in ulps of the result's own spacing (the subnormal spacing at the bottom)
+      const T ulp = std::max(std::nextafter(want, T(INFINITY)) - want, std::numeric_limits<T>::denorm_min());
+      const double err = std::abs(got[i] - double(want)) / double(ulp);
+      if (err > worst) worst = err, worst_x = xs[i];
+    }
+    INFO(dtype_name(dtype_of<T>()) << ": worst at x = " << worst_x);
+    CHECK(worst <= 2.0);
+    const double big = double(std::numeric_limits<T>::max());
+    const std::vector<double> edges =
+        exp(tensor({hi + 1, big, INFINITY, lo - 1, -big, -INFINITY, NAN}, Shape{7}, dtype_of<T>())).to_vector();
+    CHECK(edges[0] == INFINITY);
+    CHECK(edges[1] == INFINITY);
+    CHECK(edges[2] == INFINITY);
+    CHECK(edges[3] == 0.0);
+    CHECK(edges[4] == 0.0);
+    CHECK(edges[5] == 0.0);
+    CHECK(std::isnan(edges[6]));
+  };
+  run.operator()<double>(-745.13, 709.78);
+  run.operator()<float>(-103.27, 88.72);
+}
+
 TEST_CASE("binary maps: equal shapes, scalar, row, column and two-sided broadcasts") {
   struct Pair {
     Shape a, b;
@@ -400,7 +434,11 @@ TEST_CASE("GEMM: all four transpose cases on odd sizes against a naive triple lo
   };
   const Size sizes[] = {{1, 1, 1},   {7, 9, 13},   {13, 17, 5},   {37, 29, 41},  {100, 1, 50}, {1, 50, 30},
                         {3, 300, 1}, {1, 1, 700},  {25, 33, 300}, {127, 129, 257}, {200, 70, 520}, {0, 5, 3},
-                        {4, 0, 3},   {4, 5, 0}};
+                        {4, 0, 3},   {4, 5, 0},
+                        // the small path: every row-group size, columns below, at, between and
+                        // just past one and two vectors (a padded copy, in place, an overlapping tile)
+                        {25, 5, 17}, {5, 17, 25}, {12, 4, 9},  {6, 8, 7},    {11, 3, 2},    {19, 12, 10},
+                        {2, 2, 2},   {13, 16, 3}, {7, 9, 1},   {30, 30, 30}};
   auto run = [&]<class T>() {
     for (const Size& s : sizes)
       for (int t = 0; t < 4; ++t) {

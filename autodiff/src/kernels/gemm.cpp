@@ -15,6 +15,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "kernels/parallel.hpp"
@@ -268,61 +269,85 @@ void gemm_rows_parallel(const Operands<T>& o, std::int64_t M, std::int64_t N, st
 // 25×50 by 50×5, ran at a third of the speed packed: bench_episodic).
 constexpr std::int64_t kSmallGemm = std::int64_t{1} << 15;
 
-// C[i0 .. i0+R, :] = op(A)[i0 .. i0+R, :] · Bm for Bm row-major K×N (rows contiguous): R rows
-// of C in registers, two vectors of columns at a time, each element summed over k in order.
-template <class T, int R>
-void small_rows(const Operands<T>& o, const T* Bm, std::int64_t i0, std::int64_t N, std::int64_t K) {
+// C[i0 .. i0+R, :] = op(A)[i0 .. i0+R, :] · Bm for Bm K×N in rows ldb apart, ldb ≥ NV·W:
+// R rows of C in registers, NV vectors of columns at a time, each element summed over k in
+// order. The loads read full vectors: below NV·W columns Bm is a zero-padded copy, and the
+// last tile of a wider product overlaps the one before it (its overlapping columns are
+// computed twice, in the same order, so equal), which keeps every tile 2R chains of FMAs
+// deep instead of ending on a narrow, latency-bound one.
+template <class T, int NV, int R>
+void small_rows(const Operands<T>& o, const T* Bm, std::int64_t ldb, std::int64_t i0, std::int64_t N,
+                std::int64_t K) {
   using V = Batch<T>;
-  constexpr std::int64_t W = kLanes<T>;
-  for (std::int64_t j = 0; j < N; j += 2 * W) {
-    const std::int64_t n0 = std::min(W, N - j), n1 = std::max<std::int64_t>(0, std::min(W, N - j - W));
-    V acc0[R], acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V(T(0));
-    for (std::int64_t k = 0; k < K; ++k) {
-      const T* b = Bm + k * N + j;
-      const V b0 = n0 == W ? V::load_unaligned(b) : load_partial(b, n0, T(0));
-      const T* a = o.A + i0 * o.ra + k * o.ca;
-      if (n1 > 0) {
-        const V b1 = n1 == W ? V::load_unaligned(b + W) : load_partial(b + W, n1, T(0));
-        for (int r = 0; r < R; ++r) {
-          const V ar(a[r * o.ra]);
-          acc0[r] = xsimd::fma(ar, b0, acc0[r]);
-          acc1[r] = xsimd::fma(ar, b1, acc1[r]);
-        }
-      } else {
-        for (int r = 0; r < R; ++r) acc0[r] = xsimd::fma(V(a[r * o.ra]), b0, acc0[r]);
+  constexpr std::int64_t W = kLanes<T>, TW = NV * W;
+  const std::int64_t last = N > TW ? N - TW : 0;
+  for (std::int64_t j = 0;; j = std::min(j + TW, last)) {
+    V acc[NV][R];
+    for (int v = 0; v < NV; ++v)
+      for (int r = 0; r < R; ++r) acc[v][r] = V(T(0));
+    const T* a = o.A + i0 * o.ra;
+    const T* b = Bm + j;
+    for (std::int64_t k = 0; k < K; ++k, a += o.ca, b += ldb) {
+      V bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * W);
+      for (int r = 0; r < R; ++r) {
+        const V ar(a[r * o.ra]);
+        for (int v = 0; v < NV; ++v) acc[v][r] = xsimd::fma(ar, bv[v], acc[v][r]);
       }
     }
+    const std::int64_t n = std::min(TW, N - j);
     for (int r = 0; r < R; ++r) {
       T* c = o.C + (i0 + r) * o.ldc + j;
-      if (n0 == W) acc0[r].store_unaligned(c);
-      else store_partial(acc0[r], c, n0);
-      if (n1 == W) acc1[r].store_unaligned(c + W);
-      else if (n1 > 0) store_partial(acc1[r], c + W, n1);
+      for (int v = 0; v < NV && v * W < n; ++v) {
+        if (n - v * W >= W) acc[v][r].store_unaligned(c + v * W);
+        else store_partial(acc[v][r], c + v * W, n - v * W);
+      }
     }
+    if (j == last) break;
+  }
+}
+
+// The rows of C in groups of at most MR, as even as can be (25 rows: five groups of five,
+// not four of six and a lone row, whose single FMA chain would run at the FMA's latency).
+template <class T, int NV, int MR>
+void small_row_groups(const Operands<T>& o, const T* Bm, std::int64_t ldb, std::int64_t M, std::int64_t N,
+                      std::int64_t K) {
+  const std::int64_t groups = (M + MR - 1) / MR;
+  std::int64_t i = 0;
+  for (std::int64_t g = 0; g < groups; ++g) {
+    const std::int64_t left = groups - g, r = (M - i + left - 1) / left;
+    [&]<int... Rs>(std::integer_sequence<int, Rs...>) {
+      ((r == Rs + 1 ? small_rows<T, NV, Rs + 1>(o, Bm, ldb, i, N, K) : void()), ...);
+    }(std::make_integer_sequence<int, MR>{});
+    i += r;
   }
 }
 
 // A small product from the operands in place: op(B) is read as it is when its rows are
-// contiguous, else copied row-major first (K·N values, a fraction of the product's work).
+// contiguous and at least a vector wide, else copied row-major first (K·N values, a fraction
+// of the product's work), zero-padded to one or two vectors.
 template <class T>
 void small_gemm(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
+  constexpr std::int64_t W = kLanes<T>;
+  const std::int64_t nv = N <= W ? 1 : 2;
   const T* Bm = o.B;
+  std::int64_t ldb = o.rb;
   thread_local std::vector<T> copy;
-  if (o.cb != 1 || o.rb != N) {
-    copy.resize(static_cast<std::size_t>(K * N));
-    for (std::int64_t k = 0; k < K; ++k)
-      for (std::int64_t j = 0; j < N; ++j) copy[static_cast<std::size_t>(k * N + j)] = o.B[k * o.rb + j * o.cb];
+  if (o.cb != 1 || N < nv * W) {
+    ldb = std::max(N, nv * W);
+    copy.resize(static_cast<std::size_t>(K * ldb));
+    for (std::int64_t k = 0; k < K; ++k) {
+      T* row = copy.data() + k * ldb;
+      for (std::int64_t j = 0; j < N; ++j) row[j] = o.B[k * o.rb + j * o.cb];
+      std::fill(row + N, row + ldb, T(0));
+    }
     Bm = copy.data();
   }
-  std::int64_t i = 0;
-  for (; i + 4 <= M; i += 4) small_rows<T, 4>(o, Bm, i, N, K);
-  switch (M - i) {
-    case 3: return small_rows<T, 3>(o, Bm, i, N, K);
-    case 2: return small_rows<T, 2>(o, Bm, i, N, K);
-    case 1: return small_rows<T, 1>(o, Bm, i, N, K);
-    default: return;
-  }
+  // Registers: NV·R accumulators, NV vectors of B and a broadcast of A; 16 vector
+  // registers below AVX-512.
+  constexpr bool wide = sizeof(Batch<T>) == 64;
+  if (nv == 1) return small_row_groups<T, 1, wide ? 16 : 12>(o, Bm, ldb, M, N, K);
+  small_row_groups<T, 2, wide ? 8 : 6>(o, Bm, ldb, M, N, K);
 }
 
 // y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): rows of dot products, eight rows per pass

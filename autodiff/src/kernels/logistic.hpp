@@ -4,15 +4,15 @@
 // relative precision). Callers that need both at one point compute e once.
 #include <cmath>
 
-#include "kernels/simd.hpp"
+#include "kernels/exp.hpp"
 
 namespace hyperad::kernels {
 
 /// e = exp(−|v|), the one exponential the two functions below need.
 template <class V>
 V exp_neg_abs(V v) {
-  using std::abs, std::exp;  // ADL finds xsimd's for batches
-  return exp(-abs(v));
+  using std::abs;  // ADL finds xsimd's for batches
+  return vexp(-abs(v));
 }
 
 /// softplus(v) = log(1 + e^v) = max(v, 0) + log1p(e), with e = exp_neg_abs(v).

@@ -8,6 +8,7 @@
 
 #include "kernels/buffer.hpp"
 #include "kernels/elementwise.hpp"  // broadcast plans, parallel_for
+#include "kernels/exp.hpp"
 #include "kernels/vec.hpp"
 
 namespace hyperad::kernels {
@@ -321,14 +322,13 @@ std::pair<T, T> lane_lse(const T* x, std::int64_t n) {
   if (!std::isfinite(m)) m = 0;
   const Batch<T> mm(m);
   Batch<T> s0(T(0)), s1(T(0));
-  using std::exp;
   i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
-    s0 += exp(Batch<T>::load_unaligned(x + i) - mm);
-    s1 += exp(Batch<T>::load_unaligned(x + i + W) - mm);
+    s0 += vexp(Batch<T>::load_unaligned(x + i) - mm);
+    s1 += vexp(Batch<T>::load_unaligned(x + i + W) - mm);
   }
-  for (; i + W <= n; i += W) s0 += exp(Batch<T>::load_unaligned(x + i) - mm);
-  if (i < n) s1 += exp(load_partial(x + i, n - i, ninf) - mm);
+  for (; i + W <= n; i += W) s0 += vexp(Batch<T>::load_unaligned(x + i) - mm);
+  if (i < n) s1 += vexp(load_partial(x + i, n - i, ninf) - mm);
   return {m, std::log(xsimd::hadd(s0 + s1))};
 }
 
@@ -345,12 +345,11 @@ void strided_lse(const T* x, std::int64_t n, std::int64_t inner, T* m, T* ls) {
     ls[i] = 0;
   }
   constexpr std::int64_t W = kLanes<T>;
-  using std::exp;
   for (std::int64_t k = 0; k < n; ++k) {
     const T* row = x + k * inner;
     std::int64_t i = 0;
     for (; i + W <= inner; i += W) {
-      const Batch<T> e = exp(Batch<T>::load_unaligned(row + i) - Batch<T>::load_unaligned(m + i));
+      const Batch<T> e = vexp(Batch<T>::load_unaligned(row + i) - Batch<T>::load_unaligned(m + i));
       (Batch<T>::load_unaligned(ls + i) + e).store_unaligned(ls + i);
     }
     for (; i < inner; ++i) ls[i] += std::exp(row[i] - m[i]);

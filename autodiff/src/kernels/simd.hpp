@@ -7,7 +7,7 @@
 // calls them with xsimd::batch<T> for whole batches and for the padded last batch, so one
 // generic lambda serves both. Written with unqualified calls, it works for scalars and
 // batches alike (ADL finds xsimd's overloads for batches):
-//     kernels::simd<4>([](auto v) { using std::exp; return exp(v); })  // 4: cost, see Simd
+//     kernels::simd<4>([](auto v) { using std::log; return log(v); })  // 4: cost, see Simd
 // Branches become if_else(cond, a, b). Unwrapped functors run as plain scalar loops.
 #include <cstdint>
 #include <cstring>

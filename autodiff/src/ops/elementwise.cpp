@@ -8,6 +8,7 @@
 
 #include "hyperad/autodiff/record.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/exp.hpp"
 #include "kernels/logistic.hpp"
 
 namespace hyperad {
@@ -107,7 +108,7 @@ Tensor rdiv_scalar(double s, const Tensor& x) {
 
 Tensor exp(const Tensor& x) {
   static const OpDef def{"exp", [](Backward& bw) { bw.accumulate(0, mul(bw.grad_out(), bw.saved(0))); }};
-  Tensor y = map_unary(x, kernels::simd<4>([](auto v) { using std::exp; return exp(v); }), "exp");
+  Tensor y = map_unary(x, kernels::simd<4>([](auto v) { return kernels::vexp(v); }), "exp");
   return record(def, std::move(y), {&x}, {kSaveOutput});
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@
 #include "hyperad/autodiff/record.hpp"
 #include "ops/loss_common.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/exp.hpp"
 #include "kernels/logistic.hpp"
 #include "kernels/reduce.hpp"
 
@@ -38,43 +40,64 @@ struct Lanes {
   kernels::AxisSplit a;
   std::vector<T> m;  // per lane: lane (o, i) at o·inner + i; its element k at o·n·inner + k·inner + i
   Tensor e, s;       // x's shape; [lanes]
+  /// f(first, lane, stride) for every lane: its elements are at first + k·stride, k < n. The
+  /// stride of contiguous lanes (a softmax over the last axis) is a compile-time 1, so
+  /// their loops over k are tight: the generic nest would run a one-trip loop per element.
+  template <class F>
+  void each_lane(F&& f) const {
+    if (a.inner == 1) {
+      for (std::int64_t o = 0; o < a.outer; ++o) f(o * a.n, o, std::integral_constant<std::int64_t, 1>{});
+      return;
+    }
+    for (std::int64_t o = 0; o < a.outer; ++o)
+      for (std::int64_t i = 0; i < a.inner; ++i) f(o * a.n * a.inner + i, o * a.inner + i, a.inner);
+  }
   /// f(at, lane) for every element, lane by lane.
   template <class F>
   void each(F&& f) const {
-    for (std::int64_t o = 0; o < a.outer; ++o)
-      for (std::int64_t k = 0; k < a.n; ++k)
-        for (std::int64_t i = 0; i < a.inner; ++i) f(o * a.n * a.inner + k * a.inner + i, o * a.inner + i);
+    each_lane([&](std::int64_t first, std::int64_t lane, auto stride) {
+      for (std::int64_t k = 0; k < a.n; ++k) f(first + k * stride, lane);
+    });
   }
   Tensor log_s() const { return kernels::map_unary(s, kernels::simd<4>([](auto v) { using std::log; return log(v); }), "log"); }
+  /// The softmax e / s, lane by lane, in e's storage (e is left undefined).
+  Tensor probabilities() {
+    Tensor y = std::move(e);
+    T* yp = y.mutable_data<T>();
+    const T* sp = s.template data<T>();
+    each_lane([&](std::int64_t first, std::int64_t lane, auto stride) {
+      const T inv = T(1) / sp[lane];
+      for (std::int64_t k = 0; k < a.n; ++k) yp[first + k * stride] *= inv;
+    });
+    return y;
+  }
 };
 
 template <class T>
 Lanes<T> lanes_of(const Tensor& x, int axis) {
   Lanes<T> L{kernels::split_at(x.shape(), axis), {}, {}, {}};
-  const kernels::AxisSplit& a = L.a;
-  L.s = Tensor(Shape{a.outer * a.inner}, x.dtype());
+  const std::int64_t n = L.a.n;
+  L.s = Tensor(Shape{L.a.outer * L.a.inner}, x.dtype());
+  L.m.resize(static_cast<std::size_t>(L.a.outer * L.a.inner));
   const T* xp = x.data<T>();
-  L.m.assign(static_cast<std::size_t>(a.outer * a.inner), -std::numeric_limits<T>::infinity());
   Tensor shifted(x.shape(), x.dtype());
   T* d = shifted.mutable_data<T>();
-  for (std::int64_t o = 0; o < a.outer; ++o)
-    for (std::int64_t i = 0; i < a.inner; ++i) {
-      const std::int64_t base = o * a.n * a.inner + i;
-      T& m = L.m[static_cast<std::size_t>(o * a.inner + i)];
-      for (std::int64_t k = 0; k < a.n; ++k) m = std::max(m, xp[base + k * a.inner]);
-      if (!std::isfinite(m)) m = T(0);
-      for (std::int64_t k = 0; k < a.n; ++k) d[base + k * a.inner] = xp[base + k * a.inner] - m;
-    }
-  L.e = kernels::map_unary(shifted, kernels::simd<4>([](auto v) { using std::exp; return exp(v); }), "softmax");
+  L.each_lane([&](std::int64_t first, std::int64_t lane, auto stride) {
+    const T* v = xp + first;
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::int64_t k = 0; k < n; ++k) m = std::max(m, v[k * stride]);
+    if (!std::isfinite(m)) m = T(0);
+    L.m[static_cast<std::size_t>(lane)] = m;
+    for (std::int64_t k = 0; k < n; ++k) d[first + k * stride] = v[k * stride] - m;
+  });
+  L.e = kernels::map_unary(shifted, kernels::simd<4>([](auto v) { return kernels::vexp(v); }), "softmax");
   const T* e = L.e.template data<T>();
   T* sp = L.s.template mutable_data<T>();
-  for (std::int64_t o = 0; o < a.outer; ++o)
-    for (std::int64_t i = 0; i < a.inner; ++i) {
-      const std::int64_t base = o * a.n * a.inner + i;
-      T sum = 0;
-      for (std::int64_t k = 0; k < a.n; ++k) sum += e[base + k * a.inner];
-      sp[o * a.inner + i] = sum;
-    }
+  L.each_lane([&](std::int64_t first, std::int64_t lane, auto stride) {
+    T sum = 0;
+    for (std::int64_t k = 0; k < n; ++k) sum += e[first + k * stride];
+    sp[lane] = sum;
+  });
   return L;
 }
 
@@ -138,16 +161,7 @@ Tensor softmax(const Tensor& x, int axis) {
   kernels::require_defined(x, "softmax", "input");
   const int a = Shape::normalize_axis(axis, x.rank(), "softmax");
   Tensor y;
-  dispatch(x.dtype(), [&]<class T>() {
-    Lanes<T> L = lanes_of<T>(x, a);
-    // y = e / s, in e's storage (fresh from lanes_of).
-    y = L.e;
-    T* yp = y.mutable_data<T>();
-    std::vector<T> inv(L.m.size());
-    const T* sp = L.s.template data<T>();
-    for (std::size_t l = 0; l < inv.size(); ++l) inv[l] = T(1) / sp[l];
-    L.each([&](std::int64_t at, std::int64_t lane) { yp[at] *= inv[static_cast<std::size_t>(lane)]; });
-  });
+  dispatch(x.dtype(), [&]<class T>() { y = lanes_of<T>(x, a).probabilities(); });
   return record(def, std::move(y), {&x}, {kSaveOutput}, axis_attr(a));
 }
 
@@ -176,13 +190,16 @@ Tensor log_softmax(const Tensor& x, int axis) {
 
 Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& labels, Reduction reduction) {
   // d logits = (softmax(x) − onehot) ⊙ g · scale, with g per example ([n] → [n, 1]) for
-  // `none` and a scalar otherwise. softmax(x) is recomputed from the saved logits with the
-  // DSL op, so the rule is differentiable again; the onehot is a constant.
+  // `none` and a scalar otherwise. A sweep that records itself recomputes softmax(x) from
+  // the saved logits with the DSL op, so the rule is differentiable again; a first-order
+  // sweep (every step of an inner solve) takes the probabilities the forward formed, the
+  // same numbers (the softmax op's own kernel) without a second pass of exponentials. The
+  // onehot is a constant.
   static const OpDef def{"cross_entropy", [](Backward& b) {
                            const Tensor& x = b.saved(0);
                            Tensor g = b.grad_out();
                            if (static_cast<Reduction>(b.integer(0)) == Reduction::none) g = reshape(g, {x.size(0), 1});
-                           Tensor d = sub(softmax(x, 1), b.saved(1));
+                           Tensor d = sub(b.create_graph() ? softmax(x, 1) : b.saved(2), b.saved(1));
                            b.accumulate(0, mul_scalar(mul(d, g), b.real(0)));
                          }};
   const char* op = "cross_entropy";
@@ -202,24 +219,27 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& labe
 
   // Per example: logsumexp(x_i) − x_i[label_i] = (m_i − x_i[label_i]) + log Σ exp(x_i − m_i).
   Tensor per({n}, logits.dtype());
+  const bool recorded = any_requires_grad({&logits});
+  Tensor probabilities;  // for a first-order backward
   dispatch(logits.dtype(), [&]<class T>() {
     const T* x = logits.data<T>();
     T* p = per.mutable_data<T>();
-    const Lanes<T> L = lanes_of<T>(logits, 1);
+    Lanes<T> L = lanes_of<T>(logits, 1);
     const Tensor ls = L.log_s();
     const T* log_s = ls.template data<T>();
     for (std::int64_t i = 0; i < n; ++i)
       p[i] = (L.m[static_cast<std::size_t>(i)] - x[i * C + labels[static_cast<std::size_t>(i)]]) + log_s[i];
+    if (recorded) probabilities = L.probabilities();
   });
   Tensor out = reduce_losses(std::move(per), reduction, scale);
-  if (!any_requires_grad({&logits})) return out;
+  if (!recorded) return out;
 
   Tensor onehot = zeros(logits.shape(), logits.dtype());
   dispatch(logits.dtype(), [&]<class T>() {
     T* h = onehot.mutable_data<T>();
     for (std::int64_t i = 0; i < n; ++i) h[i * C + labels[static_cast<std::size_t>(i)]] = T(1);
   });
-  return record(def, std::move(out), {&logits}, {&logits, &onehot}, reduction_attr(reduction, scale));
+  return record(def, std::move(out), {&logits}, {&logits, &onehot, &probabilities}, reduction_attr(reduction, scale));
 }
 
 Tensor logistic_loss(const Tensor& z, const Tensor& y, Reduction reduction) {
