@@ -89,6 +89,22 @@ struct MetaSpec {
   Defaults defaults{};
 };
 
+/// The convolutional feature map of meta_hyperrep (map=cnn): `blocks` blocks of 3×3
+/// convolution (padding 1, no bias: batch normalization removes it), batch normalization
+/// with each task's own statistics, ReLU and 2×2 max-pooling, on side × side one-channel
+/// images; then the mean over the remaining positions and rows scaled to unit norm (so
+/// ‖[h, 1]‖² = 2 bounds the heads' step for every λ). λ: per block the weight
+/// [channels, in, 3, 3], γ and β [channels].
+struct CnnMap {
+  std::int32_t side, channels, blocks;  // small: a functor holding it fits std::function's own storage
+  /// He-initialized convolutions, γ = 1, β = 0.
+  TensorList lambda0(Generator& gen) const;
+  /// x [T, n, side²] → [T, n, channels].
+  Tensor features(const Tensor& x, const TensorList& lam) const;
+  /// Halvings of a side before it reaches 1: the most blocks a side × side image allows.
+  static std::int64_t halvings(std::int64_t side);
+};
+
 /// Builds the instance: meta-train tasks from the train stream of the meta-train pool (the
 /// fixed problem holds tasks 0 … T−1; the episodic version draws ids from the same stream,
 /// a population of `task_pool` or fresh ones), `validation` the query accuracy of the fixed

@@ -64,6 +64,7 @@ const std::vector<Case> kCases = {
     {"meta_biased", {{"head", "ridge"}}},
     {"meta_hyperrep", {}},
     {"meta_hyperrep", {{"map", "mlp"}, {"head", "ridge"}}},
+    {"meta_hyperrep", {{"map", "cnn"}}},  // 4×4 images: 2 blocks of 4 channels
 };
 
 std::string describe(const Case& c) {
@@ -326,7 +327,10 @@ TEST_CASE("meta problems reject bad options with a message naming the problem an
   expect_error(make("meta_biased", {{"ways", "6"}}), "ways=6 needs 6 classes on the meta-train side");
   expect_error(make("meta_hyperrep", {{"ways", "5"}, {"train_classes", "7"}}),
                "ways=5 needs 5 classes on the meta-test side, but train_classes=7 gives it 3 (classes 7-9)");
-  expect_error(make("meta_hyperrep", {{"map", "cnn"}}), "problem 'meta_hyperrep': option map='cnn' is not one of");
+  expect_error(make("meta_hyperrep", {{"map", "rnn"}}),
+               "problem 'meta_hyperrep': option map='rnn' is not one of linear, mlp, cnn");
+  expect_error(make("meta_hyperrep", {{"map", "cnn"}, {"blocks", "3"}}),
+               "option blocks=3 halves the 4×4 images more than 2 times");
   expect_error(make("meta_hyperrep", {{"pool", "3"}}), "option pool=3 does not divide the image side 8 of digits");
   expect_error(make("meta_hyperrep", {{"shots", "100"}, {"queries", "100"}}),
                "shots + queries = 200 exceeds the");
