@@ -5,6 +5,13 @@
 // mean training cross-entropy (+ optional weight decay). tanh is 1-Lipschitz, so ‖A‖₂ ≤ r < 1
 // (a spectral-ball projection on A) makes Φ a contraction; ∂_ZΦ = diag(tanh′) (I ⊗ A) is
 // not symmetric, so AID needs FP, GMRES or normal-equation CG (CG is flagged by AID).
+//
+// map=conv: each state is an image of h channels, z = tanh(conv(z, W) + conv(x, V) + c)
+// (3×3 kernels, padding 1), read out by logits U·mean(z) + b over the positions. A 3×3
+// convolution is a sum of nine channel mixes W[:, :, a, b] each followed by a shift, and a
+// zero-padded shift has norm at most 1, so ‖conv(·, W)‖₂ ≤ Σ_ab ‖W_ab‖₂ ≤ Σ_ab ‖W_ab‖_F ≤
+// 3‖W‖_F (Cauchy–Schwarz over the nine taps): projecting W on the Frobenius ball of
+// radius r/3 keeps Φ a contraction of constant r.
 #include <cmath>
 #include <filesystem>
 #include <numeric>
@@ -13,9 +20,11 @@
 
 #include "families.hpp"
 #include "metrics.hpp"
+#include "hyperad/autodiff/ops/conv.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"
+#include "hyperad/autodiff/ops/pool.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/tape.hpp"
@@ -28,13 +37,22 @@ namespace {
 
 constexpr const char* kName = "equilibrium";
 
-// Positions in λ = {A [h, h], B [h, d], c [h], U [C, h], b [C]}.
+// Positions in λ = {A [h, h], B [h, d], c [h], U [C, h], b [C]}; with map=conv A is W
+// [h, h, 3, 3] and B is V [h, 1, 3, 3].
 enum : std::size_t { kA, kB, kC, kU, kb };
 
 struct Settings {
   std::string dataset;
   std::int64_t hidden = 0, train_size = 0, val_size = 0, test_size = 0, pool = 1;
   double radius = 0.9, weight_decay = 0.0;
+  bool conv = false;
+};
+
+// The shape of the states: rows of h (dense) or h-channel side × side images (conv).
+struct Model {
+  bool conv = false;
+  std::int64_t hidden = 0, side = 0;
+  Shape states(std::int64_t n) const { return conv ? Shape{n, hidden, side, side} : Shape{n, hidden}; }
 };
 
 // Examples: standardized features [n, d] and labels.
@@ -62,6 +80,10 @@ Settings parse(const ProblemConfig& config) {
   s.test_size = option_int(config, kName, "test_size", small ? 40 : (digits ? 497 : 1000), 1, 10000);
   s.pool = option_int(config, kName, "pool", small ? (digits ? 4 : 7) : (digits ? 1 : 2), 1, 28);
   s.weight_decay = option_double(config, kName, "weight_decay", 0.0, 0.0, 1e3);
+  const std::string map = option_string(config, "map", "dense");
+  if (map != "dense" && map != "conv")
+    throw ValueError(fmt::format("problem '{}': option map='{}' is not one of dense, conv", kName, map));
+  s.conv = map == "conv";
   const std::int64_t side = digits ? 8 : 28;
   if (side % s.pool != 0)
     throw ValueError(fmt::format("problem '{}': option pool={} must divide the image side {} of {}", kName, s.pool,
@@ -132,13 +154,22 @@ Sets load(const Settings& s, const ProblemConfig& config) {
 
 // ---- the model -----------------------------------------------------------------------
 
-// Φ on the rows of Z: tanh(Z Aᵀ + X Bᵀ + c).
-Tensor layer(const Tensor& z, const Tensor& x, const TensorList& lam) {
+// Φ on the states Z of the examples X: tanh(Z Aᵀ + X Bᵀ + c) on rows, or
+// tanh(conv(Z, W) + conv(X, V) + c) on images.
+Tensor layer(const Model& m, const Tensor& z, const Tensor& x, const TensorList& lam) {
+  if (m.conv) {
+    const ConvOptions same{.padding = {1, 1}};
+    const Tensor img = reshape(x, {x.size(0), 1, m.side, m.side});
+    return tanh(conv2d(z, lam[kA], {}, same) + conv2d(img, lam[kB], lam[kC], same));
+  }
   return tanh(matmul_t(z, lam[kA], false, true) + matmul_t(x, lam[kB], false, true) + lam[kC]);
 }
-Tensor logits(const Tensor& z, const TensorList& lam) { return matmul_t(z, lam[kU], false, true) + lam[kb]; }
-Tensor loss(const Tensor& z, const std::vector<std::int64_t>& y, const TensorList& lam, double weight_decay) {
-  Tensor e = cross_entropy(logits(z, lam), y);
+Tensor logits(const Model& m, const Tensor& z, const TensorList& lam) {
+  return matmul_t(m.conv ? global_avg_pool2d(z) : z, lam[kU], false, true) + lam[kb];
+}
+Tensor loss(const Model& m, const Tensor& z, const std::vector<std::int64_t>& y, const TensorList& lam,
+            double weight_decay) {
+  Tensor e = cross_entropy(logits(m, z, lam), y);
   if (weight_decay == 0.0) return e;
   return e + (0.5 * weight_decay) * (squared_norm(lam[kA]) + squared_norm(lam[kB]) + squared_norm(lam[kU]));
 }
@@ -149,24 +180,32 @@ struct Score {
 
 // Held-out examples: their equilibrium by fixed-point iteration to a tolerance (per
 // element about 1e-8), then the cross-entropy and accuracy of the readout.
-Score score(const Data& d, const TensorList& lam, std::int64_t hidden) {
+Score score(const Model& m, const Data& d, const TensorList& lam) {
   const Tensor x = d.x;
+  const Shape states = m.states(x.size(0));
   bilevel::Problem p = bilevel::Problem::from_map(
-      [x](const TensorList& w, const TensorList& l) { return TensorList{layer(w[0], x, l)}; },
-      [](const TensorList&, const TensorList&) { return scalar(0.0); }, {zeros({x.size(0), hidden})});
-  const double tol = 1e-8 * std::sqrt(static_cast<double>(x.size(0) * hidden));
+      [m, x](const TensorList& w, const TensorList& l) { return TensorList{layer(m, w[0], x, l)}; },
+      [](const TensorList&, const TensorList&) { return scalar(0.0); }, {zeros(states)});
+  const double tol = 1e-8 * std::sqrt(static_cast<double>(states.numel()));
   const bilevel::InnerResult r =
       bilevel::solve_inner(p, lam, p.initial_state(), {.max_iterations = 10000, .tolerance = Tolerance::absolute(tol)});
   NoGradGuard off;
-  const Tensor lg = logits(r.state[0], lam);
+  const Tensor lg = logits(m, r.state[0], lam);
   return {cross_entropy(lg, d.y).item(), multiclass_accuracy(lg, d.y)};
 }
 
 // A seeded starting point: ‖A‖₂ about 0.5 (then clipped to the radius), unit-scale
 // pre-activations, and a random readout so that every part of λ has a nonzero gradient.
-TensorList initial_lambda(std::int64_t h, std::int64_t d, std::int64_t classes, double radius, std::uint64_t seed) {
+TensorList initial_lambda(const Model& m, std::int64_t d, std::int64_t classes, double radius, std::uint64_t seed) {
   Generator gen(seed ^ 0xe9b1f5a3c7d2ull);
+  const std::int64_t h = m.hidden;
   const double sh = std::sqrt(static_cast<double>(h));
+  if (m.conv) {  // ‖W‖_F = radius/6: the bound 3‖W‖_F is half the radius
+    Tensor w = randn({h, h, 3, 3}, gen);
+    w = w * (radius / 6.0 / std::sqrt(squared_norm(w).item()));
+    Tensor v = randn({h, 1, 3, 3}, gen) * (1.0 / 3.0);
+    return {w, v, zeros({h}), randn({classes, h}, gen) * (1.0 / sh), zeros({classes})};
+  }
   Tensor a = bilevel::project_spectral_ball(randn({h, h}, gen) * (0.25 / sh), radius);
   Tensor b = randn({h, d}, gen) * (1.0 / std::sqrt(static_cast<double>(d)));
   Tensor u = randn({classes, h}, gen) * (1.0 / sh);
@@ -179,16 +218,16 @@ TensorList initial_lambda(std::int64_t h, std::int64_t d, std::int64_t classes, 
 // problem itself (rows() of the full batch is X, not a copy). Inside an episode there is
 // nothing left to sample (one position per example): SID there is damped fixed-point
 // iteration on the batch, and with η = 1 it is AID-FP.
-bilevel::EpisodicProblem episodic_version(const Data& train, std::int64_t hidden, double weight_decay) {
+bilevel::EpisodicProblem episodic_version(const Model& m, const Data& train, double weight_decay) {
   const Tensor x = train.x;
   const std::vector<std::int64_t> y = train.y;
-  auto build = [x, y, hidden, weight_decay](const bilevel::Batch& ids) {
+  auto build = [m, x, y, weight_decay](const bilevel::Batch& ids) {
     const Tensor xb = bilevel::rows(x, ids);
     const std::vector<std::int64_t> yb = bilevel::is_full_batch(ids, x.size(0)) ? y : bilevel::pick(y, ids);
-    const TensorList z0{zeros({static_cast<std::int64_t>(ids.size()), hidden})};
-    auto phi = [xb](const TensorList& w, const TensorList& lam) { return TensorList{layer(w[0], xb, lam)}; };
-    auto outer = [yb, weight_decay](const TensorList& w, const TensorList& lam) {
-      return loss(w[0], yb, lam, weight_decay);
+    const TensorList z0{zeros(m.states(static_cast<std::int64_t>(ids.size())))};
+    auto phi = [m, xb](const TensorList& w, const TensorList& lam) { return TensorList{layer(m, w[0], xb, lam)}; };
+    auto outer = [m, yb, weight_decay](const TensorList& w, const TensorList& lam) {
+      return loss(m, w[0], yb, lam, weight_decay);
     };
     bilevel::Episode e{.problem = bilevel::Problem::from_map(phi, outer, z0)};
     e.stochastic = bilevel::StochasticProblem::from_map(
@@ -204,24 +243,33 @@ Instance make(const ProblemConfig& config) {
   const Settings s = parse(config);
   const Sets data = load(s, config);
   const std::int64_t n = data.train.x.size(0), d = data.train.x.size(1), h = s.hidden;
+  const Model m{s.conv, h, static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(d))))};
+  if (m.conv && m.side * m.side != d)
+    throw ValueError(fmt::format("problem '{}': map=conv needs square images, got {} features", kName, d));
 
   Instance inst;
-  inst.summary = fmt::format(
-      "deep-equilibrium classifier on {} ({} train / {} validation / {} test, {} features, {} classes): "
-      "w = Z_train [{}, {}] with Z = tanh(Z Aᵀ + X Bᵀ + c), λ = (A [{}, {}], ‖A‖₂ ≤ {}; B [{}, {}]; c; U [{}, {}]; b)",
-      s.dataset, n, data.val.x.size(0), data.test.x.size(0), d, data.classes, n, h, h, h, s.radius, h, d,
-      data.classes, h);
+  inst.summary =
+      m.conv ? fmt::format("convolutional deep-equilibrium classifier on {} ({} train / {} validation / {} test, "
+                           "{}×{} images, {} classes): w = Z_train [{}, {}, {}, {}] with Z = tanh(conv(Z, W) + "
+                           "conv(X, V) + c), 3×3 kernels, 3‖W‖_F ≤ {}; logits U·mean(Z) + b",
+                           s.dataset, n, data.val.x.size(0), data.test.x.size(0), m.side, m.side, data.classes, n, h,
+                           m.side, m.side, s.radius)
+             : fmt::format("deep-equilibrium classifier on {} ({} train / {} validation / {} test, {} features, {} "
+                           "classes): w = Z_train [{}, {}] with Z = tanh(Z Aᵀ + X Bᵀ + c), λ = (A [{}, {}], ‖A‖₂ ≤ "
+                           "{}; B [{}, {}]; c; U [{}, {}]; b)",
+                           s.dataset, n, data.val.x.size(0), data.test.x.size(0), d, data.classes, n, h, h, h,
+                           s.radius, h, d, data.classes, h);
 
-  bilevel::EpisodicProblem episodic = episodic_version(data.train, h, s.weight_decay);
+  bilevel::EpisodicProblem episodic = episodic_version(m, data.train, s.weight_decay);
   inst.problem = episodic.episode(bilevel::full_batch(n)).problem;
   inst.inner_examples = inst.outer_examples = n;
-  inst.lambda0 = initial_lambda(h, d, data.classes, s.radius, config.seed);
-  inst.projections = {bilevel::Projection::spectral_ball(s.radius), bilevel::Projection::identity(),
+  inst.lambda0 = initial_lambda(m, d, data.classes, s.radius, config.seed);
+  inst.projections = {m.conv ? bilevel::Projection::l2_ball(s.radius / 3.0) : bilevel::Projection::spectral_ball(s.radius),
                       bilevel::Projection::identity(), bilevel::Projection::identity(),
-                      bilevel::Projection::identity()};
+                      bilevel::Projection::identity(), bilevel::Projection::identity()};
 
   const Data val = data.val, test = data.test, train = data.train;
-  inst.validation = [val, h](const TensorList&, const TensorList& lam) { return score(val, lam, h).accuracy; };
+  inst.validation = [m, val](const TensorList&, const TensorList& lam) { return score(m, val, lam).accuracy; };
   inst.validation_name = "val_acc";
   // The JMLR 2023 protocol: a minibatch of examples per step, T = K = 3 iterations from 0
   // (radius 0.5 there: -o radius=0.5).
@@ -238,13 +286,15 @@ Instance make(const ProblemConfig& config) {
                                                .batch_size = 0},
                                   .meta_batch = std::min<std::int64_t>(100, n),
                                   .preferred = false};
-  inst.evaluate = [train, val, test, h](const TensorList& lam) {
-    const Score te = score(test, lam, h);
-    return Metrics{{"test_loss", te.loss},
-                   {"test_accuracy", te.accuracy},
-                   {"validation_accuracy", score(val, lam, h).accuracy},
-                   {"train_accuracy", score(train, lam, h).accuracy},
-                   {"spectral_norm_A", bilevel::singular_values(lam[kA]).front()}};
+  inst.evaluate = [m, train, val, test](const TensorList& lam) {
+    const Score te = score(m, test, lam);
+    Metrics out{{"test_loss", te.loss},
+                {"test_accuracy", te.accuracy},
+                {"validation_accuracy", score(m, val, lam).accuracy},
+                {"train_accuracy", score(m, train, lam).accuracy}};
+    if (m.conv) out.push_back({"contraction_bound", 3.0 * std::sqrt(squared_norm(lam[kA]).item())});
+    else out.push_back({"spectral_norm_A", bilevel::singular_values(lam[kA]).front()});
+    return out;
   };
   inst.defaults = {.method = "aid-gmres",
                    .inner_steps = 40,
@@ -274,6 +324,8 @@ ProblemInfo equilibrium_classifier() {
               {"test_size", "497 digits (the rest), 1000 fashion_mnist (small: 40)", "test examples (evaluate)"},
               {"pool", "1 digits, 2 fashion_mnist (small: 4, 7)", "average-pool the images p×p (p divides the side)"},
               {"weight_decay", "0", "½·wd·(‖A‖² + ‖B‖² + ‖U‖²) added to the training loss"},
+              {"map", "dense", "dense (z = tanh(Az + Bx + c)) or conv (h-channel image states, 3×3 convolutions, "
+                               "3‖W‖_F ≤ radius)"},
           },
       .make = make,
       .warm_start = "inner+linear",
