@@ -12,15 +12,21 @@
 // faster), hyperad's convolution GFLOP/s in the forward pass, and the two libraries'
 // largest relative difference of the loss, the gradient and the HVP.
 //
-//   bench_cnn_torch [--reps N] [--threads-max T]     writes bench/results/cnn_torch.csv
+// At 2 threads each timed call follows a 250 ms pause and an untimed call of the same
+// library (libtorch's threads spin after a call; see bench_torch_baseline).
+//
+//   bench_cnn_torch [--reps N] [--threads-min T] [--threads-max T]    writes bench/results/cnn_torch.csv
 #include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <thread>
 
 #include "bench_util.hpp"
+#include "cnn_fixture.hpp"
 #include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/hyperad.hpp"
 
@@ -29,60 +35,26 @@ using hyperad::TensorList;
 
 namespace {
 
-constexpr int kBlocks = 4;
-constexpr std::int64_t kChannels = 32;
-
-torch::Tensor to_torch(const Tensor& t) {
-  std::vector<float> v;
-  for (double x : t.to_vector()) v.push_back(static_cast<float>(x));
-  std::vector<std::int64_t> shape;
-  for (int i = 0; i < t.rank(); ++i) shape.push_back(t.size(i));
-  return torch::from_blob(v.data(), shape, torch::TensorOptions().dtype(torch::kFloat32)).clone();
-}
-
-std::vector<double> from_torch(const torch::Tensor& t) {
-  torch::Tensor c = t.contiguous().to(torch::kFloat64);
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-// θ: per block the conv weight, γ, β.
-TensorList init_params(std::int64_t in_channels, hyperad::Generator& gen) {
-  TensorList p;
-  for (int b = 0; b < kBlocks; ++b) {
-    const std::int64_t in = b == 0 ? in_channels : kChannels;
-    p.push_back((hyperad::randn({kChannels, in, 3, 3}, gen) * std::sqrt(2.0 / double(in * 9))).to(hyperad::Dtype::f32));
-    p.push_back(hyperad::ones({kChannels}, hyperad::Dtype::f32));
-    p.push_back(hyperad::zeros({kChannels}, hyperad::Dtype::f32));
-  }
-  return p;
-}
+using hyperad::bench::kCnnBlocks;
+using hyperad::bench::kCnnChannels;
 
 Tensor loss_hyperad(const Tensor& x, const TensorList& p) {
-  Tensor h = x;
-  for (int b = 0; b < kBlocks; ++b) {
-    h = hyperad::conv2d(h, p[3 * b], {}, {.padding = {1, 1}});
-    h = hyperad::batch_norm(h, p[3 * b + 1], p[3 * b + 2]);
-    h = hyperad::max_pool2d(hyperad::relu(h), {2, 2});
-  }
-  return hyperad::sum(hyperad::square(h)) * (0.5 / double(x.size(0)));
+  return hyperad::sum(hyperad::square(hyperad::bench::cnn_forward(x, p))) * (0.5 / double(x.size(0)));
 }
 
 torch::Tensor loss_torch(const torch::Tensor& x, const std::vector<torch::Tensor>& p) {
-  torch::Tensor h = x;
-  for (int b = 0; b < kBlocks; ++b) {
-    h = torch::conv2d(h, p[3 * b], {}, 1, 1);
-    h = torch::batch_norm(h, p[3 * b + 1], p[3 * b + 2], {}, {}, /*training=*/true, 0.1, 1e-5, false);
-    h = torch::max_pool2d(torch::relu(h), 2);
-  }
-  return h.square().sum() * (0.5 / double(x.size(0)));
+  return hyperad::bench::cnn_forward(x, p).square().sum() * (0.5 / double(x.size(0)));
 }
+
+torch::Tensor to_torch(const Tensor& t) { return hyperad::bench::to_torch(t, torch::kFloat32); }
+using hyperad::bench::from_torch;
 
 // Multiply-adds of the forward convolutions.
 double conv_flops(std::int64_t N, std::int64_t C, std::int64_t side) {
   double f = 0;
-  for (int b = 0; b < kBlocks; ++b) {
-    const std::int64_t in = b == 0 ? C : kChannels;
-    f += 2.0 * double(N * kChannels * side * side * in * 9);
+  for (int b = 0; b < kCnnBlocks; ++b) {
+    const std::int64_t in = b == 0 ? C : kCnnChannels;
+    f += 2.0 * double(N * kCnnChannels * side * side * in * 9);
     side /= 2;
   }
   return f;
@@ -107,27 +79,39 @@ double ms(F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int reps = 11, threads_max = 2;
-  hyperad::bench::parse_flags(argc, argv, {{"--reps", &reps}, {"--threads-max", &threads_max}});
+  int reps = 11, threads_min = 1, threads_max = 2;
+  hyperad::bench::parse_flags(argc, argv,
+                              {{"--reps", &reps}, {"--threads-min", &threads_min}, {"--threads-max", &threads_max}});
   torch::manual_seed(0);
   std::vector<std::vector<std::string>> rows{{"input", "batch", "threads", "what", "hyperad_ms", "torch_ms",
                                               "ratio_torch_over_hyperad", "hyperad_conv_gflops", "rel_diff"}};
   fmt::print("4-block CNN (3x3 conv {} ch, batch norm, ReLU, 2x2 max-pool), float32; medians of {} interleaved reps\n\n",
-             kChannels, reps);
+             kCnnChannels, reps);
   fmt::print("{:<9} {:>5} {:>3}  {:<17} {:>11} {:>10} {:>12} {:>13} {:>9}\n", "input", "batch", "thr", "what",
              "hyperad ms", "torch ms", "torch/hyperad", "conv GFLOP/s", "rel diff");
+  // The GEMM's own rate at a product of the network's shapes (the im2col product of block 2
+  // on 28×28 inputs: 32 filters × 288 taps × 196 positions, per sample), float32.
+  for (int threads = threads_min; threads <= threads_max; ++threads) {
+    hyperad::runtime::set_num_threads(threads);
+    hyperad::Generator g(3);
+    const Tensor a = hyperad::randn({32, 288}, g).to(hyperad::Dtype::f32), b = hyperad::randn({288, 196 * 25}, g).to(hyperad::Dtype::f32);
+    const double t = hyperad::bench::median_ms(21, [&] { hyperad::matmul(a, b); });
+    fmt::print("GEMM [32, 288]·[288, 4900] float32, {} thread(s): {:.1f} GFLOP/s\n", threads,
+               2.0 * 32 * 288 * 4900 / t * 1e-6);
+  }
+  fmt::print("\n");
   struct Input {
     std::int64_t C, side;
   };
   for (const Input in : {Input{1, 28}, Input{3, 84}})
     for (std::int64_t N : {25, 75})
-      for (int threads = 1; threads <= threads_max; ++threads) {
+      for (int threads = threads_min; threads <= threads_max; ++threads) {
         hyperad::runtime::set_num_threads(threads);
         omp_set_num_threads(threads);
         torch::set_num_threads(threads);
         hyperad::Generator gen(1);
         const Tensor x = hyperad::randn({N, in.C, in.side, in.side}, gen).to(hyperad::Dtype::f32);
-        TensorList p = init_params(in.C, gen), v;
+        TensorList p = hyperad::bench::cnn_params(in.C, gen, hyperad::Dtype::f32), v;
         for (const Tensor& t : p) v.push_back(hyperad::randn(t.shape(), gen).to(hyperad::Dtype::f32));
         const torch::Tensor tx = to_torch(x);
         std::vector<torch::Tensor> tp, tv;
@@ -186,8 +170,18 @@ int main(int argc, char** argv) {
           c.h();  // warm up both
           c.t();
           std::vector<double> th, tt, ratio;
+          // At 2 threads each timed call follows a pause and an untimed call of the same
+          // library (as in bench_torch_baseline): libtorch's worker threads spin after a
+          // call and would take the core the other library's second thread needs.
+          auto settle = [&](const std::function<std::vector<double>()>& f) {
+            if (threads == 1) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            f();
+          };
           for (int r = 0; r < reps; ++r) {
+            settle(c.h);
             th.push_back(ms([&] { hr = c.h(); }));
+            settle(c.t);
             tt.push_back(ms([&] { tr = c.t(); }));
             ratio.push_back(tt.back() / th.back());
           }
@@ -203,6 +197,7 @@ int main(int argc, char** argv) {
                           fmt::format("{:.2f}", gflops), fmt::format("{:.2e}", diff)});
         }
       }
-  hyperad::bench::write_csv(hyperad::bench::results_path("cnn_torch.csv"), rows);
+  hyperad::bench::write_csv(
+      hyperad::bench::results_path(fmt::format("cnn_torch_{}-{}t.csv", threads_min, threads_max)), rows);
   return 0;
 }

@@ -162,26 +162,30 @@ TEST_CASE("conv_transpose2d and conv2d_weight: finite differences, first and sec
   }
 }
 
-TEST_CASE("conv ops: the same bits on one thread and on two") {
-  // Large enough that the batch is split over threads.
-  const Tensor x = rn({8, 8, 20, 20}), w = rn({16, 8, 3, 3});
+TEST_CASE("conv ops and max pooling: the same bits on one thread and on two") {
+  // Large enough that the batch is split over threads (and the weight gradient's 9 samples
+  // into three chunks).
+  const Tensor x = rn({9, 8, 20, 20}), w = rn({16, 8, 3, 3});
   const ConvOptions o{.padding = {1, 1}};
-  Tensor y1, y2, t1, t2, w1, w2;
+  Tensor y1, y2, t1, t2, w1, w2, p1, p2;
   {
     ThreadCount one(1);
     y1 = conv2d(x, w, {}, o);
     t1 = conv_transpose2d(y1, w, {}, o);
     w1 = conv2d_weight(x, y1, {3, 3}, o);
+    p1 = max_pool2d(y1, {2, 2});
   }
   {
     ThreadCount two(2);
     y2 = conv2d(x, w, {}, o);
     t2 = conv_transpose2d(y1, w, {}, o);
     w2 = conv2d_weight(x, y1, {3, 3}, o);
+    p2 = max_pool2d(y1, {2, 2});
   }
   CHECK(values(y1) == values(y2));
   CHECK(values(t1) == values(t2));
   CHECK(values(w1) == values(w2));
+  CHECK(values(p1) == values(p2));
 }
 
 TEST_CASE("conv ops: errors name the op and the shapes") {

@@ -135,31 +135,42 @@ void conv2d_input_grad(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   });
 }
 
+// Samples per partial sum of the weight gradient: the batch is cut into chunks of this
+// many, each summed by one thread, and the chunks' sums added in order, so the result does
+// not depend on the thread count.
+constexpr std::int64_t kWeightChunk = 4;
+
 template <class T>
 void conv2d_weight_grad(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-  const std::int64_t rows = g.rows(), P = g.out_pixels(), Og = g.Og(), Cg = g.Cg();
-  // Groups are independent; within one the batch is summed in order.
-  const std::int64_t per_group = std::max<std::int64_t>(1, g.N * Og * P * rows);
+  const std::int64_t rows = g.rows(), P = g.out_pixels(), Og = g.Og(), Cg = g.Cg(), size = g.O * rows;
+  if (g.N == 0) return std::fill(dw, dw + size, T(0));
+  const std::int64_t chunks = (g.N + kWeightChunk - 1) / kWeightChunk;
+  Scratch<T> partial((chunks - 1) * size);  // the sums of chunks 1, 2, …; chunk 0 sums into dw
+  const std::int64_t per_chunk = std::max<std::int64_t>(1, kWeightChunk * g.O * P * rows);
   parallel_for(
-      g.groups, std::max<std::int64_t>(1, parallel_gemm() / per_group),
-      [&](std::int64_t k0, std::int64_t k1) {
+      chunks, std::max<std::int64_t>(1, parallel_gemm() / per_chunk),
+      [&](std::int64_t c0, std::int64_t c1) {
         Scratch<T> col(g.pointwise() ? 0 : rows * P), part(Og * rows);
-        for (std::int64_t k = k0; k < k1; ++k) {
-          T* dwk = dw + k * Og * rows;
-          for (std::int64_t n = 0; n < g.N; ++n) {
-            const T* xg = x + (n * g.C + k * Cg) * g.in_pixels();
-            const T* c = xg;
-            if (!g.pointwise()) {
-              im2col(g, xg, col.get());
-              c = col.get();
+        for (std::int64_t c = c0; c < c1; ++c) {
+          T* out = c == 0 ? dw : partial.get() + (c - 1) * size;
+          const std::int64_t n0 = c * kWeightChunk, n1 = std::min(g.N, n0 + kWeightChunk);
+          for (std::int64_t k = 0; k < g.groups; ++k) {
+            T* outk = out + k * Og * rows;
+            for (std::int64_t n = n0; n < n1; ++n) {
+              const T* xg = x + (n * g.C + k * Cg) * g.in_pixels();
+              const T* cm = xg;
+              if (!g.pointwise()) {
+                im2col(g, xg, col.get());
+                cm = col.get();
+              }
+              gemm<T>(false, true, Og, rows, P, dy + (n * g.O + k * Og) * P, cm, n == n0 ? outk : part.get());
+              if (n > n0) vec::add_to(outk, part.get(), Og * rows);
             }
-            gemm<T>(false, true, Og, rows, P, dy + (n * g.O + k * Og) * P, c, n == 0 ? dwk : part.get());
-            if (n > 0) vec::add_to(dwk, part.get(), Og * rows);
           }
-          if (g.N == 0) std::fill(dwk, dwk + Og * rows, T(0));
         }
       },
       1);
+  for (std::int64_t c = 1; c < chunks; ++c) vec::add_to(dw, partial.get() + (c - 1) * size, size);
 }
 
 #define HYPERAD_CONV_INSTANTIATE(T)                                                \

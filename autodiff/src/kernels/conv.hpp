@@ -6,9 +6,9 @@
 // weight gradient is dy_g · colᵀ summed over the batch. A 1×1 kernel with stride 1 and no
 // padding needs no im2col: the input is its own column matrix.
 //
-// Samples (and, for the weight gradient, groups) run on OpenMP threads above a measured
-// amount of work; each output element is computed by one thread in a fixed order, so
-// results do not depend on the thread count.
+// Samples run on OpenMP threads above the GEMM's threshold of work; each output element
+// is computed by one thread in a fixed order (the weight gradient sums fixed chunks of the
+// batch, then the chunks in order), so results do not depend on the thread count.
 #include <cstdint>
 
 namespace hyperad::kernels {

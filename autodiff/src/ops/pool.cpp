@@ -12,6 +12,7 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/parallel.hpp"
 
 namespace hyperad {
 
@@ -45,31 +46,59 @@ Windows windows(const char* op, const Tensor& x, std::array<std::int64_t, 2> k, 
 // NaN stays), window by window.
 template <class T>
 std::vector<std::int64_t> argmax_windows(const Windows& w, const T* x) {
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(w.N * w.C * w.Ho * w.Wo));
-  std::int64_t* out = idx.data();
-  for (std::int64_t p = 0; p < w.N * w.C; ++p) {
-    const std::int64_t base = p * w.H * w.W;
-    for (std::int64_t i = 0; i < w.Ho; ++i) {
-      const std::int64_t h0 = std::max<std::int64_t>(0, i * w.sh - w.ph), h1 = std::min(w.H, i * w.sh - w.ph + w.kh);
-      for (std::int64_t j = 0; j < w.Wo; ++j) {
-        const std::int64_t c0 = std::max<std::int64_t>(0, j * w.sw - w.pw), c1 = std::min(w.W, j * w.sw - w.pw + w.kw);
-        std::int64_t best = base + h0 * w.W + c0;
-        T m = x[best];
-        for (std::int64_t h = h0; h < h1; ++h) {
-          const std::int64_t row = base + h * w.W;
-          for (std::int64_t c = c0; c < c1; ++c) {
-            // Larger, or a NaN while no NaN is held: branch-free (random data mispredicts
-            // half of these comparisons).
-            const T v = x[row + c];
-            const bool take = !(v <= m) & (m == m);
-            best = take ? row + c : best;
-            m = take ? v : m;
+  const std::int64_t per_plane = w.Ho * w.Wo;
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(w.N * w.C * per_plane));
+  // Larger, or a NaN while no NaN is held (the first maximum stays).
+  const auto consider = [x](std::int64_t at, std::int64_t& best, T& m) {
+    const T v = x[at];
+    const int take = (int(v > m) | int(v != v)) & int(m == m);
+    best += (at - best) * take;
+    m = take ? v : m;
+  };
+  std::vector<std::int64_t> taps;  // offsets of a window's elements from its corner
+  for (std::int64_t a = 0; a < w.kh; ++a)
+    for (std::int64_t b = 0; b < w.kw; ++b) taps.push_back(a * w.W + b);
+  const bool inside = w.ph == 0 && w.pw == 0, two_by_two = w.kh == 2 && w.kw == 2;
+  // Planes on threads (each window's index is found by one thread: the same on any count).
+  kernels::parallel_for(
+      w.N * w.C, std::max<std::int64_t>(1, kernels::parallel_elementwise() / std::max<std::int64_t>(1, per_plane * w.kh * w.kw)),
+      [&](std::int64_t p0, std::int64_t p1) {
+        std::int64_t* out = idx.data() + p0 * per_plane;
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const std::int64_t base = p * w.H * w.W;
+          for (std::int64_t i = 0; i < w.Ho; ++i) {
+            if (inside) {  // every window inside the image: fixed tap offsets
+              const std::int64_t row = base + i * w.sh * w.W;
+              for (std::int64_t j = 0; j < w.Wo; ++j) {
+                const std::int64_t start = row + j * w.sw;
+                std::int64_t best = start;
+                T m = x[start];
+                if (two_by_two) {
+                  consider(start + 1, best, m);
+                  consider(start + w.W, best, m);
+                  consider(start + w.W + 1, best, m);
+                } else {
+                  for (std::size_t t = 1; t < taps.size(); ++t) consider(start + taps[t], best, m);
+                }
+                *out++ = best;
+              }
+              continue;
+            }
+            const std::int64_t h0 = std::max<std::int64_t>(0, i * w.sh - w.ph),
+                               h1 = std::min(w.H, i * w.sh - w.ph + w.kh);
+            for (std::int64_t j = 0; j < w.Wo; ++j) {
+              const std::int64_t c0 = std::max<std::int64_t>(0, j * w.sw - w.pw),
+                                 c1 = std::min(w.W, j * w.sw - w.pw + w.kw);
+              std::int64_t best = base + h0 * w.W + c0;
+              T m = x[best];
+              for (std::int64_t h = h0; h < h1; ++h)
+                for (std::int64_t c = c0; c < c1; ++c) consider(base + h * w.W + c, best, m);
+              *out++ = best;
+            }
           }
         }
-        *out++ = best;
-      }
-    }
-  }
+      },
+      1);
   return idx;
 }
 
