@@ -16,7 +16,6 @@
 //                                 [--problem NAME] [--method NAME]   (one case, e.g. for a profiler)
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -78,9 +77,7 @@ int main(int argc, char** argv) {
     }
     TensorList hb, hs, ht;
     auto time_one = [&](bilevel::EpisodicHypergradient& m, TensorList& out) {
-      const auto t0 = std::chrono::steady_clock::now();
-      out = m.hypergradient(units, lam).grad;
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      return bench::elapsed_ms([&] { out = m.hypergradient(units, lam).grad; });
     };
     bench::warm_up([&] { time_one(*batched, hb); }, 200);
     std::vector<double> tb, ts, tt, ratio, ratio_t;

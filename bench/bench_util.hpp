@@ -75,16 +75,20 @@ void warm_up(Fn&& fn, int ms = 100) {
   while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(ms)) fn();
 }
 
+/// Wall-clock time of one call fn(), in milliseconds.
+template <class Fn>
+double elapsed_ms(Fn&& fn) {
+  const auto a = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+}
+
 /// Median of `reps` wall-clock timings of fn(), in milliseconds (one warm-up run first).
 template <class Fn>
 double median_ms(int reps, Fn&& fn) {
   fn();
   std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
+  for (int r = 0; r < reps; ++r) t.push_back(elapsed_ms(fn));
   return median(std::move(t));
 }
 

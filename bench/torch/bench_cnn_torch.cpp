@@ -69,13 +69,6 @@ double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
   return den > 0 ? num / den : num;
 }
 
-template <class F>
-double ms(F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,9 +173,9 @@ int main(int argc, char** argv) {
           };
           for (int r = 0; r < reps; ++r) {
             settle(c.h);
-            th.push_back(ms([&] { hr = c.h(); }));
+            th.push_back(hyperad::bench::elapsed_ms([&] { hr = c.h(); }));
             settle(c.t);
-            tt.push_back(ms([&] { tr = c.t(); }));
+            tt.push_back(hyperad::bench::elapsed_ms([&] { tr = c.t(); }));
             ratio.push_back(tt.back() / th.back());
           }
           const double mh = hyperad::bench::median(th), mt = hyperad::bench::median(tt);

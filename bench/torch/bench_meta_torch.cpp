@@ -142,13 +142,6 @@ std::vector<torch::Tensor> torch_hypergradient(const torch::Tensor& xs, const to
   return h;
 }
 
-template <class F>
-double ms(F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,8 +178,8 @@ int main(int argc, char** argv) {
   h2 = torch_hypergradient(xs, ys, xq, yq, tlam, step);
   std::vector<double> th, tt, ratio;
   for (int r = 0; r < reps; ++r) {
-    th.push_back(ms([&] { h1 = hyperad_hypergradient(t, lam, step); }));
-    tt.push_back(ms([&] { h2 = torch_hypergradient(xs, ys, xq, yq, tlam, step); }));
+    th.push_back(hyperad::bench::elapsed_ms([&] { h1 = hyperad_hypergradient(t, lam, step); }));
+    tt.push_back(hyperad::bench::elapsed_ms([&] { h2 = torch_hypergradient(xs, ys, xq, yq, tlam, step); }));
     ratio.push_back(tt.back() / th.back());
   }
   std::vector<double> a, b;
