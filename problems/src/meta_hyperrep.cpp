@@ -46,6 +46,13 @@ Instance make(const ProblemConfig& config) {
   const auto side = static_cast<std::int64_t>(std::lround(std::sqrt(double(d))));
   CnnMap net{static_cast<std::int32_t>(side),
              static_cast<std::int32_t>(option_int(config, kName, "channels", config.small ? 4 : 32, 1, 1024)), 0};
+  for (const char* other : {"dim", "radius"})
+    if (cnn && config.options.count(other))
+      throw ValueError(fmt::format("problem '{}': option {} is for map=linear or mlp, not map=cnn", kName, other));
+  if (!cnn)
+    for (const char* other : {"channels", "blocks"})
+      if (config.options.count(other))
+        throw ValueError(fmt::format("problem '{}': option {} is for map=cnn", kName, other));
   if (cnn) {
     if (side * side != d)
       throw ValueError(fmt::format("problem '{}': map=cnn needs square images, got {} features", kName, d));
@@ -112,8 +119,9 @@ ProblemInfo hyperrep_info() {
   options.push_back({"map", "linear",
                      "the shared feature map: linear (d->p, spectral norm <= radius), mlp (tanh) or cnn (conv blocks on "
                      "the full images)"});
-  options.push_back({"channels", "32", "map=cnn: channels of every convolution"});
-  options.push_back({"blocks", "4", "map=cnn: conv/batch-norm/ReLU/max-pool blocks (at most the image side's halvings)"});
+  options.push_back({"channels", "32 (small: 4)", "map=cnn: channels of every convolution"});
+  options.push_back({"blocks", "4, at most the image side's halvings (3 for 8×8 digits)",
+                     "map=cnn: conv/batch-norm/ReLU/max-pool blocks"});
   options.push_back({"dim", "64", "p: dimension of the learned features"});
   options.push_back({"radius", "1", "linear map: bound on its spectral norm (a projection)"});
   return {.name = kName,

@@ -76,6 +76,16 @@ std::vector<Case> cases() {
   };
 }
 
+// c's options with the output padding that makes conv_transpose2d give back c.x's size from
+// conv2d's output size `y`.
+ConvOptions adjoint_options(const Case& c, const Shape& y) {
+  ConvOptions t = c.o;
+  for (int i = 0; i < 2; ++i)
+    t.output_padding[i] =
+        c.x[2 + i] - conv_transpose_output_size(y[2 + i], c.w[2 + i], c.o.stride[i], c.o.padding[i], c.o.dilation[i]);
+  return t;
+}
+
 std::string describe(const Case& c) {
   return fmt::format("x {} w {} stride ({}, {}) padding ({}, {}) dilation ({}, {}) groups {}", c.x.str(), c.w.str(),
                      c.o.stride[0], c.o.stride[1], c.o.padding[0], c.o.padding[1], c.o.dilation[0], c.o.dilation[1],
@@ -118,11 +128,7 @@ TEST_CASE("conv_transpose2d and conv2d_weight are conv2d's adjoints") {
     const Tensor x = rn(c.x), w = rn(c.w);
     const Tensor y = conv2d(x, w, {}, c.o);
     const Tensor u = rn(y.shape());
-    ConvOptions t = c.o;  // the output padding that gives back x's size
-    for (int i = 0; i < 2; ++i)
-      t.output_padding[i] = c.x[2 + i] - ((y.size(2 + i) - 1) * c.o.stride[i] - 2 * c.o.padding[i] +
-                                          c.o.dilation[i] * (c.w[2 + i] - 1) + 1);
-    const Tensor xt = conv_transpose2d(u, w, {}, t);
+    const Tensor xt = conv_transpose2d(u, w, {}, adjoint_options(c, y.shape()));
     REQUIRE(xt.shape() == x.shape());
     const Tensor wt = conv2d_weight(x, u, {c.w[2], c.w[3]}, c.o);
     REQUIRE(wt.shape() == w.shape());
@@ -147,10 +153,7 @@ TEST_CASE("conv_transpose2d and conv2d_weight: finite differences, first and sec
     const Tensor x = rn(c.x), w = rn(c.w);
     const Shape ys = conv2d(x, w, {}, c.o).shape();
     const Tensor u = rn(ys);
-    ConvOptions t = c.o;
-    for (int i = 0; i < 2; ++i)
-      t.output_padding[i] = c.x[2 + i] - ((ys[2 + i] - 1) * c.o.stride[i] - 2 * c.o.padding[i] +
-                                          c.o.dilation[i] * (c.w[2 + i] - 1) + 1);
+    const ConvOptions t = adjoint_options(c, ys);
     const Tensor bias = rn({c.x[1]});
     expect_ad("conv_transpose2d " + describe(c),
               [t](const V& a) { return tanh(conv_transpose2d(a[0], a[1], a[2], t)); }, {u, w, bias});
@@ -221,9 +224,22 @@ TEST_CASE("conv ops: errors name the op and the shapes") {
                        ShapeError);
   CHECK_THROWS_WITH_AS(conv2d_weight(x, rn({3, 6, 3, 3}), {3, 3}), doctest::Contains("conv2d_weight: batch sizes differ"),
                        ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d_weight(x, rn({2, 6, 3, 3}), {-1, 3}),
+                       doctest::Contains("conv2d_weight: the kernel must be at least 1×1, got -1×3"), ValueError);
+  CHECK_THROWS_WITH_AS(conv2d(x, rn({6, 4, 0, 3})), doctest::Contains("conv2d: the kernel must be at least 1×1, got 0×3"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(rn({2, 6, 1, 1}), w, {}, {.padding = {2, 0}}),
+                       doctest::Contains("conv_transpose2d: the output would be -1×3"), ShapeError);
 }
 
-TEST_CASE("conv_output_size: the usual rule") {
+TEST_CASE("conv_output_size and conv_transpose_output_size: the usual rules, each other's inverse") {
+  for (std::int64_t in : {5, 7, 28})
+    for (std::int64_t s : {1, 2, 3}) {
+      const std::int64_t out = conv_output_size(in, 3, s, 1, 1);
+      const std::int64_t back = conv_transpose_output_size(out, 3, s, 1, 1);
+      CHECK(back <= in);
+      CHECK(in - back < s);  // the output padding that restores `in`
+    }
   CHECK(conv_output_size(28, 3, 1, 1, 1) == 28);
   CHECK(conv_output_size(28, 3, 2, 1, 1) == 14);
   CHECK(conv_output_size(7, 3, 2, 0, 1) == 3);

@@ -98,6 +98,19 @@ TEST_CASE("max_pool2d: ties go to the first maximum, NaN wins, the cotangent rea
   CHECK(g == want);
 }
 
+TEST_CASE("max_pool2d: a later NaN replaces a finite maximum and the first of two NaNs stays, on both paths") {
+  // The selected element shows in the gradient of the sum (index routing: no NaN arithmetic).
+  // Window inside the image: 1, 5, NaN (index 2), NaN (index 3).
+  Tensor x = tensor({1, 5, NAN, NAN}, Shape{1, 1, 2, 2}).requires_grad_();
+  CHECK(values(grad(sum(max_pool2d(x, {2, 2})), {x})[0]) == std::vector<double>{0, 0, 1, 0});
+  // Padded windows (3×3, padding 1, stride 1): each of the four covers 1, NaN (index 1), NaN
+  // (index 2), 9, and each selects index 1.
+  Tensor z = tensor({1, NAN, NAN, 9}, Shape{1, 1, 2, 2}).requires_grad_();
+  const Tensor y = max_pool2d(z, {3, 3}, {.stride = {1, 1}, .padding = {1, 1}});
+  REQUIRE(y.shape() == Shape{1, 1, 2, 2});
+  CHECK(values(grad(sum(y), {z})[0]) == std::vector<double>{0, 4, 0, 0});
+}
+
 TEST_CASE("pooling: finite differences, first and second order, float32") {
   const Tensor x = rn({2, 2, 6, 5});
   for (const Case& c : kCases) {

@@ -331,6 +331,9 @@ TEST_CASE("meta problems reject bad options with a message naming the problem an
                "problem 'meta_hyperrep': option map='rnn' is not one of linear, mlp, cnn");
   expect_error(make("meta_hyperrep", {{"map", "cnn"}, {"blocks", "3"}}),
                "option blocks=3 halves the 4×4 images more than 2 times");
+  expect_error(make("meta_hyperrep", {{"map", "cnn"}, {"dim", "8"}}),
+               "problem 'meta_hyperrep': option dim is for map=linear or mlp, not map=cnn");
+  expect_error(make("meta_hyperrep", {{"channels", "8"}}), "problem 'meta_hyperrep': option channels is for map=cnn");
   expect_error(make("meta_hyperrep", {{"pool", "3"}}), "option pool=3 does not divide the image side 8 of digits");
   expect_error(make("meta_hyperrep", {{"shots", "100"}, {"queries", "100"}}),
                "shots + queries = 200 exceeds the");

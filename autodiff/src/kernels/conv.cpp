@@ -12,21 +12,6 @@ namespace hyperad::kernels {
 
 namespace {
 
-// Scratch from the buffer pool, given back at scope exit.
-template <class T>
-class Scratch {
- public:
-  explicit Scratch(std::int64_t n) : bytes_(static_cast<std::size_t>(n) * sizeof(T)), p_(static_cast<T*>(allocate_buffer(bytes_))) {}
-  ~Scratch() { release_buffer(p_, bytes_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  T* get() const { return p_; }
-
- private:
-  std::size_t bytes_;
-  T* p_;
-};
-
 // The output columns j whose input column j·s − p + b·d lies in [0, W): [lo, hi).
 struct Span {
   std::int64_t lo, hi;
@@ -77,7 +62,7 @@ void col2im(const ConvGeometry& g, const T* col, T* x) {
     const T* src = col + row * g.out_pixels();
     for (std::int64_t i = 0; i < g.Ho; ++i, src += g.Wo) {
       const std::int64_t ih = i * g.stride[0] - g.pad[0] + a * g.dil[0];
-      if (ih < 0 || ih >= g.H) continue;
+      if (ih < 0 || ih >= g.H || js.lo == js.hi) continue;
       T* out = x + (c * g.H + ih) * g.W + js.lo * g.stride[1] - g.pad[1] + b * g.dil[1];
       if (g.stride[1] == 1) vec::add_to(out, src + js.lo, js.hi - js.lo);
       else
@@ -106,8 +91,8 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
         const T* xg = x + (n * g.C + k * Cg) * g.in_pixels();
         const T* c = xg;
         if (!g.pointwise()) {
-          im2col(g, xg, col.get());
-          c = col.get();
+          im2col(g, xg, col.p);
+          c = col.p;
         }
         gemm<T>(false, false, Og, P, rows, w + k * Og * rows, c, y + (n * g.O + k * Og) * P);
       }
@@ -128,49 +113,50 @@ void conv2d_input_grad(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
           gemm<T>(true, false, rows, P, Og, wk, dyg, dxg);
           continue;
         }
-        gemm<T>(true, false, rows, P, Og, wk, dyg, col.get());
+        gemm<T>(true, false, rows, P, Og, wk, dyg, col.p);
         std::fill(dxg, dxg + Cg * g.in_pixels(), T(0));
-        col2im(g, col.get(), dxg);
+        col2im(g, col.p, dxg);
       }
   });
 }
 
-// Samples per partial sum of the weight gradient: the batch is cut into chunks of this
-// many, each summed by one thread, and the chunks' sums added in order, so the result does
-// not depend on the thread count.
-constexpr std::int64_t kWeightChunk = 4;
+// Samples per partial sum of the weight gradient: the batch is cut into chunks of a size
+// that depends on N alone (at least 4, at most 64 chunks: bounded scratch), each summed by
+// one thread, and the chunks' sums added in order, so the result does not depend on the
+// thread count.
+std::int64_t weight_chunk(std::int64_t N) { return std::max<std::int64_t>(4, (N + 63) / 64); }
 
 template <class T>
 void conv2d_weight_grad(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const std::int64_t rows = g.rows(), P = g.out_pixels(), Og = g.Og(), Cg = g.Cg(), size = g.O * rows;
   if (g.N == 0) return std::fill(dw, dw + size, T(0));
-  const std::int64_t chunks = (g.N + kWeightChunk - 1) / kWeightChunk;
+  const std::int64_t chunk = weight_chunk(g.N), chunks = (g.N + chunk - 1) / chunk;
   Scratch<T> partial((chunks - 1) * size);  // the sums of chunks 1, 2, …; chunk 0 sums into dw
-  const std::int64_t per_chunk = std::max<std::int64_t>(1, kWeightChunk * g.O * P * rows);
+  const std::int64_t per_chunk = std::max<std::int64_t>(1, chunk * g.O * P * rows);
   parallel_for(
       chunks, std::max<std::int64_t>(1, parallel_gemm() / per_chunk),
       [&](std::int64_t c0, std::int64_t c1) {
         Scratch<T> col(g.pointwise() ? 0 : rows * P), part(Og * rows);
         for (std::int64_t c = c0; c < c1; ++c) {
-          T* out = c == 0 ? dw : partial.get() + (c - 1) * size;
-          const std::int64_t n0 = c * kWeightChunk, n1 = std::min(g.N, n0 + kWeightChunk);
+          T* out = c == 0 ? dw : partial.p + (c - 1) * size;
+          const std::int64_t n0 = c * chunk, n1 = std::min(g.N, n0 + chunk);
           for (std::int64_t k = 0; k < g.groups; ++k) {
             T* outk = out + k * Og * rows;
             for (std::int64_t n = n0; n < n1; ++n) {
               const T* xg = x + (n * g.C + k * Cg) * g.in_pixels();
               const T* cm = xg;
               if (!g.pointwise()) {
-                im2col(g, xg, col.get());
-                cm = col.get();
+                im2col(g, xg, col.p);
+                cm = col.p;
               }
-              gemm<T>(false, true, Og, rows, P, dy + (n * g.O + k * Og) * P, cm, n == n0 ? outk : part.get());
-              if (n > n0) vec::add_to(outk, part.get(), Og * rows);
+              gemm<T>(false, true, Og, rows, P, dy + (n * g.O + k * Og) * P, cm, n == n0 ? outk : part.p);
+              if (n > n0) vec::add_to(outk, part.p, Og * rows);
             }
           }
         }
       },
       1);
-  for (std::int64_t c = 1; c < chunks; ++c) vec::add_to(dw, partial.get() + (c - 1) * size, size);
+  for (std::int64_t c = 1; c < chunks; ++c) vec::add_to(dw, partial.p + (c - 1) * size, size);
 }
 
 #define HYPERAD_CONV_INSTANTIATE(T)                                                \

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 
 #include <omp.h>
 
@@ -80,7 +81,9 @@ class RegionWatch {
 };
 
 /// body(lo, hi) over [0, n), split into one contiguous piece per thread (piece bounds
-/// are multiples of `align`), or called once on [0, n) when n < 2 * threshold.
+/// are multiples of `align`), or called once on [0, n) when n < 2 * threshold. An
+/// exception thrown by a piece (bad_alloc of its scratch) is rethrown after the region:
+/// one leaving an OpenMP region would terminate the program.
 template <class Body>
 void parallel_for(std::int64_t n, std::int64_t threshold, Body&& body, std::int64_t align = 16) {
   const int nt = threads_for(n, threshold);
@@ -89,6 +92,7 @@ void parallel_for(std::int64_t n, std::int64_t threshold, Body&& body, std::int6
     return;
   }
   RegionWatch watch;
+  std::exception_ptr error;
 #pragma omp parallel num_threads(nt)
   {
     watch.started();
@@ -96,9 +100,15 @@ void parallel_for(std::int64_t n, std::int64_t threshold, Body&& body, std::int6
     const std::int64_t per = (n / m + align - 1) / align * align;
     const std::int64_t lo = std::min<std::int64_t>(n, t * per);
     const std::int64_t hi = t == m - 1 ? n : std::min<std::int64_t>(n, lo + per);
-    if (lo < hi) body(lo, hi);
+    try {
+      if (lo < hi) body(lo, hi);
+    } catch (...) {
+#pragma omp critical(hyperad_parallel_for_error)
+      if (!error) error = std::current_exception();
+    }
   }
   watch.finish();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace hyperad::kernels

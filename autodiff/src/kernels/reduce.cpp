@@ -26,18 +26,6 @@ std::int64_t lse_threshold() { return parallel_elementwise() / 4; }
 
 using vec::add_to;
 
-// A scratch array of n values of T from the buffer pool.
-template <class T>
-struct Scratch {
-  explicit Scratch(std::int64_t n)
-      : bytes(static_cast<std::size_t>(n) * sizeof(T)), p(static_cast<T*>(allocate_buffer(bytes))) {}
-  ~Scratch() { release_buffer(p, bytes); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  std::size_t bytes;
-  T* p;
-};
-
 // Σ of block(lo, len) over fixed blocks of [0, n), blocks possibly on several threads.
 template <class T, class Block>
 T chunked_sum(std::int64_t n, const Block& block) {

@@ -100,8 +100,10 @@ Tensor batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias,
     const double m = options.momentum, unbias = double(count) / double(count - 1);
     const std::int64_t C = input.size(1);
     const Tensor batch_mu = mean(reshape(mu, {G, C}), {0}), batch_var = mean(reshape(var, {G, C}), {0});
-    running->mean = add(mul_scalar(running->mean, 1 - m), mul_scalar(batch_mu, m)).detach();
-    running->var = add(mul_scalar(running->var, 1 - m), mul_scalar(batch_var, m * unbias)).detach();
+    Tensor mean_next = add(mul_scalar(running->mean, 1 - m), mul_scalar(batch_mu, m)).detach();
+    Tensor var_next = add(mul_scalar(running->var, 1 - m), mul_scalar(batch_var, m * unbias)).detach();
+    running->mean = std::move(mean_next);  // both or neither
+    running->var = std::move(var_next);
   }
   return y;
 }

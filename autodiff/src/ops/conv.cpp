@@ -51,17 +51,21 @@ void check_rank4(const char* op, const Tensor& t, const char* role, const char* 
   if (t.rank() != 4) throw ShapeError(fmt::format("{}: {} must be 4-D {}, got {}", op, role, layout, t.shape().str()));
 }
 
-// The geometry of conv2d(input of shape x, weight of shape w); `what` names the operands
-// for the messages (conv_transpose2d and conv2d_weight check theirs through it too).
+// The geometry of conv2d(input of shape x, weight of shape w); what() names the operands
+// for the messages, formatted only when one is thrown (conv_transpose2d and conv2d_weight
+// check theirs through it too).
+template <class What>
 kernels::ConvGeometry geometry(const char* op, const Shape& x, const Shape& w, const ConvOptions& o,
-                               const std::string& what) {
+                               const What& what) {
   const std::int64_t C = x[1], O = w[0], G = o.groups;
   if (C % G != 0 || O % G != 0)
     throw ShapeError(fmt::format("{}: {} input and {} output channels are not divisible by groups = {} ({})", op, C, O,
-                                 G, what));
+                                 G, what()));
   if (w[1] * G != C)
     throw ShapeError(fmt::format("{}: the weight has {} input channels per group, the input {} / {} groups = {} ({})",
-                                 op, w[1], C, G, C / G, what));
+                                 op, w[1], C, G, C / G, what()));
+  if (w[2] < 1 || w[3] < 1)
+    throw ShapeError(fmt::format("{}: the kernel must be at least 1×1, got {}×{} ({})", op, w[2], w[3], what()));
   kernels::ConvGeometry g{x[0], C, x[2], x[3], O, w[2], w[3], 0, 0, G, {}, {}, {}};
   for (int i = 0; i < 2; ++i) {
     g.stride[i] = o.stride[i];
@@ -70,10 +74,10 @@ kernels::ConvGeometry geometry(const char* op, const Shape& x, const Shape& w, c
   }
   g.Ho = conv_output_size(g.H, g.kh, o.stride[0], o.padding[0], o.dilation[0]);
   g.Wo = conv_output_size(g.W, g.kw, o.stride[1], o.padding[1], o.dilation[1]);
-  if (g.Ho < 1 || g.Wo < 1 || g.kh < 1 || g.kw < 1)
+  if (g.Ho < 1 || g.Wo < 1)
     throw ShapeError(fmt::format("{}: kernel {}×{} (dilation ({}, {})) is larger than the padded input {}×{} ({})", op,
                                  g.kh, g.kw, o.dilation[0], o.dilation[1], g.H + 2 * o.padding[0],
-                                 g.W + 2 * o.padding[1], what));
+                                 g.W + 2 * o.padding[1], what()));
   return g;
 }
 
@@ -84,11 +88,9 @@ Tensor weight_op(const Tensor& x, const Tensor& dy, std::array<std::int64_t, 2> 
 // conv_transpose2d of u with the output padding that gives exactly H × W (the adjoint of a
 // conv2d whose input was H × W).
 Tensor transpose_to(const Tensor& u, const Tensor& w, ConvOptions o, std::int64_t H, std::int64_t W) {
-  for (int i = 0; i < 2; ++i) {
-    const std::int64_t base =
-        (u.size(2 + i) - 1) * o.stride[i] - 2 * o.padding[i] + o.dilation[i] * (w.size(2 + i) - 1) + 1;
-    o.output_padding[i] = (i == 0 ? H : W) - base;
-  }
+  for (int i = 0; i < 2; ++i)
+    o.output_padding[i] = (i == 0 ? H : W) - conv_transpose_output_size(u.size(2 + i), w.size(2 + i), o.stride[i],
+                                                                        o.padding[i], o.dilation[i]);
   return transpose_op(u, w, o);
 }
 
@@ -101,9 +103,9 @@ Tensor conv_op(const Tensor& x, const Tensor& w, const ConvOptions& o) {
                            if (b.needs(1)) b.accumulate(1, weight_op(x, b.grad_out(), kernel_of(b), o));
                          }};
   const char* op = "conv2d";
-  const kernels::ConvGeometry g =
-      geometry(op, x.shape(), w.shape(), o,
-               fmt::format("input {}, weight {}, {}", x.shape().str(), w.shape().str(), options_str(o)));
+  const kernels::ConvGeometry g = geometry(op, x.shape(), w.shape(), o, [&] {
+    return fmt::format("input {}, weight {}, {}", x.shape().str(), w.shape().str(), options_str(o));
+  });
   Tensor y(Shape{g.N, g.O, g.Ho, g.Wo}, x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
     kernels::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), y.mutable_data<T>());
@@ -120,26 +122,27 @@ Tensor transpose_op(const Tensor& u, const Tensor& w, const ConvOptions& o) {
                            if (b.needs(1)) b.accumulate(1, weight_op(b.grad_out(), u, kernel_of(b), o));
                          }};
   const char* op = "conv_transpose2d";
-  const std::string what =
-      fmt::format("input {}, weight {}, {}, output padding ({}, {})", u.shape().str(), w.shape().str(),
-                  options_str(o), o.output_padding[0], o.output_padding[1]);
+  const auto what = [&] {
+    return fmt::format("input {}, weight {}, {}, output padding ({}, {})", u.shape().str(), w.shape().str(),
+                       options_str(o), o.output_padding[0], o.output_padding[1]);
+  };
   if (u.size(1) != w.size(0))
     throw ShapeError(fmt::format("{}: the input has {} channels, the weight's first axis {} ({})", op, u.size(1),
-                                 w.size(0), what));
+                                 w.size(0), what()));
   std::int64_t HW[2];
   for (int i = 0; i < 2; ++i) {
     if (o.output_padding[i] >= std::max(o.stride[i], o.dilation[i]))
-      throw ValueError(fmt::format("{}: output padding must be smaller than the stride or the dilation ({})", op, what));
-    HW[i] = (u.size(2 + i) - 1) * o.stride[i] - 2 * o.padding[i] + o.dilation[i] * (w.size(2 + i) - 1) + 1 +
-            o.output_padding[i];
-    if (HW[i] < 1)
-      throw ShapeError(fmt::format("{}: the output would be {}×{} ({})", op, HW[0], i == 0 ? 0 : HW[1], what));
+      throw ValueError(fmt::format("{}: output padding must be smaller than the stride or the dilation ({})", op, what()));
+    HW[i] = conv_transpose_output_size(u.size(2 + i), w.size(2 + i), o.stride[i], o.padding[i], o.dilation[i],
+                                       o.output_padding[i]);
   }
+  if (HW[0] < 1 || HW[1] < 1)
+    throw ShapeError(fmt::format("{}: the output would be {}×{} ({})", op, HW[0], HW[1], what()));
   const kernels::ConvGeometry g =
       geometry(op, Shape{u.size(0), w.size(1) * o.groups, HW[0], HW[1]}, w.shape(), o, what);
   if (g.Ho != u.size(2) || g.Wo != u.size(3))  // an output padding >= stride, within the dilation
     throw ShapeError(fmt::format("{}: no conv2d input of size {}×{} gives the input's {}×{} ({})", op, HW[0], HW[1],
-                                 u.size(2), u.size(3), what));
+                                 u.size(2), u.size(3), what()));
   Tensor x(Shape{g.N, g.C, g.H, g.W}, u.dtype());
   dispatch(u.dtype(), [&]<class T>() {
     kernels::conv2d_input_grad<T>(g, u.data<T>(), w.data<T>(), x.mutable_data<T>());
@@ -156,21 +159,23 @@ Tensor weight_op(const Tensor& x, const Tensor& dy, std::array<std::int64_t, 2> 
                            if (b.needs(1)) b.accumulate(1, conv_op(x, b.grad_out(), o));
                          }};
   const char* op = "conv2d_weight";
-  const std::string what = fmt::format("input {}, output gradient {}, kernel {}×{}, {}", x.shape().str(),
-                                       dy.shape().str(), k[0], k[1], options_str(o));
+  const auto what = [&] {
+    return fmt::format("input {}, output gradient {}, kernel {}×{}, {}", x.shape().str(), dy.shape().str(), k[0],
+                       k[1], options_str(o));
+  };
   if (x.size(0) != dy.size(0))
-    throw ShapeError(fmt::format("{}: batch sizes differ ({})", op, what));
+    throw ShapeError(fmt::format("{}: batch sizes differ ({})", op, what()));
   if (dy.size(1) % o.groups != 0)
     throw ShapeError(fmt::format("{}: {} output channels are not divisible by groups = {} ({})", op, dy.size(1),
-                                 o.groups, what));
+                                 o.groups, what()));
   if (x.size(1) % o.groups != 0)
     throw ShapeError(fmt::format("{}: {} input channels are not divisible by groups = {} ({})", op, x.size(1),
-                                 o.groups, what));
+                                 o.groups, what()));
   const Shape wshape{dy.size(1), x.size(1) / o.groups, k[0], k[1]};
   const kernels::ConvGeometry g = geometry(op, x.shape(), wshape, o, what);
   if (g.Ho != dy.size(2) || g.Wo != dy.size(3))
     throw ShapeError(fmt::format("{}: conv2d's output would be {}×{}, not the gradient's {}×{} ({})", op, g.Ho, g.Wo,
-                                 dy.size(2), dy.size(3), what));
+                                 dy.size(2), dy.size(3), what()));
   Tensor w(wshape, x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
     kernels::conv2d_weight_grad<T>(g, x.data<T>(), dy.data<T>(), w.mutable_data<T>());
@@ -194,6 +199,11 @@ std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stri
                               std::int64_t dilation) {
   const std::int64_t span = in + 2 * padding - dilation * (k - 1) - 1;
   return span < 0 ? 0 : span / stride + 1;
+}
+
+std::int64_t conv_transpose_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t padding,
+                                        std::int64_t dilation, std::int64_t output_padding) {
+  return (in - 1) * stride - 2 * padding + dilation * (k - 1) + 1 + output_padding;
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const ConvOptions& options) {
@@ -223,6 +233,8 @@ Tensor conv2d_weight(const Tensor& input, const Tensor& grad_output, std::array<
   check_rank4(op, grad_output, "output gradient", "[N, O, Ho, Wo]");
   kernels::require_same_dtype(input, grad_output, op);
   check_options(op, options);
+  if (kernel[0] < 1 || kernel[1] < 1)
+    throw ValueError(fmt::format("{}: the kernel must be at least 1×1, got {}×{}", op, kernel[0], kernel[1]));
   return weight_op(input, grad_output, kernel, options);
 }
 

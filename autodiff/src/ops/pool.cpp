@@ -24,21 +24,23 @@ struct Windows {
 
 Windows windows(const char* op, const Tensor& x, std::array<std::int64_t, 2> k, const PoolOptions& o) {
   kernels::require_defined(x, op, "input");
-  const std::string what = fmt::format("input {}, kernel {}×{}, stride ({}, {}), padding ({}, {})", x.shape().str(),
-                                       k[0], k[1], o.stride[0], o.stride[1], o.padding[0], o.padding[1]);
-  if (x.rank() != 4) throw ShapeError(fmt::format("{}: input must be 4-D [N, C, H, W] ({})", op, what));
+  const auto what = [&] {  // for the messages, formatted only when one is thrown
+    return fmt::format("input {}, kernel {}×{}, stride ({}, {}), padding ({}, {})", x.shape().str(), k[0], k[1],
+                       o.stride[0], o.stride[1], o.padding[0], o.padding[1]);
+  };
+  if (x.rank() != 4) throw ShapeError(fmt::format("{}: input must be 4-D [N, C, H, W] ({})", op, what()));
   Windows w{x.size(0), x.size(1), x.size(2), x.size(3), k[0], k[1], o.stride[0], o.stride[1], o.padding[0],
             o.padding[1], 0, 0};
   if (w.sh == 0 && w.sw == 0) w.sh = k[0], w.sw = k[1];
   if (k[0] < 1 || k[1] < 1 || w.sh < 1 || w.sw < 1 || w.ph < 0 || w.pw < 0)
-    throw ValueError(fmt::format("{}: kernel and strides must be >= 1 and paddings >= 0 ({})", op, what));
+    throw ValueError(fmt::format("{}: kernel and strides must be >= 1 and paddings >= 0 ({})", op, what()));
   if (2 * w.ph > k[0] || 2 * w.pw > k[1])
-    throw ValueError(fmt::format("{}: padding must be at most half the kernel ({})", op, what));
+    throw ValueError(fmt::format("{}: padding must be at most half the kernel ({})", op, what()));
   w.Ho = conv_output_size(w.H, k[0], w.sh, w.ph, 1);
   w.Wo = conv_output_size(w.W, k[1], w.sw, w.pw, 1);
   if (w.Ho < 1 || w.Wo < 1)
     throw ShapeError(fmt::format("{}: kernel {}×{} is larger than the padded input {}×{} ({})", op, k[0], k[1],
-                                 w.H + 2 * w.ph, w.W + 2 * w.pw, what));
+                                 w.H + 2 * w.ph, w.W + 2 * w.pw, what()));
   return w;
 }
 

@@ -8,7 +8,8 @@
 namespace hyperad {
 
 /// Running statistics of batch_norm, one value per channel ([C] each), kept outside the
-/// tape: batch_norm updates them in place, batch_norm_eval reads them.
+/// tape: batch_norm replaces both with new tensors (other handles to the old ones keep the
+/// old values), batch_norm_eval reads them.
 struct BatchNormStats {
   Tensor mean;  ///< starts at zeros
   Tensor var;   ///< starts at ones
@@ -27,8 +28,8 @@ struct BatchNormOptions {
 
 /// Training mode: y = (x − μ) / √(σ² + eps) · weight + bias with μ and σ² (biased) the
 /// mean and variance of each channel over N (and H, W); weight and bias are [C] or
-/// undefined (1 and 0). If `running` is given its mean and var are updated in place with the
-/// batch's μ and unbiased variance (no gradient flows there). At least two values per
+/// undefined (1 and 0). If `running` is given its mean and var are replaced by their moving
+/// averages with the batch's μ and unbiased variance (no gradient flows there). At least two values per
 /// channel (ValueError otherwise); shapes are checked (ShapeError naming them).
 Tensor batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, BatchNormStats* running = nullptr,
                   const BatchNormOptions& options = {});

@@ -32,6 +32,12 @@ struct ConvOptions {
 std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t padding,
                               std::int64_t dilation);
 
+/// Output size of conv_transpose2d along one axis: (in − 1)·stride − 2·padding +
+/// dilation·(k − 1) + 1 + output_padding (the input sizes of conv2d that give `in` are this
+/// with output_padding from 0 to stride − 1).
+std::int64_t conv_transpose_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, std::int64_t padding,
+                                        std::int64_t dilation, std::int64_t output_padding = 0);
+
 /// y[n, o, i, j] = bias[o] + Σ_{c, a, b} w[o, c, a, b] · x[n, g·C/G + c, i·s − p + a·d, j·s − p + b·d]
 /// for input [N, C, H, W], weight [O, C/groups, kh, kw] and bias [O] (or an undefined
 /// tensor: none); output [N, O, Ho, Wo] by conv_output_size. C and O must be divisible by
@@ -45,8 +51,9 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
                         const ConvOptions& options = {});
 
 /// The gradient of conv2d in its weight: for input [N, C, H, W] and a cotangent [N, O, Ho,
-/// Wo] of conv2d's output, the [O, C/groups, kh, kw] tensor Σ_n Σ_{i,j} dy[n,o,i,j] ·
-/// x[n, c, i·s − p + a·d, j·s − p + b·d]. `kernel` is (kh, kw); Ho, Wo must be conv2d's.
+/// Wo] of conv2d's output, the [O, C/groups, kh, kw] tensor w[o, c, a, b] = Σ_n Σ_{i,j}
+/// dy[n,o,i,j] · x[n, g·C/G + c, i·s − p + a·d, j·s − p + b·d] (g = o's group). `kernel` is
+/// (kh, kw), each ≥ 1 (ValueError); Ho, Wo must be conv2d's (ShapeError).
 Tensor conv2d_weight(const Tensor& input, const Tensor& grad_output, std::array<std::int64_t, 2> kernel,
                      const ConvOptions& options = {});
 
