@@ -271,6 +271,59 @@ TEST_CASE("zero tolerance: exact convergence gives no NaN; zero right-hand side"
   }
 }
 
+TEST_CASE("GMRES at tolerance 0 stops where the Krylov space closes, though rounding leaves a residue") {
+  // Past n iterations on an n×n system the Arnoldi step yields rounding noise (norm ~1e-16,
+  // not 0). Taken as a basis vector it made the least-squares problem garbage: the solution
+  // went wrong, unreported (test_trust's I − diag(0.5, 1.5) gave (2.56, −0.93) for (2, −2)
+  // under another optimization level). Indefinite and definite, symmetric and not.
+  Generator g(7);
+  for (std::size_t n : {2, 3, 4}) {
+    const Mat R = random_mat(n, g);
+    for (double shift : {0.0, 3.0}) {  // 0: eigenvalues of both signs; 3: mostly positive
+      Mat A = R;
+      for (std::size_t i = 0; i < n; ++i) A[i][i] += shift;
+      std::vector<double> bv(n);
+      for (double& v : bv) v = g.normal();
+      ls::Options o;
+      o.tolerance = {};
+      o.max_iterations = 4 * int(n) + 4;
+      const ls::Solution r = ls::gmres()(dense_op(A), {tensor(bv, Shape{std::int64_t(n)})}, {}, o);
+      CAPTURE(n);
+      CAPTURE(shift);
+      CAPTURE(r.report.reason);
+      CHECK(list::all_finite(r.x));
+      CHECK(max_rel_err(flat(r.x), direct(A, bv)) < 1e-12);
+    }
+  }
+  // The 2×2 system of test_trust: (I − diag(0.5, 1.5)) v = (1, 1), v = (2, −2).
+  ls::Options o;
+  o.tolerance = {};
+  o.max_iterations = 10;
+  const ls::Solution r = ls::gmres()(dense_op({{0.5, 0}, {0, -0.5}}), {tensor({1.0, 1.0})}, {}, o);
+  CAPTURE(r.report.reason);
+  CHECK(max_rel_err(flat(r.x), {2, -2}) < 1e-14);
+}
+
+TEST_CASE("GMRES keeps its iterate when a cycle raises the residual (an operator that is not linear)") {
+  // A(x) = x·(1 + ‖x‖²): a cycle's least-squares step assumes linearity and overshoots; in
+  // exact arithmetic on a linear operator a cycle can never raise the residual.
+  const ls::Operator op{.apply = [](const TensorList& x) {
+    TensorList y = list::clone(x);
+    list::scale(y, 1.0 + list::dot(x, x));
+    return y;
+  }};
+  ls::Options o;
+  o.tolerance = Tolerance::relative(1e-10);
+  o.max_iterations = 50;
+  const TensorList b{tensor({3.0, -4.0})};
+  const ls::Solution r = ls::gmres(1)(op, b, {}, o);
+  CAPTURE(r.report.reason);
+  CHECK(r.report.status == ls::Status::breakdown);
+  CHECK(r.report.reason.find("raised the residual") != std::string::npos);
+  CHECK(r.report.residual == doctest::Approx(true_residual(op, b, r.x)));
+  CHECK(r.report.residual <= list::norm(b));
+}
+
 TEST_CASE("failures are reported with their numbers") {
   const Mat A = {{2, 0}, {0, 3}};
   const TensorList b{tensor({1.0, 1.0})};

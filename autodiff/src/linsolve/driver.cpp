@@ -56,7 +56,8 @@ double working_epsilon(const TensorList& v) {
 
 StoppingRule::StoppingRule(const Options& o, double rhs_norm, const TensorList& like)
     : tolerance_(o.tolerance.bound(rhs_norm)),
-      floor_(working_epsilon(like) * rhs_norm),
+      epsilon_(working_epsilon(like)),
+      floor_(epsilon_ * rhs_norm),
       divergence_factor_(o.divergence_factor),
       max_iterations_(o.max_iterations) {}
 

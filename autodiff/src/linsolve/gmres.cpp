@@ -1,4 +1,5 @@
 // Restarted GMRES(m): Arnoldi by modified Gram–Schmidt, least squares by Givens rotations.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -30,6 +31,7 @@ Solver gmres(int restart) {
       while (k < m && rep.iterations < o.max_iterations) {
         const int j = k;
         TensorList w = A.apply(V[j]);
+        const double wn = list::norm(w);
         for (int i = 0; i <= j; ++i) {  // modified Gram–Schmidt
           h(i, j) = list::dot(w, V[i]);
           list::axpy(-h(i, j), V[i], w);
@@ -51,7 +53,11 @@ Solver gmres(int restart) {
         ++k;
         ++rep.iterations;
         const double est = std::abs(g[j + 1]);
-        if (est <= rule.tolerance() || hn == 0.0 || !std::isfinite(est)) break;  // hn == 0: exact (happy) breakdown
+        // Happy breakdown: A v_j lies in the basis up to rounding. Orthogonalization leaves a
+        // residue of order (j+1)·ε·‖A v_j‖, not 0; normalized, that residue would enter the
+        // basis as a vector of noise and spoil the least-squares solution.
+        const bool closed = hn <= 4.0 * (j + 1) * rule.epsilon() * wn;
+        if (est <= std::max(rule.tolerance(), rule.floor()) || closed || !std::isfinite(est)) break;
         list::scale(w, 1.0 / hn);
         V.push_back(std::move(w));
       }
@@ -63,9 +69,23 @@ Solver gmres(int restart) {
         for (int l = i + 1; l < k; ++l) acc -= h(i, l) * y[l];
         y[i] = h(i, i) != 0.0 ? acc / h(i, i) : 0.0;
       }
-      for (int i = 0; i < k; ++i) list::axpy(y[i], V[i], x);
-      r = detail::residual(A, b, x);
-      rn = list::norm(r);
+      TensorList x_next = list::clone(x);
+      for (int i = 0; i < k; ++i) list::axpy(y[i], V[i], x_next);
+      TensorList r_next = detail::residual(A, b, x_next);
+      const double rn_next = list::norm(r_next);
+      // A cycle minimizes the residual over x + span(V) ∋ x: in exact arithmetic it cannot
+      // grow. If it grew, the basis lost orthogonality: keep x and say so.
+      if (std::isfinite(rn_next) && rn_next > rn * (1.0 + 1e-8) && rn_next > rule.floor()) {
+        rep.status = Status::breakdown;
+        rep.residual = rn;
+        rep.reason = fmt::format("breakdown: a GMRES cycle raised the residual from {:.3e} to {:.3e} at iteration {} "
+                                 "(its Arnoldi basis lost orthogonality); the last iterate is kept",
+                                 rn, rn_next, rep.iterations);
+        return x;
+      }
+      x = std::move(x_next);
+      r = std::move(r_next);
+      rn = rn_next;
     }
     return x;
   };

@@ -142,9 +142,11 @@ class StoppingRule {
   double tolerance() const { return tolerance_; }
   /// ε·‖b‖: below it the residual is rounding noise.
   double floor() const { return floor_; }
+  /// ε of the working precision (float32's if any tensor of `like` is float32).
+  double epsilon() const { return epsilon_; }
 
  private:
-  double tolerance_, floor_, divergence_factor_;
+  double tolerance_, epsilon_, floor_, divergence_factor_;
   double best_ = std::numeric_limits<double>::infinity();
   int max_iterations_;
 };
