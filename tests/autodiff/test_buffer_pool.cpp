@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <thread>
+#include <vector>
 
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
@@ -103,5 +104,34 @@ TEST_CASE("release_buffer_pool empties the calling thread's cache; the limit cap
   const runtime::BufferPoolStats t = runtime::buffer_pool_stats();
   CHECK(t.allocations == s.allocations + 2);
   CHECK(t.reuses == s.reuses);
+  runtime::set_buffer_pool_limit(std::size_t{1} << 30);
+}
+
+TEST_CASE("a full pool makes room for the sizes in use: the least recently used ones are evicted") {
+  runtime::release_buffer_pool();
+  runtime::set_buffer_pool_limit(std::size_t{1} << 20);  // 1 MiB
+  {  // a phase of one size fills the pool: 7 buffers of 128 KiB
+    std::vector<Tensor> old;
+    for (int i = 0; i < 7; ++i) old.push_back(zeros({16 << 10}));
+  }
+  const std::size_t full = runtime::buffer_pool_stats().bytes_held;
+  CHECK(full >= (std::size_t{7} << 17));
+  // Then another size, twice as large (256 KiB): the second round reuses the first's
+  // buffers, which found room by evicting the stale ones.
+  auto round = [] {
+    std::vector<Tensor> now;
+    for (int i = 0; i < 3; ++i) now.push_back(zeros({32 << 10}));
+  };
+  round();
+  const runtime::BufferPoolStats s = runtime::buffer_pool_stats();
+  round();
+  const runtime::BufferPoolStats t = runtime::buffer_pool_stats();
+  CHECK(t.allocations == s.allocations);
+  CHECK(t.reuses == s.reuses + 3);
+  CHECK(t.bytes_held <= (std::size_t{1} << 20));
+  // A buffer larger than the limit evicts nothing and is freed.
+  { Tensor huge = zeros({1 << 18}); }  // 2 MiB
+  CHECK(runtime::buffer_pool_stats().bytes_held == t.bytes_held);
+  runtime::release_buffer_pool();
   runtime::set_buffer_pool_limit(std::size_t{1} << 30);
 }

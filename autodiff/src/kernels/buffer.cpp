@@ -5,7 +5,8 @@
 // thread's list: the memory itself came from malloc, so whichever thread frees it may
 // keep it. The fast paths touch only thread-local data (no locks, no atomic
 // read-modify-write); the counters are atomics written by their owner thread alone, so
-// buffer_pool_stats() can read them from anywhere.
+// buffer_pool_stats() can read them from anywhere. A release that would take the cache
+// past its limit first frees buffers of the least recently used other classes.
 //
 // The cache is a constant-initialized, trivially destructible thread_local, so it stays
 // readable during thread exit; a second thread_local with a destructor flushes it, after
@@ -75,6 +76,8 @@ enum State : int { kFresh = 0, kLive = 1, kDead = 2 };
 
 struct ThreadCache {
   void* head[kClasses] = {};  // intrusive lists: a free buffer's first word points to the next
+  std::uint64_t used[kClasses] = {};  // tick of each class's last request or release
+  std::uint64_t tick = 0;
   std::size_t held = 0;
   std::uint64_t epoch = 0;
   int state = kFresh;
@@ -158,6 +161,23 @@ ThreadCache* cache() {
   return &c;
 }
 
+// Frees one cached buffer of the least recently used class other than `keep`; false when
+// there is none. A full pool thus makes room for the sizes in use: a phase of other
+// shapes (a float64 check, a larger batch) does not leave it holding only stale classes.
+bool evict_stalest(ThreadCache& c, int keep) {
+  int victim = -1;
+  for (int j = 0; j < kClasses; ++j)
+    if (j != keep && c.head[j] && (victim < 0 || c.used[j] < c.used[victim])) victim = j;
+  if (victim < 0) return false;
+  const std::size_t cb = class_bytes(victim);
+  void* p = c.head[victim];
+  HYPERAD_UNPOISON(p, cb);
+  c.head[victim] = *static_cast<void**>(p);
+  c.held -= cb;
+  std::free(p);
+  return true;
+}
+
 void* system_alloc(std::size_t bytes, ThreadCache* c) {
   void* p = std::aligned_alloc(kAlign, bytes);
   if (!p && c) {  // out of memory: give back what this thread caches, then retry once
@@ -179,6 +199,7 @@ void* allocate_buffer(std::size_t bytes) {
     return system_alloc(k >= 0 ? class_bytes(k) : (bytes + kAlign - 1) / kAlign * kAlign, nullptr);
   }
   if (k >= 0) {
+    c->used[k] = ++c->tick;
     if (void* p = c->head[k]) {
       const std::size_t cb = class_bytes(k);
       HYPERAD_UNPOISON(p, cb);
@@ -202,8 +223,13 @@ void release_buffer(void* p, std::size_t bytes) noexcept {
   } catch (...) {  // registering a new thread could fail to allocate: just free
   }
   if (c && k >= 0) {
-    const std::size_t cb = class_bytes(k);
-    if (c->held + cb <= g_limit.load(std::memory_order_relaxed)) {
+    const std::size_t cb = class_bytes(k), limit = g_limit.load(std::memory_order_relaxed);
+    c->used[k] = ++c->tick;
+    if (cb <= limit)
+      while (c->held + cb > limit && evict_stalest(*c, k)) {
+      }
+    c->held_shared.store(c->held, std::memory_order_relaxed);
+    if (c->held + cb <= limit) {
       *static_cast<void**>(p) = c->head[k];
       HYPERAD_POISON(p, cb);
       c->head[k] = p;

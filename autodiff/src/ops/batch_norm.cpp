@@ -11,7 +11,9 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/tape.hpp"
+#include "kernels/batch_norm.hpp"
 #include "kernels/elementwise.hpp"
+#include "hyperad/autodiff/record.hpp"
 
 namespace hyperad {
 
@@ -60,6 +62,60 @@ Tensor affine(const Tensor& centred, const Tensor& inv_std, const Tensor& weight
   return y;
 }
 
+// [N, C, H, W] (or [N, C]) in G batch groups as the kernels' [G, n, C, S].
+kernels::BatchNormGeometry geometry(const Tensor& x, std::int64_t G) {
+  const std::int64_t S = x.rank() == 4 ? x.size(2) * x.size(3) : 1;
+  return {G, x.size(0) / G, x.size(1), S};
+}
+
+// The op: statistics, normalization and the affine map in one kernel. Saved: the input,
+// γ, and the per-unit mean and 1/√(var + eps) ([G·C]). A first-order sweep runs the
+// backward kernel on them; a sweep that records itself (create_graph) writes the same
+// rule in DSL ops from the saved input, recomputing the statistics, so it differentiates
+// again (the statistics depend on x).
+void batch_norm_backward(Backward& b) {
+  const Tensor& x = b.saved(0);
+  const Tensor& w = b.saved(1);
+  const Tensor& gy = b.grad_out();
+  const double eps = b.real(0);
+  const std::int64_t G = b.integer(0), C = x.size(1);
+  if (b.create_graph()) {
+    const ChannelAxes a = channel_axes("batch_norm", x);
+    const auto [xg, axes] = G == 1 ? std::pair{x, a.axes} : grouped(x, G);
+    const Tensor mu = mean(xg, axes, true);
+    const Tensor centred = sub(xg, mu);
+    const Tensor s = rdiv_scalar(1.0, sqrt(add_scalar(mean(square(centred), axes, true), eps)));
+    const Tensor xhat = mul(centred, s);
+    const Tensor gyg = G == 1 ? gy : reshape(gy, xg.shape());
+    // Every axis of the grouped view but the channel's (the sums for γ and β).
+    std::vector<int> others;
+    for (int d = 0; d < xg.rank(); ++d)
+      if (d != (G == 1 ? 1 : 2)) others.push_back(d);
+    if (b.needs(0)) {
+      const Tensor gxhat = w.defined() ? mul(gyg, reshape(w, a.bshape)) : gyg;
+      const Tensor gx = mul(s, sub(sub(gxhat, mean(gxhat, axes, true)), mul(xhat, mean(mul(gxhat, xhat), axes, true))));
+      b.accumulate(0, G == 1 ? gx : reshape(gx, x.shape()));
+    }
+    if (b.needs(1)) b.accumulate(1, reshape(sum(mul(gyg, xhat), others), {C}));
+    if (b.needs(2)) b.accumulate(2, reshape(sum(gyg, others), {C}));
+    return;
+  }
+  const kernels::BatchNormGeometry geo = geometry(x, G);
+  Tensor gx, gw, gb;
+  if (b.needs(0)) gx = Tensor(x.shape(), x.dtype());
+  if (b.needs(1)) gw = Tensor(Shape{C}, x.dtype());
+  if (b.needs(2)) gb = Tensor(Shape{C}, x.dtype());
+  dispatch(x.dtype(), [&]<class T>() {
+    kernels::batch_norm_backward<T>(geo, x.data<T>(), gy.data<T>(), b.saved(2).data<double>(), b.saved(3).data<double>(),
+                                    w.defined() ? w.data<T>() : nullptr, gx.defined() ? gx.mutable_data<T>() : nullptr,
+                                    gw.defined() ? gw.mutable_data<T>() : nullptr,
+                                    gb.defined() ? gb.mutable_data<T>() : nullptr);
+  });
+  if (gx.defined()) b.accumulate(0, std::move(gx));
+  if (gw.defined()) b.accumulate(1, std::move(gw));
+  if (gb.defined()) b.accumulate(2, std::move(gb));
+}
+
 }  // namespace
 
 BatchNormStats BatchNormStats::init(std::int64_t channels, Dtype dtype) {
@@ -68,6 +124,7 @@ BatchNormStats BatchNormStats::init(std::int64_t channels, Dtype dtype) {
 
 Tensor batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, BatchNormStats* running,
                   const BatchNormOptions& options) {
+  static constexpr OpDef def{"batch_norm", batch_norm_backward};
   const char* op = "batch_norm";
   const ChannelAxes a = channel_axes(op, input);
   if (!(options.eps > 0) || !(options.momentum >= 0 && options.momentum <= 1))
@@ -81,31 +138,41 @@ Tensor batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias,
   if (count < 2)
     throw ValueError(fmt::format("{}: training mode needs at least two values per channel{}, input {} has {}", op,
                                  G > 1 ? " and batch group" : "", input.shape().str(), count));
-  const Tensor w = per_channel(op, "weight", weight, input, a), b = per_channel(op, "bias", bias, input, a);
+  per_channel(op, "weight", weight, input, a);
+  per_channel(op, "bias", bias, input, a);
   if (running) {
     per_channel(op, "running mean", running->mean, input, a);
     per_channel(op, "running var", running->var, input, a);
     if (!running->mean.defined() || !running->var.defined())
       throw ValueError(fmt::format("{}: running statistics must hold a mean and a var (BatchNormStats::init)", op));
   }
-  // Statistics per channel (and per part of the batch), broadcast back over the values.
-  const auto [xg, axes] = G == 1 ? std::pair{input, a.axes} : grouped(input, G);
-  const Tensor mu = mean(xg, axes, true);
-  const Tensor centred = sub(xg, mu);
-  const Tensor var = mean(square(centred), axes, true);
-  const Tensor normal = mul(centred, rdiv_scalar(1.0, sqrt(add_scalar(var, options.eps))));
-  const Tensor y = affine(G == 1 ? normal : reshape(normal, input.shape()), {}, w, b);
+  const kernels::BatchNormGeometry geo = geometry(input, G);
+  // Per-unit statistics in float64 whatever the input's dtype (kernels/batch_norm.hpp).
+  Tensor mu(Shape{G * geo.C}, Dtype::f64), var(Shape{G * geo.C}, Dtype::f64), inv_std(Shape{G * geo.C}, Dtype::f64),
+      y(input.shape(), input.dtype());
+  dispatch(input.dtype(), [&]<class T>() {
+    kernels::batch_norm_stats<T>(geo, input.data<T>(), options.eps, mu.mutable_data<double>(), var.mutable_data<double>(),
+                                 inv_std.mutable_data<double>());
+    kernels::batch_norm_forward<T>(geo, input.data<T>(), mu.data<double>(), inv_std.data<double>(),
+                                   weight.defined() ? weight.data<T>() : nullptr,
+                                   bias.defined() ? bias.data<T>() : nullptr,
+                                   y.mutable_data<T>());
+  });
   if (running) {
     NoGradGuard off;
     const double m = options.momentum, unbias = double(count) / double(count - 1);
     const std::int64_t C = input.size(1);
-    const Tensor batch_mu = mean(reshape(mu, {G, C}), {0}), batch_var = mean(reshape(var, {G, C}), {0});
+    const Dtype d = input.dtype();
+    const Tensor batch_mu = mean(reshape(mu, {G, C}), {0}).to(d), batch_var = mean(reshape(var, {G, C}), {0}).to(d);
     Tensor mean_next = add(mul_scalar(running->mean, 1 - m), mul_scalar(batch_mu, m)).detach();
     Tensor var_next = add(mul_scalar(running->var, 1 - m), mul_scalar(batch_var, m * unbias)).detach();
     running->mean = std::move(mean_next);  // both or neither
     running->var = std::move(var_next);
   }
-  return y;
+  OpAttrs attrs;
+  attrs.real[0] = options.eps;
+  attrs.integer[0] = G;
+  return record(def, std::move(y), {&input, &weight, &bias}, {&input, &weight, &mu, &inv_std}, std::move(attrs));
 }
 
 Tensor batch_norm_eval(const Tensor& input, const Tensor& weight, const Tensor& bias, const BatchNormStats& running,

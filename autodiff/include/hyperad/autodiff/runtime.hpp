@@ -55,8 +55,10 @@ BufferPoolStats buffer_pool_stats();
 /// theirs at their next allocation or release (or when they exit).
 void release_buffer_pool();
 
-/// Most bytes one thread's cache keeps (default 1 GiB); buffers released beyond it go
-/// straight back to the system. Takes effect at the next release.
+/// Most bytes one thread's cache keeps (default 1 GiB). A release that would pass it first
+/// gives back cached buffers of the least recently used other sizes, so the cache follows
+/// the sizes in use; a buffer larger than the limit goes straight back to the system.
+/// Takes effect at the next release.
 void set_buffer_pool_limit(std::size_t bytes_per_thread);
 
 }  // namespace hyperad::runtime

@@ -1,8 +1,9 @@
 #pragma once
 /// \file ops/batch_norm.hpp
 /// Batch normalization of [N, C, H, W] (or [N, C]) tensors per channel, and dropout.
-/// Functional: the caller owns the running statistics; the ops are composites of DSL ops
-/// (means, a square root, broadcast arithmetic), so they differentiate to any order.
+/// Functional: the caller owns the running statistics. batch_norm is one kernel whose
+/// backward rule is written in DSL ops (a first-order sweep runs it as a kernel too), the
+/// others are composites; all differentiate to any order.
 #include "hyperad/autodiff/tensor.hpp"
 
 namespace hyperad {
