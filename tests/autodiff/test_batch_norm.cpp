@@ -150,9 +150,28 @@ TEST_CASE("batch_norm: the first-order backward kernel agrees with the recorded 
   }
   // Values around 1000 with spread 1: the kernel centres before scaling, so float32 loses
   // nothing to the mean's size (x·s − μ·s would cancel: errors ~ ε·|μ|/σ ≈ 6e-5).
-  const Tensor x32 = add_scalar(rn({4, 2, 8, 8}), 1000.0).to(Dtype::f32);
-  const std::vector<double> y32 = values(batch_norm(x32, {}, {})), y64 = values(batch_norm(x32.to(Dtype::f64), {}, {}));
-  double err = 0;
-  for (std::size_t i = 0; i < y32.size(); ++i) err = std::max(err, std::abs(y32[i] - y64[i]));
-  CHECK(err < 2e-6);
+  // The same for the first-order backward (Σ dy·(x − μ) centred on μ_T, δ = μ − μ_T carried).
+  // 8 channels: some mean is far from a float32 number (spacing 6e-5 at 1000).
+  const Tensor x32 = add_scalar(rn({4, 8, 8, 8}), 1000.0).to(Dtype::f32).requires_grad_();
+  const Tensor x64 = x32.detach().to(Dtype::f64).requires_grad_();
+  // A seed correlated with x̂, so that the x̂·mean(g·x̂) term of dx is of order one.
+  const Tensor w = rn({8}), b = rn({8}), seed = add(rn({4, 8, 8, 8}), add_scalar(x32.detach().to(Dtype::f64), -1000.0));
+  const Tensor w32 = w.to(Dtype::f32).requires_grad_(), b32 = b.to(Dtype::f32).requires_grad_();
+  const Tensor w64 = w.detach().requires_grad_(), b64 = b.detach().requires_grad_();
+  const Tensor y32 = batch_norm(x32, w32, b32), y64 = batch_norm(x64, w64, b64);
+  const TensorList g32 = grad(y32, {x32, w32, b32}, {.seed = seed.to(Dtype::f32)});
+  const TensorList g64 = grad(y64, {x64, w64, b64}, {.seed = seed});
+  auto max_err = [](const Tensor& a, const Tensor& c) {
+    const std::vector<double> av = values(a), cv = values(c);
+    double e = 0, scale = 0;
+    for (std::size_t i = 0; i < av.size(); ++i) {
+      e = std::max(e, std::abs(av[i] - cv[i]));
+      scale = std::max(scale, std::abs(cv[i]));
+    }
+    return e / scale;
+  };
+  CHECK(max_err(y32, y64) < 1e-6);
+  CHECK(max_err(g32[0], g64[0]) < 1e-6);  // dx
+  CHECK(max_err(g32[1], g64[1]) < 1e-6);  // dγ
+  CHECK(max_err(g32[2], g64[2]) < 1e-6);  // dβ
 }

@@ -12,44 +12,57 @@ namespace hyperad::kernels {
 
 namespace {
 
-// Σ f(x[i]) over one slab as a double, f applied to batches (four accumulators).
+// Values per chunk summed in T's lanes before the chunk's sum joins a double: float32
+// lanes then add at most 16 values each.
+constexpr std::int64_t kChunk = 512;
+
+// Σ f(x[i]) over one slab as a double, f applied to batches (four accumulators per chunk).
 template <class T, class F>
 double slab_sum(const T* x, std::int64_t S, F&& f) {
   constexpr std::int64_t W = kLanes<T>;
-  Batch<T> s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
-  std::int64_t i = 0;
-  for (; i + 4 * W <= S; i += 4 * W) {
-    s0 += f(Batch<T>::load_unaligned(x + i));
-    s1 += f(Batch<T>::load_unaligned(x + i + W));
-    s2 += f(Batch<T>::load_unaligned(x + i + 2 * W));
-    s3 += f(Batch<T>::load_unaligned(x + i + 3 * W));
+  double total = 0;
+  for (std::int64_t c0 = 0; c0 < S; c0 += kChunk) {
+    const std::int64_t end = std::min(S, c0 + kChunk);
+    Batch<T> s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+    std::int64_t i = c0;
+    for (; i + 4 * W <= end; i += 4 * W) {
+      s0 += f(Batch<T>::load_unaligned(x + i));
+      s1 += f(Batch<T>::load_unaligned(x + i + W));
+      s2 += f(Batch<T>::load_unaligned(x + i + 2 * W));
+      s3 += f(Batch<T>::load_unaligned(x + i + 3 * W));
+    }
+    for (; i + W <= end; i += W) s0 += f(Batch<T>::load_unaligned(x + i));
+    for (; i < end; ++i) total += double(f(x[i]));
+    total += double(xsimd::hadd((s0 + s1) + (s2 + s3)));
   }
-  for (; i + W <= S; i += W) s0 += f(Batch<T>::load_unaligned(x + i));
-  double tail = 0;
-  for (; i < S; ++i) tail += double(f(x[i]));
-  return double(xsimd::hadd((s0 + s1) + (s2 + s3))) + tail;
+  return total;
 }
 
-// Two slabs' weighted sums in one pass: (Σ a, Σ a·(b − mu)).
+// (Σ a, Σ a·(b − mu)) over one slab in one pass, chunked as slab_sum.
 template <class T>
 std::pair<double, double> slab_sums2(const T* a, const T* b, T mu, std::int64_t S) {
   constexpr std::int64_t W = kLanes<T>;
-  Batch<T> s0(T(0)), s1(T(0)), p0(T(0)), p1(T(0));
   const Batch<T> m(mu);
-  std::int64_t i = 0;
-  for (; i + 2 * W <= S; i += 2 * W) {
-    const Batch<T> a0 = Batch<T>::load_unaligned(a + i), a1 = Batch<T>::load_unaligned(a + i + W);
-    s0 += a0;
-    s1 += a1;
-    p0 = xsimd::fma(a0, Batch<T>::load_unaligned(b + i) - m, p0);
-    p1 = xsimd::fma(a1, Batch<T>::load_unaligned(b + i + W) - m, p1);
-  }
   double sa = 0, sp = 0;
-  for (; i < S; ++i) {
-    sa += double(a[i]);
-    sp += double(a[i]) * double(b[i] - mu);
+  for (std::int64_t c0 = 0; c0 < S; c0 += kChunk) {
+    const std::int64_t end = std::min(S, c0 + kChunk);
+    Batch<T> s0(T(0)), s1(T(0)), p0(T(0)), p1(T(0));
+    std::int64_t i = c0;
+    for (; i + 2 * W <= end; i += 2 * W) {
+      const Batch<T> a0 = Batch<T>::load_unaligned(a + i), a1 = Batch<T>::load_unaligned(a + i + W);
+      s0 += a0;
+      s1 += a1;
+      p0 = xsimd::fma(a0, Batch<T>::load_unaligned(b + i) - m, p0);
+      p1 = xsimd::fma(a1, Batch<T>::load_unaligned(b + i + W) - m, p1);
+    }
+    for (; i < end; ++i) {
+      sa += double(a[i]);
+      sp += double(a[i]) * double(b[i] - mu);
+    }
+    sa += double(xsimd::hadd(s0 + s1));
+    sp += double(xsimd::hadd(p0 + p1));
   }
-  return {double(xsimd::hadd(s0 + s1)) + sa, double(xsimd::hadd(p0 + p1)) + sp};
+  return {sa, sp};
 }
 
 // y[i] = k1·a[i] + k2·(b[i] − center) + k3 over one slab (a may be nullptr: no k1 term).

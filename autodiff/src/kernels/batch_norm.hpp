@@ -5,8 +5,8 @@
 // values, which lie in n contiguous slabs of S.
 //
 // Each unit's statistics and cotangent sums are computed by one thread in a fixed order
-// (double accumulators, two passes for the variance), so results do not depend on the
-// thread count.
+// (chunks of 512 values summed in T's vector lanes, the chunks' sums in double; two passes
+// for the variance), so results do not depend on the thread count.
 #include <cstdint>
 
 namespace hyperad::kernels {

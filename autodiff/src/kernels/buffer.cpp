@@ -77,6 +77,7 @@ enum State : int { kFresh = 0, kLive = 1, kDead = 2 };
 struct ThreadCache {
   void* head[kClasses] = {};  // intrusive lists: a free buffer's first word points to the next
   std::uint64_t used[kClasses] = {};  // tick of each class's last request or release
+  std::uint32_t count[kClasses] = {};  // buffers cached per class
   std::uint64_t tick = 0;
   std::size_t held = 0;
   std::uint64_t epoch = 0;
@@ -115,6 +116,7 @@ void flush(ThreadCache& c) {
       p = next;
     }
     c.head[k] = nullptr;
+    c.count[k] = 0;
   }
   c.held = 0;
   c.held_shared.store(0, std::memory_order_relaxed);
@@ -173,6 +175,7 @@ bool evict_stalest(ThreadCache& c, int keep) {
   void* p = c.head[victim];
   HYPERAD_UNPOISON(p, cb);
   c.head[victim] = *static_cast<void**>(p);
+  --c.count[victim];
   c.held -= cb;
   std::free(p);
   return true;
@@ -204,6 +207,7 @@ void* allocate_buffer(std::size_t bytes) {
       const std::size_t cb = class_bytes(k);
       HYPERAD_UNPOISON(p, cb);
       c->head[k] = *static_cast<void**>(p);
+      --c->count[k];
       c->held -= cb;
       c->held_shared.store(c->held, std::memory_order_relaxed);
       bump(c->reuses, std::uint64_t{1});
@@ -225,7 +229,8 @@ void release_buffer(void* p, std::size_t bytes) noexcept {
   if (c && k >= 0) {
     const std::size_t cb = class_bytes(k), limit = g_limit.load(std::memory_order_relaxed);
     c->used[k] = ++c->tick;
-    if (cb <= limit)
+    // Evicting other classes helps only if this class's own buffers leave room.
+    if (std::size_t{c->count[k] + 1u} * cb <= limit)
       while (c->held + cb > limit && evict_stalest(*c, k)) {
       }
     c->held_shared.store(c->held, std::memory_order_relaxed);
@@ -233,6 +238,7 @@ void release_buffer(void* p, std::size_t bytes) noexcept {
       *static_cast<void**>(p) = c->head[k];
       HYPERAD_POISON(p, cb);
       c->head[k] = p;
+      ++c->count[k];
       c->held += cb;
       c->held_shared.store(c->held, std::memory_order_relaxed);
       return;
