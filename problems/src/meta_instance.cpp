@@ -82,13 +82,23 @@ Instance make_meta_instance(const ProblemConfig& config, std::shared_ptr<const M
   };
   inst.validation_name = "query_acc";
 
-  // Heads fitted on fixed features of a task set at λ.
+  // Heads fitted on fixed features of a task set at λ. The features are formed 32 tasks at
+  // a time (a task's features depend on its inputs alone; the CNN's batch norm has per-task
+  // statistics): 600 meta-test tasks at once would hold 60,000 images' activations.
   auto fit = [m](const TaskSet& ts, const TensorList& lam) {
+    auto features = [&](const Tensor& x) {
+      constexpr std::int64_t kTasks = 32;
+      if (x.size(0) <= kTasks) return m.features(x, lam);
+      TensorList parts;
+      for (std::int64_t t0 = 0; t0 < x.size(0); t0 += kTasks)
+        parts.push_back(m.features(narrow(x, 0, t0, std::min(kTasks, x.size(0) - t0)), lam));
+      return concat(parts, 0);
+    };
     Tensor zs, zq;
     {
       NoGradGuard off;  // fixed features; the heads' solve below needs the tape
-      zs = m.features(ts.support, lam);
-      zq = m.features(ts.query, lam);
+      zs = features(ts.support);
+      zq = features(ts.query);
     }
     const Tensor bias = m.biased ? lam.at(0).detach() : zeros({m.ways, m.q});
     return fit_heads(m.head, m.rho, zs, zq, ts, bias);
