@@ -54,6 +54,21 @@ int main(int argc, char** argv) {
     const Tensor a = randn({n, n}, g), b = randn({n, n}, g);
     measure("gemm", std::to_string(n), n * n * n, [&] { matmul(a, b); });
   }
+  // conv2d (3×3, 32 → 32 channels, padding 1, float32) as in the meta-learning CNN's
+  // later blocks: its samples split over threads above the GEMM's threshold of
+  // multiply-adds (work = N·32·32·9·side²).
+  for (std::int64_t side : {7, 14})
+    for (std::int64_t N : {1, 2, 4, 8, 16}) {
+      const Tensor x = randn({N, 32, side, side}, g).to(Dtype::f32), w = randn({32, 32, 3, 3}, g).to(Dtype::f32);
+      measure("conv2d", fmt::format("{}x{}x{}", N, side, side), N * 32 * 32 * 9 * side * side,
+              [&] { conv2d(x, w, {}, {.padding = {1, 1}}); });
+    }
+  // batch_norm (float32, 32 channels): channels split over threads above the elementwise
+  // threshold of values per channel.
+  for (std::int64_t N : {2, 8, 32, 128}) {
+    const Tensor x = randn({N, 32, 14, 14}, g).to(Dtype::f32);
+    measure("bnorm", fmt::format("{}x32x14x14", N), N * 32 * 14 * 14, [&] { batch_norm(x, {}, {}); });
+  }
   runtime::set_num_threads(0);
   fmt::print("parallel stalls (machine busy) during the run: {}\n", runtime::parallel_stalls());
   bench::write_csv(bench::results_path("threshold.csv"), rows);
