@@ -175,3 +175,18 @@ TEST_CASE("batch_norm: the first-order backward kernel agrees with the recorded 
   CHECK(max_err(g32[1], g64[1]) < 1e-6);  // dγ
   CHECK(max_err(g32[2], g64[2]) < 1e-6);  // dβ
 }
+
+TEST_CASE("batch_norm: the same bits on one thread and on two (forward and first-order backward)") {
+  // 16 channels of 32 × 24 × 24 values each: above the threshold, the units split over threads.
+  using hyperad::testing::ThreadCount;
+  const Tensor x = rn({32, 16, 24, 24}).requires_grad_(), w = rn({16}).requires_grad_(), b = rn({16}).requires_grad_();
+  const Tensor seed = rn({32, 16, 24, 24});
+  auto run = [&](int threads) {
+    ThreadCount n(threads);
+    TensorList out{batch_norm(x, w, b, nullptr, {.batch_groups = 4})};
+    for (const Tensor& g : grad(out[0], {x, w, b}, {.seed = seed})) out.push_back(g);
+    return out;
+  };
+  const TensorList one = run(1), two = run(2);
+  for (std::size_t k = 0; k < one.size(); ++k) CHECK(values(one[k]) == values(two[k]));
+}
