@@ -1,4 +1,5 @@
-// Batch normalization and dropout (ops/batch_norm.hpp) as composites of DSL ops.
+// Batch normalization (one op: kernels/batch_norm.hpp forward and first-order backward, its
+// rule in DSL ops for create_graph), evaluation mode and dropout as composites of DSL ops.
 #include "hyperad/autodiff/ops/batch_norm.hpp"
 
 #include <fmt/format.h>
@@ -54,9 +55,9 @@ Tensor per_channel(const char* op, const char* role, const Tensor& t, const Tens
   return reshape(t, a.bshape);
 }
 
-// (x − mean) · scale · weight + bias, the parts that are defined (scale undefined: 1).
+// (x − mean) · inv_std · weight + bias; weight and bias may be undefined (1 and 0).
 Tensor affine(const Tensor& centred, const Tensor& inv_std, const Tensor& weight, const Tensor& bias) {
-  Tensor y = inv_std.defined() ? mul(centred, inv_std) : centred;
+  Tensor y = mul(centred, inv_std);
   if (weight.defined()) y = mul(y, weight);
   if (bias.defined()) y = add(y, bias);
   return y;
