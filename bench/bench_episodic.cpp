@@ -14,6 +14,7 @@
 //
 //   build-bench/bench/bench_episodic [--tasks B] [--shots K] [--reps R] [--threads N] [--dataset digits|fashion_mnist]
 //                                 [--problem NAME] [--method NAME]   (one case, e.g. for a profiler)
+//                                 [--only batched|sequential|threaded]  (time one form alone, for a profiler)
 #include <fmt/format.h>
 
 #include <cmath>
@@ -30,9 +31,14 @@ using namespace hyperad;
 
 int main(int argc, char** argv) {
   int tasks = 32, reps = 11, threads = 1, shots = 5;
-  std::string dataset = "fashion_mnist", only_problem, only_method;
+  std::string dataset = "fashion_mnist", only_problem, only_method, only;
   bench::parse_flags(argc, argv, {{"--tasks", &tasks}, {"--reps", &reps}, {"--threads", &threads}, {"--shots", &shots},
-                                  {"--dataset", &dataset}, {"--problem", &only_problem}, {"--method", &only_method}});
+                                  {"--dataset", &dataset}, {"--problem", &only_problem}, {"--method", &only_method},
+                                  {"--only", &only}});
+  if (!only.empty() && only != "batched" && only != "sequential" && only != "threaded")
+    throw std::invalid_argument(fmt::format("--only {}: expected batched, sequential or threaded", only));
+  const bool run_b = only.empty() || only == "batched", run_s = only.empty() || only == "sequential",
+             run_t = only.empty() || only == "threaded";
   runtime::set_num_threads(threads);
   omp_set_num_threads(threads);
 
@@ -79,15 +85,21 @@ int main(int argc, char** argv) {
     auto time_one = [&](bilevel::EpisodicHypergradient& m, TensorList& out) {
       return bench::elapsed_ms([&] { out = m.hypergradient(units, lam).grad; });
     };
-    bench::warm_up([&] { time_one(*batched, hb); }, 200);
+    bench::warm_up([&] { time_one(run_b ? *batched : run_s ? *sequential : *threaded, run_b ? hb : run_s ? hs : ht); },
+                   200);
+    // A form not timed counts as NaN (and once, for the difference).
     std::vector<double> tb, ts, tt, ratio, ratio_t;
+    const double nan = std::nan("");
     for (int r = 0; r < reps; ++r) {
-      tb.push_back(time_one(*batched, hb));
-      ts.push_back(time_one(*sequential, hs));
-      tt.push_back(time_one(*threaded, ht));
+      tb.push_back(run_b ? time_one(*batched, hb) : nan);
+      ts.push_back(run_s ? time_one(*sequential, hs) : nan);
+      tt.push_back(run_t ? time_one(*threaded, ht) : nan);
       ratio.push_back(ts.back() / tb.back());
       ratio_t.push_back(ts.back() / tt.back());
     }
+    if (!run_b) time_one(*batched, hb);
+    if (!run_s) time_one(*sequential, hs);
+    if (!run_t) time_one(*threaded, ht);
     const double diff = std::max(list::relative_error(hb, hs), list::relative_error(ht, hs));
     const double mb = bench::median(tb), ms = bench::median(ts), mt = bench::median(tt);
     fmt::print("{:<14} {:<7} {:>11.2f} {:>14.2f} {:>12.2f} {:>9.2f}x {:>9.2f}x {:>10.1e}\n", c.problem, c.method.name,

@@ -175,11 +175,11 @@ int main(int argc, char** argv) {
     const hb::Problem p = D.problem(), pf = D.problem(true);
     hyperad::Generator g(4);
     const Tensor lam = -1.0 - rand({d}, g);
-    const hb::TensorList l{lam};
+    const hyperad::TensorList l{lam};
     const torch::Tensor tlam = to_torch(lam);
     hb::ITD itd({.inner_steps = t});
-    hb::AID fp({.inner_steps = t, .solver = hb::linsolve::richardson(), .linear_steps = K});
-    hb::AID cg({.inner_steps = t, .solver = hb::linsolve::cg(), .linear_steps = K, .linear_tolerance = Tolerance::relative(1e-10)});
+    hb::AID fp({.inner_steps = t, .solver = hyperad::linsolve::richardson(), .linear_steps = K});
+    hb::AID cg({.inner_steps = t, .solver = hyperad::linsolve::cg(), .linear_steps = K, .linear_tolerance = hyperad::Tolerance::relative(1e-10)});
     struct Pair {
       const char* name;
       hb::HypergradientMethod* ours;

@@ -4,6 +4,7 @@
 // for repeated runs and for 1 vs 2 threads.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -438,7 +439,11 @@ TEST_CASE("GEMM: all four transpose cases on odd sizes against a naive triple lo
                         // the small path: every row-group size, columns below, at, between and
                         // just past one and two vectors (a padded copy, in place, an overlapping tile)
                         {25, 5, 17}, {5, 17, 25}, {12, 4, 9},  {6, 8, 7},    {11, 3, 2},    {19, 12, 10},
-                        {2, 2, 2},   {13, 16, 3}, {7, 9, 1},   {30, 30, 30}};
+                        {2, 2, 2},   {13, 16, 3}, {7, 9, 1},   {30, 30, 30},
+                        // A·Bᵀ as dot products: every tile width and height, K at and past
+                        // two vectors with every tail
+                        {9, 7, 8},   {4, 11, 19}, {25, 5, 50}, {3, 24, 33}, {17, 13, 64}, {10, 1, 40},
+                        {5, 9, 21},  {8, 6, 22},  {6, 3, 23}};
   auto run = [&]<class T>() {
     for (const Size& s : sizes)
       for (int t = 0; t < 4; ++t) {
@@ -503,6 +508,23 @@ TEST_CASE("matrix-vector products: both orientations, every tail, each blocking 
   };
   run.operator()<float>();
   run.operator()<double>();
+}
+
+TEST_CASE("small A·Bᵀ: an element does not depend on which rows and columns share its product") {
+  // The dot-product kernel tiles rows of A by rows of B; each element must be summed the same
+  // way wherever it falls in a tile (batched and one-task products of a meta-batch agree).
+  // Parts of at least two rows and columns: one row or column is a matrix-vector product,
+  // another kernel.
+  for (Dtype d : kDtypes)
+    for (std::int64_t K : {16, 21, 37}) {
+      const Tensor a = uniform({11, K}, -1, 1, d), b = uniform({13, K}, -1, 1, d);
+      const Tensor c = matmul_t(a, b, false, true);
+      for (auto [r0, r1, c0, c1] : {std::array<std::int64_t, 4>{0, 2, 0, 13}, {3, 6, 2, 9}, {9, 11, 5, 7}, {1, 8, 11, 13}}) {
+        const Tensor part = matmul_t(slice(a, 0, r0, r1), slice(b, 0, c0, c1), false, true);
+        INFO("rows " << r0 << ".." << r1 << " columns " << c0 << ".." << c1 << " K=" << K << " " << dtype_name(d));
+        CHECK(bitwise_equal(part, slice(slice(c, 0, r0, r1), 1, c0, c1)));
+      }
+    }
 }
 
 TEST_CASE("batched matmul_t: each batch bitwise equal to the 2-D product of its slices") {

@@ -309,26 +309,100 @@ void small_rows(const Operands<T>& o, const T* Bm, std::int64_t ldb, std::int64_
 
 // The rows of C in groups of at most MR, as even as can be (25 rows: five groups of five,
 // not four of six and a lone row, whose single FMA chain would run at the FMA's latency).
-template <class T, int NV, int MR>
-void small_row_groups(const Operands<T>& o, const T* Bm, std::int64_t ldb, std::int64_t M, std::int64_t N,
-                      std::int64_t K) {
-  const std::int64_t groups = (M + MR - 1) / MR;
+
+// C[0..RA, 0..RB) = the RA rows of A times the RB rows of B (C = A·Bᵀ, both contiguous along
+// k): RA·RB dot products, each in its own accumulator, whose lanes are summed at the end by
+// haddp, W accumulators at a time, zero accumulators filling the last group: every element
+// is summed in the same order whatever RA, RB and its place in the tile.
+template <class T, int RA, int RB>
+void dot_tile(const T* a, std::int64_t lda, const T* b, std::int64_t ldb, std::int64_t K, T* c, std::int64_t ldc) {
+  using V = Batch<T>;
+  constexpr std::int64_t W = kLanes<T>;
+  V acc[RA][RB];
+  for (int r = 0; r < RA; ++r)
+    for (int s = 0; s < RB; ++s) acc[r][s] = V(T(0));
+  std::int64_t k = 0;
+  for (; k + W <= K; k += W) {
+    V av[RA];
+    for (int r = 0; r < RA; ++r) av[r] = V::load_unaligned(a + r * lda + k);
+    for (int s = 0; s < RB; ++s) {
+      const V bv = V::load_unaligned(b + s * ldb + k);
+      for (int r = 0; r < RA; ++r) acc[r][s] = xsimd::fma(av[r], bv, acc[r][s]);
+    }
+  }
+  if (k < K) {  // zero lanes past K on both sides
+    V av[RA];
+    for (int r = 0; r < RA; ++r) av[r] = load_partial(a + r * lda + k, K - k, T(0));
+    for (int s = 0; s < RB; ++s) {
+      const V bv = load_partial(b + s * ldb + k, K - k, T(0));
+      for (int r = 0; r < RA; ++r) acc[r][s] = xsimd::fma(av[r], bv, acc[r][s]);
+    }
+  }
+  for (int r = 0; r < RA; ++r)
+    for (int s0 = 0; s0 < RB; s0 += static_cast<int>(W)) {
+      V group[W];
+      for (int q = 0; q < W; ++q) group[q] = s0 + q < RB ? acc[r][s0 + q] : V(T(0));
+      const V sums = xsimd::haddp(group);
+      const std::int64_t n = std::min<std::int64_t>(W, RB - s0);
+      if (n == W) sums.store_unaligned(c + r * ldc + s0);
+      else store_partial(sums, c + r * ldc + s0, n);
+    }
+}
+
+// Splits n into the fewest groups of at most `most`, as even as can be (25 into 5, 5, 5, 5, 5,
+// not 6, 6, 6, 6, 1: a lone row or column would run one short chain of FMAs).
+template <class F>
+void even_groups(std::int64_t n, std::int64_t most, F&& each) {
+  const std::int64_t groups = (n + most - 1) / most;
   std::int64_t i = 0;
   for (std::int64_t g = 0; g < groups; ++g) {
-    const std::int64_t left = groups - g, r = (M - i + left - 1) / left;
-    [&]<int... Rs>(std::integer_sequence<int, Rs...>) {
-      ((r == Rs + 1 ? small_rows<T, NV, Rs + 1>(o, Bm, ldb, i, N, K) : void()), ...);
-    }(std::make_integer_sequence<int, MR>{});
-    i += r;
+    const std::int64_t size = (n - i + (groups - g) - 1) / (groups - g);
+    each(i, size);
+    i += size;
   }
 }
 
-// A small product from the operands in place: op(B) is read as it is when its rows are
-// contiguous and at least a vector wide, else copied row-major first (K·N values, a fraction
-// of the product's work), zero-padded to one or two vectors.
+// Calls f.template operator()<V>() for the V in 1 .. Max equal to v.
+template <int Max, class F>
+void with_constant(std::int64_t v, F&& f) {
+  [&]<int... Vs>(std::integer_sequence<int, Vs...>) {
+    ((v == Vs + 1 ? f.template operator()<Vs + 1>() : void()), ...);
+  }(std::make_integer_sequence<int, Max>{});
+}
+
+// C = A·Bᵀ with A's and B's rows contiguous (a matrix of dot products): tiles of RA rows of A
+// by RB rows of B, RA·RB accumulators plus RA + 1 vectors in registers (16 vector registers
+// below AVX-512, 32 with it). No packing and no padding of a narrow N to whole vectors: a
+// few-shot head's scores, 25×50 by (5×50)ᵀ, ran at a third of this speed through the
+// outer-product kernel below (bench_episodic).
+template <class T>
+void small_dots(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
+  constexpr bool wide = sizeof(Batch<T>) == 64;
+  constexpr int kAcc = wide ? 24 : 12, kRB = wide ? 8 : 6, kRA = 4;
+  even_groups(N, kRB, [&](std::int64_t j, std::int64_t rb) {
+    with_constant<kRB>(rb, [&]<int RB>() {
+      constexpr int RA = std::min(kRA, kAcc / RB);
+      even_groups(M, RA, [&](std::int64_t i, std::int64_t ra) {
+        with_constant<RA>(ra, [&]<int R>() {
+          dot_tile<T, R, RB>(o.A + i * o.ra, o.ra, o.B + j * o.cb, o.cb, K, o.C + i * o.ldc + j, o.ldc);
+        });
+      });
+    });
+  });
+}
+
+// Dot products need at least this many vectors of k to beat the outer-product kernel, which
+// pads N instead of K (measured with bench_episodic's head shapes).
+constexpr std::int64_t kDotMinVectors = 2;
+
+// A small product from the operands in place. C = A·Bᵀ with long enough rows is a matrix of
+// dot products (small_dots). Otherwise op(B) is read as it is when its rows are contiguous
+// and at least a vector wide, else copied row-major first (K·N values, a fraction of the
+// product's work), zero-padded to one or two vectors.
 template <class T>
 void small_gemm(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
   constexpr std::int64_t W = kLanes<T>;
+  if (o.ca == 1 && o.rb == 1 && K >= kDotMinVectors * W) return small_dots(o, M, N, K);
   const std::int64_t nv = N <= W ? 1 : 2;
   const T* Bm = o.B;
   std::int64_t ldb = o.rb;
@@ -346,8 +420,13 @@ void small_gemm(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64
   // Registers: NV·R accumulators, NV vectors of B and a broadcast of A; 16 vector
   // registers below AVX-512.
   constexpr bool wide = sizeof(Batch<T>) == 64;
-  if (nv == 1) return small_row_groups<T, 1, wide ? 16 : 12>(o, Bm, ldb, M, N, K);
-  small_row_groups<T, 2, wide ? 8 : 6>(o, Bm, ldb, M, N, K);
+  auto row_groups = [&]<int NV, int MR>() {
+    even_groups(M, MR, [&](std::int64_t i, std::int64_t r) {
+      with_constant<MR>(r, [&]<int R>() { small_rows<T, NV, R>(o, Bm, ldb, i, N, K); });
+    });
+  };
+  if (nv == 1) return row_groups.template operator()<1, wide ? 16 : 12>();
+  row_groups.template operator()<2, wide ? 8 : 6>();
 }
 
 // y = op(A) x (N = 1) or y = xᵀ op(B) (M = 1): rows of dot products, eight rows per pass
