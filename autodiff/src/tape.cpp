@@ -21,18 +21,31 @@ Tape& Tape::current() {
   return tape;
 }
 
-std::size_t Tape::memory_bytes() const { return n_records_ * sizeof(Record) + saved_bytes_; }
+std::size_t Tape::owned_bytes() const { return n_records_ * sizeof(Record) + saved_owned_; }
 std::size_t Tape::record_bytes() { return sizeof(Record); }
+
+void Tape::note_peaks() {
+  peak_bytes_ = std::max(peak_bytes_, memory_bytes());
+  peak_owned_ = std::max(peak_owned_, owned_bytes());
+  peak_referenced_ = std::max(peak_referenced_, referenced_bytes());
+}
+
+void Tape::reset_peak_memory() {
+  owned_from_ = detail::Storage::next_serial();
+  peak_bytes_ = memory_bytes();
+  peak_owned_ = owned_bytes();
+  peak_referenced_ = referenced_bytes();
+}
 
 void Tape::rewind(std::size_t records, std::size_t variables) {
   while (n_records_ > records) {
     Record& r = TapeEngine::record_at(*this, --n_records_);
     for (int k = 0; k < r.n_saved; ++k) {
       const Tensor& t = r.saved[k];
-      if (t.nbytes() == 0) continue;
+      if (!t.defined() || t.nbytes() == 0) continue;
       auto it = saved_refs_.find(t.raw());
-      if (--it->second == 0) {
-        saved_bytes_ -= t.nbytes();
+      if (--it->second.records == 0) {
+        (it->second.owned ? saved_owned_ : saved_referenced_) -= t.nbytes();
         saved_refs_.erase(it);
       }
     }
@@ -58,7 +71,7 @@ Record& TapeEngine::push(Tape& t, std::uint16_t n_out) {
   Record& r = record_at(t, t.n_records_);
   const auto rec_index = static_cast<std::uint32_t>(t.n_records_);
   ++t.n_records_;
-  t.peak_bytes_ = std::max(t.peak_bytes_, t.memory_bytes());
+  t.note_peaks();
   r.out_id = static_cast<std::uint32_t>(t.id_gen_.size());
   r.n_out = n_out;
   for (std::uint16_t k = 0; k < n_out; ++k) {
@@ -69,9 +82,12 @@ Record& TapeEngine::push(Tape& t, std::uint16_t n_out) {
 }
 
 void TapeEngine::retain_saved(Tape& t, const Tensor& x) {
-  if (x.nbytes() == 0 || t.saved_refs_[x.raw()]++ > 0) return;
-  t.saved_bytes_ += x.nbytes();
-  t.peak_bytes_ = std::max(t.peak_bytes_, t.memory_bytes());
+  if (!x.defined() || x.nbytes() == 0) return;  // an undefined tensor (an absent optional input) holds nothing
+  Tape::SavedRef& ref = t.saved_refs_[x.raw()];
+  if (ref.records++ > 0) return;
+  ref.owned = x.storage_->serial >= t.owned_from_;
+  (ref.owned ? t.saved_owned_ : t.saved_referenced_) += x.nbytes();
+  t.note_peaks();
 }
 
 bool TapeEngine::is_live(const Tape& t, const VarRef& v, const char* op, const char* what) {

@@ -1,5 +1,6 @@
 #include "hyperad/autodiff/tensor.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,7 +15,12 @@
 namespace hyperad {
 
 namespace detail {
-Storage::Storage(std::size_t nbytes) : data(kernels::allocate_buffer(nbytes)), bytes(nbytes) {}
+namespace {
+constinit std::atomic<std::uint64_t> g_serial{1};
+}  // namespace
+Storage::Storage(std::size_t nbytes)
+    : data(kernels::allocate_buffer(nbytes)), bytes(nbytes), serial(g_serial.fetch_add(1, std::memory_order_relaxed)) {}
+std::uint64_t Storage::next_serial() { return g_serial.load(std::memory_order_relaxed); }
 Storage::~Storage() { kernels::release_buffer(data, bytes); }
 }  // namespace detail
 

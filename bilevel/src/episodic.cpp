@@ -363,6 +363,7 @@ Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const Ten
     d.recomputed_steps = std::max(d.recomputed_steps, rd.recomputed_steps);
     d.peak_stored_bytes = std::max(d.peak_stored_bytes, rd.peak_stored_bytes);
     d.peak_tape_bytes = std::max(d.peak_tape_bytes, rd.peak_tape_bytes);
+    d.peak_referenced_bytes = std::max(d.peak_referenced_bytes, rd.peak_referenced_bytes);
     const double rel = rd.linear.relative_residual();
     const double badness = std::isnan(rel) ? (rd.linear.solver.empty() ? -1.0 : INFINITY) : rel;
     if (badness > worst) {

@@ -172,6 +172,36 @@ TEST_CASE("tape memory is reported and released by scopes") {
   CHECK(tape.peak_memory_bytes() == m0 + 2 * Tape::record_bytes() + 16000);
 }
 
+TEST_CASE("tape memory: tensors created since the mark are owned, older ones referenced") {
+  Tape& tape = Tape::current();
+  Tensor data = ones({1000});  // before the mark: the tape will only point to it
+  tape.reset_peak_memory();
+  const std::size_t owned0 = tape.owned_bytes(), ref0 = tape.referenced_bytes();
+  const std::size_t rec = Tape::record_bytes();
+  {
+    TapeScope scope;
+    Tensor x = ones({1000});  // after the mark
+    x.requires_grad_();
+    Tensor y = x * data;  // saves x (owned) and data (referenced)
+    CHECK(tape.owned_bytes() == owned0 + rec + 8000);
+    CHECK(tape.referenced_bytes() == ref0 + 8000);
+    Tensor z = y * data;  // saves y (owned); data is held already
+    CHECK(tape.owned_bytes() == owned0 + 2 * rec + 16000);
+    CHECK(tape.referenced_bytes() == ref0 + 8000);
+    CHECK(tape.memory_bytes() == tape.owned_bytes() + tape.referenced_bytes());
+    // A new mark: saved tensors keep their class; z, created before it and saved now for
+    // the first time, is referenced.
+    tape.reset_peak_memory();
+    Tensor u = z * x;
+    CHECK(tape.owned_bytes() == owned0 + 3 * rec + 16000);
+    CHECK(tape.referenced_bytes() == ref0 + 16000);
+  }
+  CHECK(tape.owned_bytes() == owned0);
+  CHECK(tape.referenced_bytes() == ref0);
+  CHECK(tape.peak_owned_bytes() == owned0 + 3 * rec + 16000);
+  CHECK(tape.peak_referenced_bytes() == ref0 + 16000);
+}
+
 TEST_CASE("two threads differentiate on their own tapes, matching a sequential run") {
   auto work = [](double seed, std::vector<double>* out) {
     Generator g(static_cast<std::uint64_t>(seed));

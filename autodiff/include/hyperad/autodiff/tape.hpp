@@ -43,13 +43,26 @@ class Tape {
   std::size_t num_records() const { return n_records_; }
   std::size_t num_variables() const { return id_gen_.size(); }
   /// Bytes held by the records and by the tensors they save (each distinct storage counted
-  /// once, however many records save it: a data matrix used by every step counts once).
-  std::size_t memory_bytes() const;
+  /// once, however many records save it: a data matrix used by every step counts once):
+  /// owned_bytes() + referenced_bytes().
+  std::size_t memory_bytes() const { return owned_bytes() + referenced_bytes(); }
+  /// The memory the tape keeps alive that the computation since the last
+  /// reset_peak_memory() allocated: the records, and the saved tensors created since then.
+  /// This is what recording costs (the process grows by it).
+  std::size_t owned_bytes() const;
+  /// The saved tensors created before the last reset_peak_memory() (data matrices, λ, a
+  /// state computed earlier): the tape holds references to them, they take no new memory.
+  std::size_t referenced_bytes() const { return saved_referenced_; }
   /// The fixed bytes of one record (its share of memory_bytes() besides the saved tensors).
   static std::size_t record_bytes();
-  /// Highest memory_bytes() since the last reset_peak_memory().
+  /// Highest memory_bytes(), owned_bytes() and referenced_bytes() since the last
+  /// reset_peak_memory() (each its own maximum).
   std::size_t peak_memory_bytes() const { return peak_bytes_; }
-  void reset_peak_memory() { peak_bytes_ = memory_bytes(); }
+  std::size_t peak_owned_bytes() const { return peak_owned_; }
+  std::size_t peak_referenced_bytes() const { return peak_referenced_; }
+  /// Starts a measurement: tensors created from now on count as owned when saved (those
+  /// already saved keep their class), and the peaks restart from the current figures.
+  void reset_peak_memory();
 
  private:
   friend struct detail::TapeEngine;
@@ -65,9 +78,16 @@ class Tape {
   std::vector<std::uint64_t> id_gen_;  // generation of each live variable id
   std::vector<std::uint32_t> id_rec_;  // record that produced it (kNoRecord for leaves)
   std::uint64_t next_gen_ = 1;
-  std::size_t saved_bytes_ = 0;
-  std::unordered_map<const void*, std::uint32_t> saved_refs_;  // storage → records saving it
-  std::size_t peak_bytes_ = 0;
+  // Records saving each storage, and whether it counts as owned (created after the mark).
+  struct SavedRef {
+    std::uint32_t records = 0;
+    bool owned = false;
+  };
+  std::size_t saved_owned_ = 0, saved_referenced_ = 0;
+  std::unordered_map<const void*, SavedRef> saved_refs_;
+  std::uint64_t owned_from_ = 0;  // storages with a serial at least this are owned
+  std::size_t peak_bytes_ = 0, peak_owned_ = 0, peak_referenced_ = 0;
+  void note_peaks();
   bool recording_ = true;
   bool check_finite_ = false;
   const char* backward_of_ = nullptr;  // op whose backward rule is running (for messages)

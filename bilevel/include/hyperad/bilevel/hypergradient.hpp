@@ -85,7 +85,13 @@ struct Diagnostics {
   /// (residual NaN unless every batch is full). ITD has none (solver empty, 0 iterations).
   linsolve::Report linear;
   double seconds = 0;                 ///< wall time of the call
-  std::size_t peak_tape_bytes = 0;    ///< peak tape memory above the level at the call
+  /// Peak memory the tape kept alive for the call, above its level at the call: records and
+  /// the tensors the call created and saved (what recording cost; the process grows by it).
+  std::size_t peak_tape_bytes = 0;
+  /// Peak bytes of tensors from before the call (data, λ, given states) that the tape held
+  /// references to: no new memory, reported apart so that a large data matrix saved by
+  /// every step does not pass for the tape's own memory.
+  std::size_t peak_referenced_bytes = 0;
   std::vector<std::string> warnings;  ///< problems noticed but not fatal (each concern's message too)
   /// The checks that failed; empty when every check passed.
   std::vector<Concern> concerns;
