@@ -13,7 +13,7 @@ namespace hyperad {
 using detail::Record;
 using detail::TapeEngine;
 
-Tape::Tape() = default;
+Tape::Tape() : saved_refs_(std::make_unique<detail::SavedTable>()) {}
 Tape::~Tape() = default;
 
 Tape& Tape::current() {
@@ -43,13 +43,13 @@ void Tape::rewind(std::size_t records, std::size_t variables) {
     for (int k = 0; k < r.n_saved; ++k) {
       const Tensor& t = r.saved[k];
       if (!t.defined() || t.nbytes() == 0) continue;
-      auto it = saved_refs_.find(t.raw());
-      if (--it->second.records == 0) {
-        (it->second.owned ? saved_owned_ : saved_referenced_) -= t.nbytes();
-        saved_refs_.erase(it);
+      detail::SavedTable::Entry& e = saved_refs_->at(t.raw());
+      if (--e.records == 0) {
+        (e.owned ? saved_owned_ : saved_referenced_) -= t.nbytes();
+        saved_refs_->erase(e);
       }
     }
-    r = Record{};  // releases saved tensors; the slot stays in the arena for reuse
+    r.clear();  // releases saved tensors; the slot and its vectors' capacity stay for reuse
   }
   id_gen_.resize(std::min(id_gen_.size(), variables));
   id_rec_.resize(id_gen_.size());
@@ -83,7 +83,7 @@ Record& TapeEngine::push(Tape& t, std::uint16_t n_out) {
 
 void TapeEngine::retain_saved(Tape& t, const Tensor& x) {
   if (!x.defined() || x.nbytes() == 0) return;  // an undefined tensor (an absent optional input) holds nothing
-  Tape::SavedRef& ref = t.saved_refs_[x.raw()];
+  SavedTable::Entry& ref = (*t.saved_refs_)[x.raw()];
   if (ref.records++ > 0) return;
   ref.owned = x.storage_->serial >= t.owned_from_;
   (ref.owned ? t.saved_owned_ : t.saved_referenced_) += x.nbytes();

@@ -2,8 +2,10 @@
 // The engine's view of the tape (private to autodiff/): the records, variable ids and
 // generations, and the operations record(), the sweep and the gradient functions use.
 // Users see tape.hpp (scopes, guards, memory) and record.hpp (defining ops).
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "hyperad/autodiff/record.hpp"
 #include "hyperad/autodiff/tape.hpp"
@@ -31,7 +33,84 @@ struct Record {
   OpAttrs attrs;
 
   std::uint32_t in_id(int i) const { return i < kInline ? in_ids[i] : extra_in_ids[i - kInline]; }
+  /// Back to an empty slot (the saved tensors released), keeping the vectors' capacity.
+  void clear() {
+    op = nullptr;
+    for (int k = 0; k < n_saved; ++k) saved[static_cast<std::size_t>(k)] = Tensor{};
+    n_out = 1;
+    n_in = n_saved = 0;
+    extra_in_ids.clear();
+    extra_in_shapes.clear();
+    out_shapes.clear();
+    attrs.ints.clear();
+    attrs.payload.reset();
+  }
   const Shape& in_shape(int i) const { return i < kInline ? in_shapes[i] : extra_in_shapes[i - kInline]; }
+};
+
+/// The storages saved by a tape's records: for each, how many records save it and whether it
+/// counts as owned (created after the tape's mark). An open-addressing table keyed by the
+/// data pointer, linear probing, deletion by shifting back (no tombstones): saving and
+/// rewinding allocate nothing once the table has grown to the tape's working size (a node
+/// map's malloc and free per saved tensor were a tenth of a small op's recorded cost).
+class SavedTable {
+ public:
+  struct Entry {
+    const void* key = nullptr;
+    std::uint32_t records = 0;
+    bool owned = false;
+  };
+  /// The entry of `key`, inserted with records = 0 if absent.
+  Entry& operator[](const void* key) {
+    if (2 * (size_ + 1) > slots_.size()) grow();
+    std::size_t i = home(key);
+    while (slots_[i].key != nullptr && slots_[i].key != key) i = (i + 1) & mask();
+    if (slots_[i].key == nullptr) {
+      slots_[i].key = key;
+      ++size_;
+    }
+    return slots_[i];
+  }
+  /// The entry of `key`, which must be present.
+  Entry& at(const void* key) {
+    std::size_t i = home(key);
+    while (slots_[i].key != key) i = (i + 1) & mask();
+    return slots_[i];
+  }
+  /// Removes the entry `e` (a reference from operator[] or at()).
+  void erase(Entry& e) {
+    std::size_t hole = static_cast<std::size_t>(&e - slots_.data());
+    slots_[hole] = Entry{};
+    --size_;
+    // Entries after the hole that could sit in it move back, so probes stay unbroken.
+    for (std::size_t j = (hole + 1) & mask(); slots_[j].key != nullptr; j = (j + 1) & mask()) {
+      const std::size_t h = home(slots_[j].key);
+      const bool movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
+      if (movable) {
+        slots_[hole] = slots_[j];
+        slots_[j] = Entry{};
+        hole = j;
+      }
+    }
+  }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::size_t mask() const { return slots_.size() - 1; }
+  std::size_t home(const void* key) const {
+    auto h = reinterpret_cast<std::uintptr_t>(key) >> 6;  // buffers are 64-byte aligned
+    h *= 0x9E3779B97F4A7C15ULL;
+    return static_cast<std::size_t>(h >> 32) & mask();
+  }
+  void grow() {
+    std::vector<Entry> old(std::max<std::size_t>(64, 2 * slots_.size()));
+    old.swap(slots_);
+    size_ = 0;
+    for (const Entry& e : old)
+      if (e.key != nullptr) (*this)[e.key] = e;
+  }
+  std::vector<Entry> slots_;
+  std::size_t size_ = 0;
 };
 
 /// The engine's access to a Tape's and a Tensor's internals.

@@ -1,5 +1,7 @@
 // The tape: what is recorded, scopes, guards, misuse errors, threads, memory.
 #include <atomic>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include "autodiff/ad_harness.hpp"
@@ -200,6 +202,47 @@ TEST_CASE("tape memory: tensors created since the mark are owned, older ones ref
   CHECK(tape.referenced_bytes() == ref0);
   CHECK(tape.peak_owned_bytes() == owned0 + 3 * rec + 16000);
   CHECK(tape.peak_referenced_bytes() == ref0 + 16000);
+}
+
+TEST_CASE("tape memory: thousands of storages saved, shared and rewound in nested scopes") {
+  // The tape's table of saved storages against a plain map kept alongside. Every record is
+  // x_i * x_j (it saves both; x_i * x_i saves one storage twice); scopes rewind nested.
+  Tape& tape = Tape::current();
+  Generator g(11);
+  std::vector<Tensor> xs;
+  for (int i = 0; i < 3000; ++i) xs.push_back(full({3}, 1.0 + i).requires_grad_());
+  const std::size_t base = tape.memory_bytes();
+  std::map<const void*, int> mirror;  // storage → saves by live records
+  std::size_t records = 0;
+  auto expected = [&] { return base + records * Tape::record_bytes() + mirror.size() * 3 * sizeof(double); };
+  auto pick = [&] { return static_cast<std::size_t>(g.uniform() * 3000) % 3000; };
+  std::function<void(int)> nest = [&](int depth) {
+    TapeScope scope;
+    std::vector<std::size_t> saved;
+    for (int k = 0; k < 700; ++k) {
+      const std::size_t i = pick(), j = k % 5 == 0 ? i : pick();
+      const Tensor y = xs[i] * xs[j];
+      for (std::size_t s : {i, j}) {
+        ++mirror[xs[s].raw()];
+        saved.push_back(s);
+      }
+      ++records;
+    }
+    CHECK(tape.memory_bytes() == expected());
+    if (depth < 3) {
+      nest(depth + 1);
+      nest(depth + 1);
+      CHECK(tape.memory_bytes() == expected());
+    }
+    for (std::size_t s : saved) {  // what this scope's rewind will release
+      auto it = mirror.find(xs[s].raw());
+      if (--it->second == 0) mirror.erase(it);
+    }
+    records -= 700;
+  };
+  nest(0);
+  CHECK(tape.memory_bytes() == base);
+  CHECK(mirror.empty());
 }
 
 TEST_CASE("two threads differentiate on their own tapes, matching a sequential run") {

@@ -12,7 +12,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "hyperad/autodiff/tensor.hpp"
@@ -22,6 +21,7 @@ namespace hyperad {
 namespace detail {
 struct Record;
 struct TapeEngine;
+class SavedTable;
 }  // namespace detail
 
 /// Per-thread tape. Obtain it with `Tape::current()`.
@@ -78,13 +78,8 @@ class Tape {
   std::vector<std::uint64_t> id_gen_;  // generation of each live variable id
   std::vector<std::uint32_t> id_rec_;  // record that produced it (kNoRecord for leaves)
   std::uint64_t next_gen_ = 1;
-  // Records saving each storage, and whether it counts as owned (created after the mark).
-  struct SavedRef {
-    std::uint32_t records = 0;
-    bool owned = false;
-  };
   std::size_t saved_owned_ = 0, saved_referenced_ = 0;
-  std::unordered_map<const void*, SavedRef> saved_refs_;
+  std::unique_ptr<detail::SavedTable> saved_refs_;  // storage → records saving it, owned or not
   std::uint64_t owned_from_ = 0;  // storages with a serial at least this are owned
   std::size_t peak_bytes_ = 0, peak_owned_ = 0, peak_referenced_ = 0;
   void note_peaks();
