@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
         mem.push_back(static_cast<double>(
             AID({.inner_steps = tt, .solver = linsolve::cg(), .linear_steps = 100}).hypergradient(p, l).diagnostics.peak_tape_bytes));
       else
-        mem.push_back(static_cast<double>(ITD({.inner_steps = tt, .reverse_steps = tt <= 1000 ? tt : 0})
+        mem.push_back(static_cast<double>(ITD({.inner_steps = tt})
                                               .hypergradient(p, l)
                                               .diagnostics.peak_tape_bytes));
     }

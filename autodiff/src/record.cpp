@@ -55,9 +55,9 @@ void fill_saved(Tape& tape, Record& r, std::initializer_list<const Tensor*> save
                             Record::kInline));
   for (const Tensor* p : saved) {
     const Tensor& s = p ? *p : out;
+    TapeEngine::retain_saved(tape, s);  // first: if it throws (bad_alloc), nothing has changed
     r.saved[r.n_saved] = s;
     r.saved_version[r.n_saved] = s.version();
-    TapeEngine::retain_saved(tape, s);
     ++r.n_saved;
   }
 }
@@ -66,6 +66,12 @@ void name_output(Tape& tape, Tensor& out, std::uint32_t id) {
   TapeEngine::set_var(out, {&tape, TapeEngine::gen_of(tape, id), id});
 }
 }  // namespace
+
+const Tensor* saved_for(const Tensor& x, const Tensor& other) {
+  static const Tensor none;
+  // A tape identity, even a stale one (record() then rejects it with the op's name).
+  return TapeEngine::var(other).tape != nullptr ? &x : &none;
+}
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   const Tape& tape = Tape::current();

@@ -31,7 +31,7 @@ void Tape::note_peaks() {
 }
 
 void Tape::reset_peak_memory() {
-  owned_from_ = detail::Storage::next_serial();
+  owned_from_ = detail::Storage::serial_mark();
   peak_bytes_ = memory_bytes();
   peak_owned_ = owned_bytes();
   peak_referenced_ = referenced_bytes();

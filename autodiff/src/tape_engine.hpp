@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "hyperad/autodiff/record.hpp"
@@ -71,10 +72,13 @@ class SavedTable {
     }
     return slots_[i];
   }
-  /// The entry of `key`, which must be present.
+  /// The entry of `key`, which must be present (an engine bug otherwise: std::logic_error).
   Entry& at(const void* key) {
     std::size_t i = home(key);
-    while (slots_[i].key != key) i = (i + 1) & mask();
+    while (slots_[i].key != key) {
+      if (slots_[i].key == nullptr) throw std::logic_error("tape: a saved tensor missing from the tape's table");
+      i = (i + 1) & mask();
+    }
     return slots_[i];
   }
   /// Removes the entry `e` (a reference from operator[] or at()).

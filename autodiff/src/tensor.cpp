@@ -16,11 +16,26 @@ namespace hyperad {
 
 namespace detail {
 namespace {
+// Serials come in blocks per thread, so that creating a tensor touches no shared cache line.
+constexpr std::uint64_t kSerialBlock = 1024;
 constinit std::atomic<std::uint64_t> g_serial{1};
+struct SerialBlock {
+  std::uint64_t next = 0, end = 0;
+};
+constinit thread_local SerialBlock t_serials{};
+std::uint64_t take_serial() {
+  if (t_serials.next == t_serials.end) {
+    t_serials.next = g_serial.fetch_add(kSerialBlock, std::memory_order_relaxed);
+    t_serials.end = t_serials.next + kSerialBlock;
+  }
+  return t_serials.next++;
+}
 }  // namespace
-Storage::Storage(std::size_t nbytes)
-    : data(kernels::allocate_buffer(nbytes)), bytes(nbytes), serial(g_serial.fetch_add(1, std::memory_order_relaxed)) {}
-std::uint64_t Storage::next_serial() { return g_serial.load(std::memory_order_relaxed); }
+Storage::Storage(std::size_t nbytes) : data(kernels::allocate_buffer(nbytes)), bytes(nbytes), serial(take_serial()) {}
+std::uint64_t Storage::serial_mark() {
+  t_serials = {};  // this thread's next storage takes a new block, which starts at or after the mark
+  return g_serial.load(std::memory_order_relaxed);
+}
 Storage::~Storage() { kernels::release_buffer(data, bytes); }
 }  // namespace detail
 

@@ -440,9 +440,9 @@ TEST_CASE("GEMM: all four transpose cases on odd sizes against a naive triple lo
                         // just past one and two vectors (a padded copy, in place, an overlapping tile)
                         {25, 5, 17}, {5, 17, 25}, {12, 4, 9},  {6, 8, 7},    {11, 3, 2},    {19, 12, 10},
                         {2, 2, 2},   {13, 16, 3}, {7, 9, 1},   {30, 30, 30},
-                        // A·Bᵀ as dot products: every tile width and height, K at and past
-                        // two vectors with every tail
-                        {9, 7, 8},   {4, 11, 19}, {25, 5, 50}, {3, 24, 33}, {17, 13, 64}, {10, 1, 40},
+                        // A·Bᵀ as dot products: tile widths and heights from 1 up, K at and
+                        // past two vectors with every tail
+                        {9, 7, 8},   {4, 11, 19}, {25, 5, 50}, {3, 24, 33}, {17, 13, 64}, {10, 2, 40},
                         {5, 9, 21},  {8, 6, 22},  {6, 3, 23}};
   auto run = [&]<class T>() {
     for (const Size& s : sizes)

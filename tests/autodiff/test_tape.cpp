@@ -176,7 +176,7 @@ TEST_CASE("tape memory is reported and released by scopes") {
 
 TEST_CASE("tape memory: tensors created since the mark are owned, older ones referenced") {
   Tape& tape = Tape::current();
-  Tensor data = ones({1000});  // before the mark: the tape will only point to it
+  Tensor data = ones({1000}).requires_grad_();  // before the mark: the tape will only point to it
   tape.reset_peak_memory();
   const std::size_t owned0 = tape.owned_bytes(), ref0 = tape.referenced_bytes();
   const std::size_t rec = Tape::record_bytes();
@@ -202,6 +202,22 @@ TEST_CASE("tape memory: tensors created since the mark are owned, older ones ref
   CHECK(tape.referenced_bytes() == ref0);
   CHECK(tape.peak_owned_bytes() == owned0 + 3 * rec + 16000);
   CHECK(tape.peak_referenced_bytes() == ref0 + 16000);
+}
+
+TEST_CASE("a product with a constant factor does not keep the other factor alive") {
+  Tape& tape = Tape::current();
+  const Tensor a = full({1000}, 0.5);  // constant
+  const std::size_t m0 = tape.memory_bytes();
+  TapeScope scope;
+  Tensor x = ones({1000}).requires_grad_();
+  Tensor y = x * a;  // only a is saved: x's gradient needs a, a needs none
+  CHECK(tape.memory_bytes() == m0 + Tape::record_bytes() + 8000);
+  Tensor z = y / a;  // the divisor only
+  CHECK(tape.memory_bytes() == m0 + 2 * Tape::record_bytes() + 8000);
+  Tensor w = matmul(reshape(z, {1, 1000}), reshape(a, {1000, 1}));  // the constant operand only
+  CHECK(tape.memory_bytes() == m0 + 4 * Tape::record_bytes() + 8000);  // z's reshape and the product
+  const Tensor g = grad(sum(w), {x})[0];
+  CHECK(g.to_vector()[17] == doctest::Approx(0.5));  // d/dx (x·a/a)·a = a
 }
 
 TEST_CASE("tape memory: thousands of storages saved, shared and rewound in nested scopes") {

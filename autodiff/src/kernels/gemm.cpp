@@ -307,9 +307,6 @@ void small_rows(const Operands<T>& o, const T* Bm, std::int64_t ldb, std::int64_
   }
 }
 
-// The rows of C in groups of at most MR, as even as can be (25 rows: five groups of five,
-// not four of six and a lone row, whose single FMA chain would run at the FMA's latency).
-
 // C[0..RA, 0..RB) = the RA rows of A times the RB rows of B (C = A·Bᵀ, both contiguous along
 // k): RA·RB dot products, each in its own accumulator, whose lanes are summed at the end by
 // haddp, W accumulators at a time, zero accumulators filling the last group: every element
@@ -371,17 +368,17 @@ void with_constant(std::int64_t v, F&& f) {
 }
 
 // C = A·Bᵀ with A's and B's rows contiguous (a matrix of dot products): tiles of RA rows of A
-// by RB rows of B, RA·RB accumulators plus RA + 1 vectors in registers (16 vector registers
-// below AVX-512, 32 with it). No packing and no padding of a narrow N to whole vectors: a
+// by RB rows of B, RA·RB accumulators plus RA vectors of A and one of B in registers (16
+// vector registers below AVX-512, 32 with it), at most 4 rows of A. No packing and no padding of a narrow N to whole vectors: a
 // few-shot head's scores, 25×50 by (5×50)ᵀ, ran at a third of this speed through the
 // outer-product kernel below (bench_episodic).
 template <class T>
 void small_dots(const Operands<T>& o, std::int64_t M, std::int64_t N, std::int64_t K) {
   constexpr bool wide = sizeof(Batch<T>) == 64;
-  constexpr int kAcc = wide ? 24 : 12, kRB = wide ? 8 : 6, kRA = 4;
+  constexpr int kRegs = wide ? 32 : 16, kRB = wide ? 8 : 6, kRA = 4;
   even_groups(N, kRB, [&](std::int64_t j, std::int64_t rb) {
     with_constant<kRB>(rb, [&]<int RB>() {
-      constexpr int RA = std::min(kRA, kAcc / RB);
+      constexpr int RA = std::min(kRA, (kRegs - 1) / (RB + 1));  // RA·RB + RA + 1 ≤ kRegs
       even_groups(M, RA, [&](std::int64_t i, std::int64_t ra) {
         with_constant<RA>(ra, [&]<int R>() {
           dot_tile<T, R, RB>(o.A + i * o.ra, o.ra, o.B + j * o.cb, o.cb, K, o.C + i * o.ldc + j, o.ldc);

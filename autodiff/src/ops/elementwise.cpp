@@ -47,7 +47,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                            if (bw.needs(0)) bw.accumulate(0, mul(bw.grad_out(), bw.saved(1)));
                            if (bw.needs(1)) bw.accumulate(1, mul(bw.grad_out(), bw.saved(0)));
                          }};
-  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x * y; }), "mul"), {&a, &b}, {&a, &b});
+  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x * y; }), "mul"), {&a, &b},
+                {saved_for(a, b), saved_for(b, a)});
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -57,7 +58,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
                            if (bw.needs(0)) bw.accumulate(0, div(bw.grad_out(), b));
                            if (bw.needs(1)) bw.accumulate(1, neg(div(mul(bw.grad_out(), bw.saved(0)), square(b))));
                          }};
-  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x / y; }), "div"), {&a, &b}, {&a, &b});
+  return record(def, map_binary(a, b, kernels::simd([](auto x, auto y) { return x / y; }), "div"), {&a, &b},
+                {saved_for(a, b), &b});
 }
 
 Tensor neg(const Tensor& x) {

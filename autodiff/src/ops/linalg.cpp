@@ -90,7 +90,7 @@ Tensor matmul_t(const Tensor& a, const Tensor& b, bool transpose_a, bool transpo
   });
   OpAttrs at;
   at.integer = {transpose_a ? 1 : 0, transpose_b ? 1 : 0};
-  return record(def, std::move(out), {&a, &b}, {&a, &b}, std::move(at));
+  return record(def, std::move(out), {&a, &b}, {saved_for(a, b), saved_for(b, a)}, std::move(at));
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {

@@ -101,6 +101,12 @@ class Backward {
 /// so a pointer to the caller's variable would see it moved away).
 inline constexpr const Tensor* kSaveOutput = nullptr;
 
+/// In a `saved` list, for a tensor `x` that only the gradient of input `other` reads (a
+/// product's factor): `&x` when `other` may require gradients, else an undefined tensor, so
+/// that a constant partner keeps nothing alive (x·a with a constant a does not hold x). The
+/// backward rule must then read that slot only under `needs(other's index)`.
+const Tensor* saved_for(const Tensor& x, const Tensor& other);
+
 /// Records op `def` producing `out` from `inputs`, saving `saved` (at most four tensors)
 /// for the backward rule. Returns `out`, with a new variable when recorded. Nothing is
 /// recorded when no input requires gradients or recording is off (NoGradGuard). With

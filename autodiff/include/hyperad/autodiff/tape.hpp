@@ -46,9 +46,10 @@ class Tape {
   /// once, however many records save it: a data matrix used by every step counts once):
   /// owned_bytes() + referenced_bytes().
   std::size_t memory_bytes() const { return owned_bytes() + referenced_bytes(); }
-  /// The memory the tape keeps alive that the computation since the last
-  /// reset_peak_memory() allocated: the records, and the saved tensors created since then.
-  /// This is what recording costs (the process grows by it).
+  /// The memory the tape keeps alive that it owns: its records, and the saved tensors that
+  /// were created after the mark in force when a record first saved them (the last
+  /// reset_peak_memory(); before any, every saved tensor). Differences of this figure
+  /// across a computation are what recording it cost: the process grows by them.
   std::size_t owned_bytes() const;
   /// The saved tensors created before the last reset_peak_memory() (data matrices, λ, a
   /// state computed earlier): the tape holds references to them, they take no new memory.

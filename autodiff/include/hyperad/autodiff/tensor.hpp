@@ -22,15 +22,16 @@ class Tape;
 namespace detail {
 /// Owned, aligned element buffer with a version counter (bumped by every in-place write,
 /// so the tape can tell that a tensor saved for backward was overwritten) and a serial
-/// number in the order of creation over all threads (so the tape can tell the tensors a
-/// computation created from those it was given: see Tape::owned_bytes).
+/// number, increasing along each thread's creations, so that the tape can tell the tensors
+/// a computation created from those it was given (see Tape::owned_bytes).
 struct Storage {
   void* data = nullptr;
   std::size_t bytes = 0;
   std::uint64_t version = 0;
   std::uint64_t serial = 0;
-  /// The serial the next storage will get.
-  static std::uint64_t next_serial();
+  /// A mark in the order of creation: every storage the calling thread creates from now on
+  /// has a serial at least this.
+  static std::uint64_t serial_mark();
   explicit Storage(std::size_t nbytes);
   ~Storage();
   Storage(const Storage&) = delete;
