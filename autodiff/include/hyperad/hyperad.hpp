@@ -4,6 +4,7 @@
 /// and grad, linear solvers and implicit differentiation. The bilevel layer adds
 /// hyperad/bilevel.hpp; the problem families are under hyperad/problems/.
 #include "hyperad/autodiff/checkpoint.hpp"
+#include "hyperad/autodiff/csr.hpp"
 #include "hyperad/autodiff/dense_lu.hpp"
 #include "hyperad/autodiff/dtype.hpp"
 #include "hyperad/autodiff/errors.hpp"
@@ -23,6 +24,7 @@
 #include "hyperad/autodiff/ops/pool.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
+#include "hyperad/autodiff/ops/sparse.hpp"
 #include "hyperad/autodiff/record.hpp"
 #include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/autodiff/shape.hpp"

@@ -1,0 +1,170 @@
+// CsrMatrix: construction with validation, triplets, dense conversion, the cached transpose.
+#include "hyperad/autodiff/csr.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <mutex>
+#include <numeric>
+
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/ops/shape_ops.hpp"
+#include "hyperad/autodiff/tape.hpp"
+
+namespace hyperad {
+
+struct CsrMatrix::Data {
+  std::int64_t rows = 0, cols = 0;
+  std::vector<std::int64_t> indptr, indices;
+  Tensor values;
+  mutable std::once_flag transpose_once;
+  mutable std::unique_ptr<CsrMatrix> transpose;
+};
+
+namespace {
+
+void validate(std::int64_t rows, std::int64_t cols, const std::vector<std::int64_t>& indptr,
+              const std::vector<std::int64_t>& indices, const Tensor& values) {
+  const char* op = "CsrMatrix";
+  if (rows < 0 || cols < 0) throw ValueError(fmt::format("{}: negative shape {} × {}", op, rows, cols));
+  if (indptr.size() != static_cast<std::size_t>(rows) + 1)
+    throw ValueError(fmt::format("{}: indptr has {} entries, expected rows + 1 = {}", op, indptr.size(), rows + 1));
+  if (!values.defined() || values.rank() != 1)
+    throw ValueError(fmt::format("{}: values must be a 1-D tensor, got {}", op,
+                                 values.defined() ? values.shape().str() : std::string("an undefined tensor")));
+  if (values.requires_grad())
+    throw ValueError(fmt::format("{}: values require gradients; a sparse matrix is a constant here (detach() them)", op));
+  const auto nnz = static_cast<std::int64_t>(indices.size());
+  if (values.numel() != nnz)
+    throw ValueError(fmt::format("{}: {} values for {} column indices", op, values.numel(), nnz));
+  if (indptr.front() != 0 || indptr.back() != nnz)
+    throw ValueError(fmt::format("{}: indptr must run from 0 to nnz = {}, got {} .. {}", op, nnz, indptr.front(),
+                                 indptr.back()));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t lo = indptr[static_cast<std::size_t>(r)], hi = indptr[static_cast<std::size_t>(r) + 1];
+    if (hi < lo) throw ValueError(fmt::format("{}: indptr decreases at row {} ({} then {})", op, r, lo, hi));
+    for (std::int64_t k = lo; k < hi; ++k) {
+      const std::int64_t c = indices[static_cast<std::size_t>(k)];
+      if (c < 0 || c >= cols)
+        throw ValueError(fmt::format("{}: row {} has column {} outside [0, {})", op, r, c, cols));
+      if (k > lo && c <= indices[static_cast<std::size_t>(k) - 1])
+        throw ValueError(fmt::format("{}: row {}'s columns are not strictly increasing ({} after {})", op, r, c,
+                                     indices[static_cast<std::size_t>(k) - 1]));
+    }
+  }
+}
+
+}  // namespace
+
+CsrMatrix::CsrMatrix(std::int64_t rows, std::int64_t cols, std::vector<std::int64_t> indptr,
+                     std::vector<std::int64_t> indices, Tensor values) {
+  validate(rows, cols, indptr, indices, values);
+  d_ = std::make_shared<Data>();
+  d_->rows = rows;
+  d_->cols = cols;
+  d_->indptr = std::move(indptr);
+  d_->indices = std::move(indices);
+  d_->values = std::move(values);
+}
+
+CsrMatrix CsrMatrix::from_triplets(std::int64_t rows, std::int64_t cols, const std::vector<std::int64_t>& row_index,
+                                   const std::vector<std::int64_t>& col_index, const std::vector<double>& values,
+                                   Dtype dtype) {
+  const char* op = "CsrMatrix::from_triplets";
+  if (row_index.size() != col_index.size() || row_index.size() != values.size())
+    throw ValueError(fmt::format("{}: {} row indices, {} column indices and {} values", op, row_index.size(),
+                                 col_index.size(), values.size()));
+  if (rows < 0 || cols < 0) throw ValueError(fmt::format("{}: negative shape {} × {}", op, rows, cols));
+  for (std::size_t k = 0; k < row_index.size(); ++k)
+    if (row_index[k] < 0 || row_index[k] >= rows || col_index[k] < 0 || col_index[k] >= cols)
+      throw ValueError(fmt::format("{}: triplet {} at ({}, {}) is outside the {} × {} matrix", op, k, row_index[k],
+                                   col_index[k], rows, cols));
+  // Order the triplets by (row, column); equal positions are summed in their given order.
+  std::vector<std::size_t> order(row_index.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return row_index[a] != row_index[b] ? row_index[a] < row_index[b] : col_index[a] < col_index[b];
+  });
+  std::vector<std::int64_t> indptr(static_cast<std::size_t>(rows) + 1, 0), indices;
+  std::vector<double> vals;
+  for (std::size_t k : order) {
+    const bool same = !indices.empty() && indptr[static_cast<std::size_t>(row_index[k]) + 1] > 0 &&
+                      indices.back() == col_index[k];
+    if (same) {
+      vals.back() += values[k];
+      continue;
+    }
+    indices.push_back(col_index[k]);
+    vals.push_back(values[k]);
+    ++indptr[static_cast<std::size_t>(row_index[k]) + 1];
+  }
+  for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) indptr[r + 1] += indptr[r];
+  const auto nnz = static_cast<std::int64_t>(vals.size());
+  return CsrMatrix(rows, cols, std::move(indptr), std::move(indices), tensor(vals, {nnz}, dtype));
+}
+
+CsrMatrix CsrMatrix::from_dense(const Tensor& dense) {
+  if (!dense.defined() || dense.rank() != 2)
+    throw ValueError(fmt::format("CsrMatrix::from_dense: expects a 2-D tensor, got {}",
+                                 dense.defined() ? dense.shape().str() : std::string("an undefined tensor")));
+  const std::int64_t rows = dense.size(0), cols = dense.size(1);
+  const std::vector<double> v = dense.detach().to_vector();
+  std::vector<std::int64_t> indptr{0}, indices;
+  std::vector<double> vals;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c)
+      if (const double x = v[static_cast<std::size_t>(r * cols + c)]; x != 0) {
+        indices.push_back(c);
+        vals.push_back(x);
+      }
+    indptr.push_back(static_cast<std::int64_t>(indices.size()));
+  }
+  const auto nnz = static_cast<std::int64_t>(vals.size());
+  return CsrMatrix(rows, cols, std::move(indptr), std::move(indices), tensor(vals, {nnz}, dense.dtype()));
+}
+
+std::int64_t CsrMatrix::rows() const { return d_->rows; }
+std::int64_t CsrMatrix::cols() const { return d_->cols; }
+std::int64_t CsrMatrix::nnz() const { return static_cast<std::int64_t>(d_->indices.size()); }
+Dtype CsrMatrix::dtype() const { return d_->values.dtype(); }
+const std::vector<std::int64_t>& CsrMatrix::indptr() const { return d_->indptr; }
+const std::vector<std::int64_t>& CsrMatrix::indices() const { return d_->indices; }
+const Tensor& CsrMatrix::values() const { return d_->values; }
+
+const CsrMatrix& CsrMatrix::transposed() const {
+  std::call_once(d_->transpose_once, [this] {
+    // Counting sort by column: Aᵀ's row c holds A's entries of column c in row order, so its
+    // columns come out increasing.
+    const Data& a = *d_;
+    std::vector<std::int64_t> indptr(static_cast<std::size_t>(a.cols) + 1, 0), indices(a.indices.size());
+    for (std::int64_t c : a.indices) ++indptr[static_cast<std::size_t>(c) + 1];
+    for (std::size_t c = 0; c < static_cast<std::size_t>(a.cols); ++c) indptr[c + 1] += indptr[c];
+    std::vector<std::int64_t> next(indptr.begin(), indptr.end() - 1), source(a.indices.size());
+    for (std::int64_t r = 0; r < a.rows; ++r)
+      for (std::int64_t k = a.indptr[static_cast<std::size_t>(r)]; k < a.indptr[static_cast<std::size_t>(r) + 1]; ++k) {
+        const auto slot = static_cast<std::size_t>(next[static_cast<std::size_t>(a.indices[static_cast<std::size_t>(k)])]++);
+        indices[slot] = r;
+        source[slot] = k;
+      }
+    NoGradGuard off;
+    const Tensor vt = index_select(a.values, 0, source);
+    d_->transpose = std::make_unique<CsrMatrix>(a.cols, a.rows, std::move(indptr), std::move(indices), vt);
+  });
+  return *d_->transpose;
+}
+
+CsrMatrix CsrMatrix::to(Dtype dtype) const {
+  if (dtype == this->dtype()) return *this;
+  return CsrMatrix(d_->rows, d_->cols, d_->indptr, d_->indices, d_->values.to(dtype));
+}
+
+Tensor CsrMatrix::to_dense() const {
+  std::vector<double> out(static_cast<std::size_t>(d_->rows * d_->cols), 0.0);
+  const std::vector<double> v = d_->values.to_vector();
+  for (std::int64_t r = 0; r < d_->rows; ++r)
+    for (std::int64_t k = d_->indptr[static_cast<std::size_t>(r)]; k < d_->indptr[static_cast<std::size_t>(r) + 1]; ++k)
+      out[static_cast<std::size_t>(r * d_->cols + d_->indices[static_cast<std::size_t>(k)])] = v[static_cast<std::size_t>(k)];
+  return tensor(out, {d_->rows, d_->cols}, dtype());
+}
+
+}  // namespace hyperad
