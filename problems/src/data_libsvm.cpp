@@ -1,4 +1,5 @@
-// LIBSVM / SVMlight loader: `label index:value ...` per line, sparse → dense features.
+// LIBSVM / SVMlight loader: `label index:value ...` per line, into dense features
+// (load_libsvm) or a CSR matrix (load_libsvm_sparse); one parser serves both.
 #include <algorithm>
 #include <charconv>
 
@@ -35,17 +36,28 @@ std::vector<std::string_view> tokens(std::string_view s) {
   return out;
 }
 
-}  // namespace
+// The file's examples, validated: labels (with -1 read as 0 where that applies), the
+// entries in file order (rows ascending, indices strictly increasing within a row), the
+// index base and the number of features.
+struct Parsed {
+  std::vector<double> labels;
+  std::vector<std::int64_t> row_line;  // line number of each example, for later errors
+  std::vector<Entry> entries;
+  std::int64_t shift = 1;              // subtracted from an index to give its column
+  std::int64_t d = 0;
+  std::int64_t widest_row = -1, widest_index = -1;  // the largest index and its example
+};
 
-Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& options) {
+Parsed parse(const std::filesystem::path& path, const LibsvmOptions& options) {
   using detail::fail_line;
   using detail::quote;
   if (options.n_features < 0) throw ValueError(fmt::format("load_libsvm: n_features = {} is negative", options.n_features));
   const std::string text = detail::read_file(kLoader, path);
 
-  std::vector<double> labels;
-  std::vector<std::int64_t> row_line;  // line number of each example, for later errors
-  std::vector<Entry> entries;
+  Parsed p;
+  std::vector<double>& labels = p.labels;
+  std::vector<std::int64_t>& row_line = p.row_line;
+  std::vector<Entry>& entries = p.entries;
   std::int64_t line_of_minus_one = -1;
   bool has_zero_label = false;
   for (const detail::Line& l : detail::split_lines(text)) {
@@ -131,12 +143,27 @@ Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& opti
                           zero_based ? "zero" : "one"));
   }
   if (d == 0) detail::fail_file(kLoader, path, "no features: every example is empty (pass n_features)");
-  const auto n = static_cast<std::int64_t>(labels.size());
+  p.shift = shift;
+  p.d = d;
+  if (widest != entries.end()) {
+    p.widest_row = widest->row;
+    p.widest_index = widest->index;
+  }
+  return p;
+}
+
+}  // namespace
+
+Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& options) {
+  const Parsed p = parse(path, options);
+  const std::int64_t d = p.d, shift = p.shift;
+  const auto n = static_cast<std::int64_t>(p.labels.size());
   if (d > options.max_dense_elements / n) {
     const std::string why = fmt::format("the dense features would be {} × {}, more than max_dense_elements = {}",
                                         n, d, options.max_dense_elements);
-    if (options.n_features > 0) detail::fail_file(kLoader, path, why + " (from n_features)");
-    fail_line(kLoader, path, row_line[widest->row], fmt::format("index {}: {}", widest->index, why));
+    if (options.n_features > 0 || p.widest_row < 0) detail::fail_file(kLoader, path, why + " (from n_features)");
+    detail::fail_line(kLoader, path, p.row_line[static_cast<std::size_t>(p.widest_row)],
+                      fmt::format("index {}: {} (load_libsvm_sparse reads it into a sparse matrix)", p.widest_index, why));
   }
 
   // Written straight into the (zeroed) tensor: no second dense copy.
@@ -144,12 +171,39 @@ Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& opti
   ds.features = zeros({n, d}, options.dtype);
   dispatch(options.dtype, [&]<class T>() {
     T* x = ds.features.mutable_data<T>();
-    for (const Entry& e : entries) x[e.row * d + e.index - shift] = static_cast<T>(e.value);
+    for (const Entry& e : p.entries) x[e.row * d + e.index - shift] = static_cast<T>(e.value);
   });
-  detail::set_targets(ds, labels, options.task, options.num_classes, options.dtype);
+  detail::set_targets(ds, p.labels, options.task, options.num_classes, options.dtype);
   for (std::int64_t j = 0; j < d; ++j) ds.feature_names.push_back(fmt::format("f{}", j + shift));
   ds.target_name = "label";
   ds.source = path.string();
+  return ds;
+}
+
+SparseDataset load_libsvm_sparse(const std::filesystem::path& path, const LibsvmOptions& options) {
+  const Parsed p = parse(path, options);
+  const auto n = static_cast<std::int64_t>(p.labels.size());
+  // The entries are in row order with increasing indices: they are the CSR arrays already.
+  std::vector<std::int64_t> indptr(static_cast<std::size_t>(n) + 1, 0), indices;
+  std::vector<double> values;
+  indices.reserve(p.entries.size());
+  values.reserve(p.entries.size());
+  for (const Entry& e : p.entries) {
+    ++indptr[static_cast<std::size_t>(e.row) + 1];
+    indices.push_back(e.index - p.shift);
+    values.push_back(e.value);
+  }
+  for (std::size_t r = 0; r < static_cast<std::size_t>(n); ++r) indptr[r + 1] += indptr[r];
+  const auto nnz = static_cast<std::int64_t>(values.size());
+  Dataset targets;  // set_targets fills targets, labels and classes; the features stay sparse
+  detail::set_targets(targets, p.labels, options.task, options.num_classes, options.dtype);
+  SparseDataset ds{.features = CsrMatrix(n, p.d, std::move(indptr), std::move(indices), tensor(values, {nnz}, options.dtype)),
+                   .targets = std::move(targets.targets),
+                   .labels = std::move(targets.labels),
+                   .target_name = "label",
+                   .class_names = std::move(targets.class_names),
+                   .num_classes = targets.num_classes,
+                   .source = path.string()};
   return ds;
 }
 

@@ -184,6 +184,41 @@ TEST_CASE("LIBSVM round trip: one/zero-based, comments, qid, ±1 labels, n_featu
         std::vector<double>{0, 1, 2, 0, 0, 3});
 }
 
+TEST_CASE("LIBSVM into CSR: the dense loader's examples, no dense limit, the same errors") {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> files{
+      {"one.svm", "# c\n+1 1:0.5 3:-2  # t\n-1 qid:7 2:1e1\n\n1\t4:3\n"},
+      {"zero.svm", "2 0:1 2:5\n0 1:7\n1\n"},
+      {"rows.svm", "1\n0 3:1.5\n1\n1 1:2 2:-1 7:4\n"}};
+  for (const auto& [name, text] : files) {
+    CAPTURE(name);
+    const fs::path p = write_text(dir / name, text);
+    for (Dtype dt : {Dtype::f64, Dtype::f32}) {
+      const Dataset dense = load_libsvm(p, {.dtype = dt});
+      const SparseDataset sparse = load_libsvm_sparse(p, {.dtype = dt});
+      CHECK(sparse.dtype() == dt);
+      CHECK(sparse.features.to_dense().shape() == dense.features.shape());
+      CHECK(sparse.features.to_dense().to_vector() == dense.features.to_vector());
+      CHECK(sparse.labels == dense.labels);
+      CHECK(sparse.targets.to_vector() == dense.targets.to_vector());
+      CHECK(sparse.num_classes == dense.num_classes);
+    }
+  }
+  // A huge index is a wide sparse matrix, not a refusal (the dense loader's limit is 2^26).
+  const fs::path huge = write_text(dir / "huge.svm", "1 1:1\n0 400000000:2\n");
+  const SparseDataset wide = load_libsvm_sparse(huge);
+  CHECK(wide.num_features() == 400000000);
+  CHECK(wide.features.nnz() == 2);
+  CHECK(wide.features.indices() == std::vector<std::int64_t>{0, 399999999});
+  CHECK(wide.features.values().to_vector() == std::vector<double>{1, 2});
+  // Errors come from the same parser, with the same lines and messages.
+  const fs::path bad = write_text(dir / "bad.svm", "1 1:1 2:2\n0 5:1 3:2\n");
+  check_error([&] { load_libsvm_sparse(bad); }, bad, "line 2", {"non-increasing index 3 after 5", "\"3:2\""});
+  const fs::path beyond = write_text(dir / "beyond.svm", "1 1:1\n0 9:1\n");
+  check_error([&] { load_libsvm_sparse(beyond, {.n_features = 5}); }, beyond, "line 2",
+              {"index 9 is beyond n_features = 5"});
+}
+
 TEST_CASE("IDX round trip, plain and gzip, with limit") {
   TempDir dir;
   const Bytes images = idx_bytes({5, 3, 4}, kPixels), labels = idx_bytes({5}, kLabels);

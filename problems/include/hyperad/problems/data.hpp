@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/csr.hpp"
 #include "hyperad/autodiff/tensor.hpp"
 
 namespace hyperad::problems {
@@ -97,10 +98,33 @@ struct LibsvmOptions {
   Dtype dtype = Dtype::f64;
   /// Refuse files whose dense features would exceed this many elements (n × d): 2^26 by
   /// default (512 MB of float64, MNIST-sized), so that a few bytes naming a large index
-  /// cannot allocate gigabytes. Raise it for larger dense data.
+  /// cannot allocate gigabytes. Raise it for larger dense data; sparse data belongs in
+  /// load_libsvm_sparse, which has no such limit.
   std::int64_t max_dense_elements = std::int64_t{1} << 26;
 };
 Dataset load_libsvm(const std::filesystem::path& path, const LibsvmOptions& options = {});
+
+/// n examples whose d features are a sparse matrix (text, one-hot data); the other members
+/// as in Dataset.
+struct SparseDataset {
+  CsrMatrix features;                      ///< n × d, float64 (default) or float32
+  Tensor targets;                          ///< [n]
+  std::vector<std::int64_t> labels;        ///< class indices; empty for regression
+  std::string target_name;
+  std::vector<std::string> class_names;
+  std::int64_t num_classes = 0;            ///< 0 for regression
+  std::string source;
+
+  std::int64_t size() const { return features.rows(); }
+  std::int64_t num_features() const { return features.cols(); }
+  bool is_classification() const { return num_classes > 0; }
+  Dtype dtype() const { return features.dtype(); }
+};
+
+/// The same file format and checks as load_libsvm (the same messages, with line numbers),
+/// read straight into a CSR matrix: memory proportional to the non-zeros, no dense
+/// intermediate and no max_dense_elements limit (10⁴ documents × 10⁵ terms is fine).
+SparseDataset load_libsvm_sparse(const std::filesystem::path& path, const LibsvmOptions& options = {});
 
 /// IDX (the MNIST format), plain or gzip-compressed (detected by the bytes 1f 8b). A whole
 /// gzip file is verified against its trailer (CRC-32, length): a stream cut anywhere, even
