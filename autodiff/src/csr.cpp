@@ -56,6 +56,8 @@ void validate(std::int64_t rows, std::int64_t cols, const std::vector<std::int64
 
 }  // namespace
 
+CsrMatrix::CsrMatrix() : CsrMatrix(0, 0, {0}, {}, zeros({0})) {}
+
 CsrMatrix::CsrMatrix(std::int64_t rows, std::int64_t cols, std::vector<std::int64_t> indptr,
                      std::vector<std::int64_t> indices, Tensor values) {
   validate(rows, cols, indptr, indices, values);

@@ -69,6 +69,10 @@ TEST_CASE("CsrMatrix: triplets summed and sorted, dense round trip, transpose") 
   CHECK(b.indices() == a.indices());
   CHECK(b.values().to_vector() == a.values().to_vector());
   CHECK(a.to(Dtype::f32).dtype() == Dtype::f32);
+  const CsrMatrix none;
+  CHECK(none.rows() == 0);
+  CHECK(none.nnz() == 0);
+  CHECK(none.transposed().cols() == 0);
   // Empty rows and columns, and an empty matrix.
   const CsrMatrix e = CsrMatrix::from_triplets(3, 4, {}, {}, {});
   CHECK(e.nnz() == 0);

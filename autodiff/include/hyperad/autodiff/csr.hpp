@@ -19,6 +19,8 @@ namespace hyperad {
 
 class CsrMatrix {
  public:
+  /// The empty 0 × 0 matrix (float64).
+  CsrMatrix();
   /// From the CSR arrays, validated: indptr has rows + 1 non-decreasing entries from 0 to
   /// nnz, every column is in [0, cols) and strictly increasing within its row, values is a
   /// 1-D float tensor of nnz entries (not requiring gradients). ValueError names the first
