@@ -54,6 +54,11 @@ void list_datasets() {
   } catch (const Error& e) {
     fmt::print("  fashion_mnist: not found. {}\n", e.what());
   }
+  try {
+    fmt::print("  wordnet (glosses as tf-idf text, for text_hpo): found in {}\n", problems::wordnet_dir().string());
+  } catch (const Error& e) {
+    fmt::print("  wordnet: not found. {}\n", e.what());
+  }
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 # Compiler, build tool, and the libraries found by CMake (see cmake/HyperadDependencies.cmake,
-# tests/ and bench/), and the Fashion-MNIST data of problems/. OpenMP is g++'s own libgomp.
+# tests/ and bench/), and the Fashion-MNIST and WordNet data of problems/. OpenMP is g++'s own libgomp.
 PACKAGES=(
   g++
   cmake
@@ -20,6 +20,7 @@ PACKAGES=(
   zlib1g-dev
   doxygen
   dataset-fashion-mnist
+  wordnet-base
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -155,6 +155,25 @@ const CsrMatrix& CsrMatrix::transposed() const {
   return *d_->transpose;
 }
 
+CsrMatrix CsrMatrix::select_rows(std::span<const std::int64_t> rows) const {
+  const Data& a = *d_;
+  std::vector<std::int64_t> indptr{0}, indices, source;
+  indptr.reserve(rows.size() + 1);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::int64_t r = rows[i];
+    if (r < 0 || r >= a.rows)
+      throw ValueError(fmt::format("CsrMatrix::select_rows: index {} (position {}) is outside [0, {})", r, i, a.rows));
+    for (std::int64_t k = a.indptr[static_cast<std::size_t>(r)]; k < a.indptr[static_cast<std::size_t>(r) + 1]; ++k) {
+      indices.push_back(a.indices[static_cast<std::size_t>(k)]);
+      source.push_back(k);
+    }
+    indptr.push_back(static_cast<std::int64_t>(indices.size()));
+  }
+  NoGradGuard off;
+  const Tensor values = index_select(a.values, 0, source);
+  return CsrMatrix(static_cast<std::int64_t>(rows.size()), a.cols, std::move(indptr), std::move(indices), values);
+}
+
 CsrMatrix CsrMatrix::to(Dtype dtype) const {
   if (dtype == this->dtype()) return *this;
   return CsrMatrix(d_->rows, d_->cols, d_->indptr, d_->indices, d_->values.to(dtype));

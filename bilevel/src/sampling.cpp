@@ -31,6 +31,11 @@ Tensor rows(const Tensor& data, const Batch& batch) {
   return index_select(data, 0, batch);
 }
 
+CsrMatrix rows(const CsrMatrix& data, const Batch& batch) {
+  if (is_full_batch(batch, data.rows())) return data;
+  return data.select_rows(batch);
+}
+
 std::vector<std::int64_t> pick(const std::vector<std::int64_t>& values, const Batch& batch) {
   std::vector<std::int64_t> out;
   out.reserve(batch.size());

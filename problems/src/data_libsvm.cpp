@@ -1,7 +1,6 @@
 // LIBSVM / SVMlight loader: `label index:value ...` per line, into dense features
 // (load_libsvm) or a CSR matrix (load_libsvm_sparse); one parser serves both.
 #include <algorithm>
-#include <charconv>
 
 #include <fmt/format.h>
 
@@ -9,6 +8,9 @@
 
 namespace hyperad::problems {
 namespace {
+
+using detail::parse_int;
+using detail::tokens;
 
 constexpr std::string_view kLoader = "load_libsvm";
 // Larger indices are refused before any dense allocation is even considered.
@@ -18,23 +20,6 @@ struct Entry {
   std::int64_t row, index;
   double value;
 };
-
-bool parse_int(std::string_view s, std::int64_t& out) {
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && !s.empty();
-}
-
-std::vector<std::string_view> tokens(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-    if (i > start) out.push_back(s.substr(start, i - start));
-  }
-  return out;
-}
 
 // The file's examples, validated: labels (with -1 read as 0 where that applies), the
 // entries in file order (rows ascending, indices strictly increasing within a row), the

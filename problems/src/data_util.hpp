@@ -35,6 +35,12 @@ enum class NumberStatus { ok, not_a_number, not_finite };
 /// finite in `dtype`.
 NumberStatus parse_number(std::string_view text, double& out, Dtype dtype = Dtype::f64);
 
+/// A whole decimal integer (optional minus sign), nothing else.
+bool parse_int(std::string_view text, std::int64_t& out);
+
+/// The fields of a line separated by runs of spaces and tabs.
+std::vector<std::string_view> tokens(std::string_view s);
+
 /// Strips spaces and tabs from both ends.
 std::string_view trim(std::string_view s);
 

@@ -139,14 +139,17 @@ std::array<std::int64_t, 3> part_sizes(std::int64_t n, const std::array<double, 
   return size;
 }
 
+// ValueError naming the first index outside [0, n).
+void check_rows(std::span<const std::int64_t> indices, std::int64_t n, const std::string& source) {
+  for (std::int64_t i : indices)
+    if (i < 0 || i >= n)
+      throw ValueError(fmt::format("subset: index {} out of range for \"{}\" with {} examples", i, source, n));
+}
+
 }  // namespace
 
 Dataset subset(const Dataset& dataset, std::span<const std::int64_t> indices) {
-  const std::int64_t n = dataset.size();
-  for (std::int64_t i : indices)
-    if (i < 0 || i >= n)
-      throw ValueError(fmt::format("subset: index {} out of range for \"{}\" with {} examples", i,
-                                   dataset.source, n));
+  check_rows(indices, dataset.size(), dataset.source);
   Dataset out;
   out.features = gather_rows(dataset.features, indices, dataset.num_features());
   out.targets = gather_rows(dataset.targets, indices, 1);
@@ -162,7 +165,13 @@ Dataset subset(const Dataset& dataset, std::span<const std::int64_t> indices) {
   return out;
 }
 
-Splits split(const Dataset& dataset, const SplitFractions& fractions, std::uint64_t seed, bool stratified) {
+namespace {
+
+// The row indices of the three parts (the rows themselves are copied by subset): one
+// implementation for dense and sparse datasets, so the same seed splits both alike.
+template <class D>
+std::array<std::vector<std::int64_t>, 3> split_rows(const D& dataset, const SplitFractions& fractions,
+                                                    std::uint64_t seed, bool stratified) {
   const std::array<double, 3> f{fractions.train, fractions.validation, fractions.test};
   const double sum = f[0] + f[1] + f[2];
   if (!std::all_of(f.begin(), f.end(), [](double x) { return std::isfinite(x) && x >= 0; }) ||
@@ -194,6 +203,30 @@ Splits split(const Dataset& dataset, const SplitFractions& fractions, std::uint6
     for (auto& members : by_class) deal(std::move(members));
     for (auto& p : parts) shuffle(p, gen);  // interleave the classes
   }
+  return parts;
+}
+
+}  // namespace
+
+Splits split(const Dataset& dataset, const SplitFractions& fractions, std::uint64_t seed, bool stratified) {
+  const auto parts = split_rows(dataset, fractions, seed, stratified);
+  return {subset(dataset, parts[0]), subset(dataset, parts[1]), subset(dataset, parts[2])};
+}
+
+SparseDataset subset(const SparseDataset& dataset, std::span<const std::int64_t> indices) {
+  check_rows(indices, dataset.size(), dataset.source);
+  SparseDataset out = dataset;
+  out.features = dataset.features.select_rows(indices);
+  out.targets = gather_rows(dataset.targets, indices, 1);
+  out.labels.clear();
+  for (std::int64_t i : indices)
+    if (!dataset.labels.empty()) out.labels.push_back(dataset.labels[static_cast<std::size_t>(i)]);
+  return out;
+}
+
+SparseSplits split(const SparseDataset& dataset, const SplitFractions& fractions, std::uint64_t seed,
+                   bool stratified) {
+  const auto parts = split_rows(dataset, fractions, seed, stratified);
   return {subset(dataset, parts[0]), subset(dataset, parts[1]), subset(dataset, parts[2])};
 }
 

@@ -11,6 +11,7 @@ ProblemInfo logreg_problem();        // hpo_logreg.cpp
 ProblemInfo ridge_problem();         // hpo_ridge.cpp
 ProblemInfo multinomial_problem();   // hpo_multinomial.cpp
 ProblemInfo kernel_ridge_problem();  // hpo_kernel_ridge.cpp
+ProblemInfo text_hpo_problem();      // hpo_text.cpp (sparse tf-idf text)
 
 // Data poisoning: perturb a fraction of the training points within a budget to maximize
 // the trained model's validation loss.

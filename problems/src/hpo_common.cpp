@@ -102,27 +102,30 @@ double gram_max_eigenvalue(const Tensor& x, bool bias) {
   return max_eigenvalue(matmul_t(xa, xa, true, false) / static_cast<double>(x.size(0)));
 }
 
-Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps) {
+bilevel::InnerResult accelerate(const bilevel::Problem& problem, const TensorList& lambda, const TensorList& start,
+                                const bilevel::InnerOptions& options) {
   // Nesterov's accelerated gradient descent written with Φ(y) = y − η∇L(y) only, restarted
   // (O'Donoghue & Candès) whenever the momentum points against the gradient step: the inner
   // losses are ill-conditioned when some e^λ is tiny, and plain Φ iterations would need
-  // 1/(ημ) steps.
-  TensorList lam, w, y;
-  for (const Tensor& l : lambda) lam.push_back(l.detach());
-  for (const Tensor& t : problem.initial_state()) w.push_back(t.detach());
-  y = w;
-  int k = 0, steps = 0;
-  while (steps < max_steps) {
+  // 1/(ημ) steps where this needs about 1/√(ημ).
+  const TensorList lam = list::detach(lambda);
+  TensorList w = list::detach(start), y = w;
+  bilevel::InnerResult out;
+  double first = 0;
+  int k = 0;
+  while (out.steps < options.max_iterations) {
     TensorList next;
     {
       TapeScope scope;
       NoGradGuard off;
-      for (const Tensor& t : problem.phi(y, lam)) next.push_back(t.detach());
+      next = list::detach(problem.phi(y, lam));
     }
-    ++steps;
+    ++out.steps;
     const double residual = list::distance(next, y);
-    if (!std::isfinite(residual))
-      throw ConvergenceError(fmt::format("retraining at λ diverged after {} steps", steps));
+    if (out.steps == 1) first = residual;
+    if (!std::isfinite(residual) || residual > options.divergence_factor * std::max(first, 1e-300))
+      throw ConvergenceError(fmt::format("accelerated inner solve at λ diverged after {} steps (‖Φ(y) − y‖ = {:.3g}, "
+                                         "the first was {:.3g})", out.steps, residual, first));
     NoGradGuard off;
     double agreement = 0.0;  // ⟨y − Φ(y), Φ(y) − w⟩
     for (std::size_t i = 0; i < w.size(); ++i) agreement += dot(flatten(y[i] - next[i]), flatten(next[i] - w[i])).item();
@@ -132,20 +135,38 @@ Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int
       y[i] = next[i] + beta * (next[i] - w[i]);
       w[i] = next[i];
     }
-    if (residual <= 1e-10) break;
+    out.last_step_norm = residual;
+    if (options.tolerance.any() && residual <= options.tolerance.bound(list::norm(next))) {
+      out.converged = true;
+      break;
+    }
   }
-  return {problem.weights(w), steps};
+  out.state = std::move(w);
+  return out;
 }
 
-void set_classification_metrics(Instance& inst, Scorer validation, Scorer test) {
+bilevel::Problem accelerated(const bilevel::Problem& problem) {
+  return problem.solved_by([problem](const TensorList& lambda, const TensorList& start, const bilevel::InnerOptions& o) {
+    return accelerate(problem, lambda, start, o);
+  });
+}
+
+Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps, double tolerance) {
+  const bilevel::InnerResult r = accelerate(problem, lambda, problem.initial_state(),
+                                            {.max_iterations = max_steps, .tolerance = Tolerance::absolute(tolerance)});
+  return {problem.weights(r.state), r.steps};
+}
+
+void set_classification_metrics(Instance& inst, Scorer validation, Scorer test, int retrain_steps,
+                                double retrain_tolerance) {
   inst.validation_name = "val_acc";
   inst.validation = [validation](const TensorList& w, const TensorList&) {
     if (w.empty()) return std::numeric_limits<double>::quiet_NaN();
     NoGradGuard off;
     return validation(w).accuracy;
   };
-  inst.evaluate = [problem = inst.problem, validation, test](const TensorList& lambda) {
-    const Retrained r = retrain(problem, lambda);
+  inst.evaluate = [problem = inst.problem, validation, test, retrain_steps, retrain_tolerance](const TensorList& lambda) {
+    const Retrained r = retrain(problem, lambda, retrain_steps, retrain_tolerance);
     NoGradGuard off;
     const Score t = test(r.w), v = validation(r.w);
     return Metrics{{"test_loss", t.loss},

@@ -59,14 +59,24 @@ double gram_max_eigenvalue(const Tensor& x, bool bias);
 double max_eigenvalue(const Tensor& a);
 
 
+/// Restarted Nesterov acceleration of a problem's map Φ(y) = y − η∇L(y) (O'Donoghue &
+/// Candès: the momentum is dropped whenever it points against the step), honouring the
+/// options' step budget, tolerance (on ‖Φ(y) − y‖) and divergence check. About 1/√(ημ)
+/// steps where iterating Φ needs 1/(ημ): for inner losses whose smallest e^λ is tiny.
+bilevel::InnerResult accelerate(const bilevel::Problem& problem, const TensorList& lambda, const TensorList& start,
+                                const bilevel::InnerOptions& options);
+/// The same problem (Φ, E, what the methods differentiate) with inner solves by `accelerate`.
+bilevel::Problem accelerated(const bilevel::Problem& problem);
+
 /// The inner solution at λ to high accuracy (for Instance::evaluate): gradient descent from
-/// w0 until the step norm is below 1e-10, at most `max_steps` steps. Returns the weights and
+/// w0 (by `accelerate`) until the step norm is below 1e-10, at most `max_steps` steps. Returns the weights and
 /// the steps taken.
 struct Retrained {
   TensorList w;
   int steps = 0;
 };
-Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps = 20000);
+Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps = 20000,
+                  double tolerance = 1e-10);
 
 /// A classifier's loss and accuracy on one part of the data.
 struct Score {
@@ -77,7 +87,10 @@ using Scorer = std::function<Score(const TensorList& w)>;
 /// The classification problems' reporting: inst.validation ("val_acc", the validation
 /// accuracy of the current weights) and inst.evaluate (retrain at λ, then test and validation
 /// loss and accuracy, and the retraining steps).
-void set_classification_metrics(Instance& inst, Scorer validation, Scorer test);
+/// `retrain_steps` and `retrain_tolerance` (on the step norm) bound the retraining, which
+/// large problems cannot afford to run to 1e-10.
+void set_classification_metrics(Instance& inst, Scorer validation, Scorer test, int retrain_steps = 20000,
+                                double retrain_tolerance = 1e-10);
 
 /// ValueError "problem 'P': option K" + `why` (e.g. "='x' is not one of: ...").
 [[noreturn]] void reject_option(const std::string& problem, const std::string& key, const std::string& why);

@@ -18,7 +18,7 @@ namespace {
 
 std::vector<ProblemInfo> gather() {
   return {detail::logreg_problem(), detail::ridge_problem(),  detail::multinomial_problem(),
-          detail::kernel_ridge_problem(), meta::biased_info(), meta::hyperrep_info(),
+          detail::kernel_ridge_problem(), detail::text_hpo_problem(), meta::biased_info(), meta::hyperrep_info(),
           detail::poisoning_info(), detail::equilibrium_classifier()};
 }
 

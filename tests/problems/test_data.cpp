@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "skip.hpp"
+#include "temp_files.hpp"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -28,19 +29,9 @@ using Bytes = std::vector<unsigned char>;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with its contents at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("hyperad_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
+// A fresh temporary directory, removed at scope exit.
+struct TempDir : hyperad::testing::TempDir {
+  TempDir() : hyperad::testing::TempDir("hyperad_test_data_") {}
 };
 
 fs::path write_bytes(const fs::path& p, const Bytes& b) {
@@ -217,6 +208,55 @@ TEST_CASE("LIBSVM into CSR: the dense loader's examples, no dense limit, the sam
   const fs::path beyond = write_text(dir / "beyond.svm", "1 1:1\n0 9:1\n");
   check_error([&] { load_libsvm_sparse(beyond, {.n_features = 5}); }, beyond, "line 2",
               {"index 9 is beyond n_features = 5"});
+}
+
+TEST_CASE("Matrix Market into CSR: general, symmetric, skew, pattern, duplicates summed") {
+  TempDir dir;
+  const fs::path general = write_text(dir / "g.mtx",
+                                      "%%MatrixMarket matrix coordinate real general\n% a comment\n\n3 4 5\n"
+                                      "3 4 -1.5\n1 1 2\n2 3 1e-3\n1 1 0.5\n1 4 7\n");
+  const CsrMatrix g = load_matrix_market(general);
+  CHECK(g.rows() == 3);
+  CHECK(g.cols() == 4);
+  CHECK(g.nnz() == 4);  // (1, 1) twice, summed
+  CHECK(g.to_dense().to_vector() == std::vector<double>{2.5, 0, 0, 7, 0, 0, 1e-3, 0, 0, 0, 0, -1.5});
+  CHECK(load_matrix_market(general, Dtype::f32).dtype() == Dtype::f32);
+
+  const fs::path sym = write_text(dir / "s.mtx", "%%MatrixMarket matrix coordinate integer symmetric\n3 3 3\n1 1 4\n3 1 -2\n3 2 5\n");
+  CHECK(load_matrix_market(sym).to_dense().to_vector() == std::vector<double>{4, 0, -2, 0, 0, 5, -2, 5, 0});
+  const fs::path skew = write_text(dir / "k.mtx", "%%MatrixMarket matrix coordinate real skew-symmetric\n2 2 1\n2 1 3\n");
+  CHECK(load_matrix_market(skew).to_dense().to_vector() == std::vector<double>{0, -3, 3, 0});
+  const fs::path pattern = write_text(dir / "p.mtx", "%%MatrixMarket MATRIX Coordinate Pattern General\n2 3 2\n1 3\n2 1\n");
+  CHECK(load_matrix_market(pattern).to_dense().to_vector() == std::vector<double>{0, 0, 1, 1, 0, 0});
+  const fs::path empty = write_text(dir / "e.mtx", "%%MatrixMarket matrix coordinate real general\n1000000 50 0\n");
+  CHECK(load_matrix_market(empty).nnz() == 0);
+}
+
+TEST_CASE("Matrix Market errors name the file, the line and the reason") {
+  TempDir dir;
+  const std::string head = "%%MatrixMarket matrix coordinate real general\n";
+  const auto check = [&](const std::string& body, const std::string& where, const std::vector<std::string>& fragments) {
+    const fs::path p = write_text(dir / "bad.mtx", body);
+    check_error([&] { load_matrix_market(p); }, p, where, fragments);
+  };
+  check("3 3 1\n1 1 1\n", "line 1", {"expected the banner"});
+  check("%%MatrixMarket matrix array real general\n2 2\n1\n2\n3\n4\n", "line 1", {"array (dense) format"});
+  check("%%MatrixMarket matrix coordinate complex general\n", "line 1", {"field \"complex\""});
+  check("%%MatrixMarket matrix coordinate real hermitian\n", "line 1", {"symmetry \"hermitian\""});
+  check(head + "3 3\n", "line 2", {"size line"});
+  check(head + "% c\n3 3 2\n1 1 1\n4 1 2\n", "line 5", {"entry (4, 1) is outside the 3 × 3 matrix"});
+  check(head + "3 3 1\n0 1 1\n", "line 3", {"entry (0, 1)", "one-based"});
+  check(head + "3 3 1\n1 1 x\n", "line 3", {"malformed value \"x\""});
+  check(head + "3 3 1\n1 1 inf\n", "line 3", {"malformed value \"inf\""});
+  check(head + "3 3 1\n1 1\n", "line 3", {"expected an entry \"row column value\""});
+  check(head + "3 3 1\n1 1 1\n2 2 2\n", "line 4", {"more entries than the 1"});
+  check(head + "3 3 3\n1 1 1\n2 2 2\n", "line 4", {"ends after 2 of the 3 entries"});
+  check("%%MatrixMarket matrix coordinate integer general\n2 2 1\n1 1 1.5\n", "line 3", {"expected a finite integer"});
+  check("%%MatrixMarket matrix coordinate real symmetric\n2 3 0\n", "line 2", {"must be square, got 2 × 3"});
+  check("%%MatrixMarket matrix coordinate real symmetric\n2 2 1\n1 2 1\n", "line 3", {"above the diagonal"});
+  check("%%MatrixMarket matrix coordinate real skew-symmetric\n2 2 1\n1 1 1\n", "line 3", {"not below the diagonal"});
+  check(head + "100000000 3 0\n", "line 2", {"more than max_rows = 67108864"});
+  check(head, "bad.mtx", {"no size line"});
 }
 
 TEST_CASE("IDX round trip, plain and gzip, with limit") {
@@ -665,7 +705,7 @@ TEST_CASE("select_classes relabels in the given order; subset; binary_signs; val
 // ---- Fuzz ------------------------------------------------------------------------------------
 
 TEST_CASE("fuzz: random and mutated inputs to every loader load or throw DataError, nothing else") {
-  // Bounded: 3000 rounds of 10 loaders, or 12 s, whichever comes first (the sanitizer pass
+  // Bounded: 3000 rounds of 11 loaders, or 12 s, whichever comes first (the sanitizer pass
   // runs it too, ASan/UBSan catching what a plain run would miss).
   TempDir dir;
   Generator gen(20240607);
@@ -677,6 +717,7 @@ TEST_CASE("fuzz: random and mutated inputs to every loader load or throw DataErr
       text("x1,x2,x3,t\n0.1,0.2,0.3,12.5\n1,2,3,-4\n"),
       text("+1 1:0.5 3:2 # c\n-1 2:1\n1 qid:3 4:7\n"),
       text("2 0:1 5:3\n0 1:2\n1 3:1e3\n"),
+      text("%%MatrixMarket matrix coordinate real symmetric\n% c\n3 3 3\n1 1 2\n3 1 -1.5\n3 2 4\n"),
       images,
       labels,
   };
@@ -745,6 +786,9 @@ TEST_CASE("fuzz: random and mutated inputs to every loader load or throw DataErr
     attempt("load_libsvm", [&] { usable(load_libsvm(p, {.max_dense_elements = 1 << 16})); });
     attempt("load_libsvm zero", [&] {
       usable(load_libsvm(p, {.n_features = 8, .index_base = IndexBase::zero, .task = Task::regression}));
+    });
+    attempt("load_matrix_market", [&] {
+      if (!list::all_finite({load_matrix_market(p, Dtype::f64, 1 << 16).values()})) FAIL("a matrix holds a NaN or an infinity");
     });
     attempt("load_idx_images", [&] {
       const std::vector<double> x = load_idx_images(p).to_vector();

@@ -11,6 +11,7 @@
 /// matrix share it.
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "hyperad/autodiff/tensor.hpp"
@@ -44,6 +45,9 @@ class CsrMatrix {
   const Tensor& values() const;
   /// Aᵀ in CSR form (built once, then shared by every copy of this matrix).
   const CsrMatrix& transposed() const;
+  /// The rows listed in `rows` (any order, repeats allowed), as a rows.size() × cols
+  /// matrix: a minibatch of sparse examples. ValueError names an index outside [0, rows()).
+  CsrMatrix select_rows(std::span<const std::int64_t> rows) const;
   /// The same matrix with values converted to `dtype`.
   CsrMatrix to(Dtype dtype) const;
   /// The dense rows × cols tensor (for tests and small matrices).

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "hyperad/autodiff/csr.hpp"
 #include "hyperad/autodiff/tensor.hpp"
 
 namespace hyperad::bilevel {
@@ -32,6 +33,9 @@ bool is_full_batch(const Batch& batch, std::int64_t n);
 /// batch in order, otherwise index_select(data, 0, batch) — a temporary of the batch's size,
 /// differentiable like any op. Throws ValueError for an index outside [0, data.size(0)).
 Tensor rows(const Tensor& data, const Batch& batch);
+/// The same for sparse data: the matrix itself (sharing its cached transpose) for the full
+/// batch in order, else a new CSR matrix of the batch's rows (CsrMatrix::select_rows).
+CsrMatrix rows(const CsrMatrix& data, const Batch& batch);
 /// The entries of `values` listed in `batch` (e.g. class labels for cross_entropy).
 std::vector<std::int64_t> pick(const std::vector<std::int64_t>& values, const Batch& batch);
 

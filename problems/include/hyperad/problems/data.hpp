@@ -114,6 +114,9 @@ struct SparseDataset {
   std::vector<std::string> class_names;
   std::int64_t num_classes = 0;            ///< 0 for regression
   std::string source;
+  /// d names when known (a text dataset's vocabulary), else empty: a LIBSVM file may name
+  /// 10⁸ columns, and d strings would cost more than its non-zeros.
+  std::vector<std::string> feature_names{};
 
   std::int64_t size() const { return features.rows(); }
   std::int64_t num_features() const { return features.cols(); }
@@ -125,6 +128,76 @@ struct SparseDataset {
 /// read straight into a CSR matrix: memory proportional to the non-zeros, no dense
 /// intermediate and no max_dense_elements limit (10⁴ documents × 10⁵ terms is fine).
 SparseDataset load_libsvm_sparse(const std::filesystem::path& path, const LibsvmOptions& options = {});
+
+/// A Matrix Market coordinate file (the triplet format of sparse matrices,
+/// math.nist.gov/MatrixMarket): the banner `%%MatrixMarket matrix coordinate FIELD
+/// SYMMETRY` with FIELD real, integer or pattern (every value 1) and SYMMETRY general,
+/// symmetric or skew-symmetric (the lower triangle stored, mirrored on reading), `%`
+/// comment lines, the size line `rows columns entries`, then one-based `row column [value]`
+/// entries in any order; duplicates are summed. Read straight into CSR: memory follows the
+/// entries. DataError names the line: a bad banner (dense `array` files included), a
+/// malformed or out-of-range entry, an entry in the wrong triangle, more or fewer entries
+/// than declared, more than `max_rows` rows (their row pointers are allocated whatever
+/// the entries; raise it for taller matrices) or 2³¹ − 1 columns.
+CsrMatrix load_matrix_market(const std::filesystem::path& path, Dtype dtype = Dtype::f64,
+                             std::int64_t max_rows = std::int64_t{1} << 26);
+
+// ---- Sparse text ----------------------------------------------------------------------
+
+/// Term counts as tf-idf features, the weighting of both text datasets below: entry (i, j)
+/// becomes count · idf_j with idf_j = ln((1 + n) / (1 + df_j)) + 1 (df_j: documents that
+/// contain term j), then every row is scaled to unit ℓ2 norm (an empty row stays empty).
+/// Rare terms weigh more; a document's length does not matter. ValueError for a negative
+/// count.
+CsrMatrix tfidf(const CsrMatrix& counts);
+
+/// Where Debian's wordnet-base package puts WordNet 3.0's database files.
+inline constexpr std::string_view kWordnetDir = "/usr/share/wordnet";
+
+/// `dir` (default kWordnetDir) after checking that it holds WordNet's four data files
+/// (data.noun, data.verb, data.adj, data.adv); otherwise a DataError naming what is
+/// missing and how to install it.
+std::filesystem::path wordnet_dir(const std::filesystem::path& dir = {});
+
+struct WordnetOptions {
+  std::filesystem::path dir{};  ///< the WordNet database (data.noun, ...); empty: kWordnetDir
+  /// Keep the terms that occur in at least this many glosses (2: 33,496 terms; 1: 53,920).
+  std::int64_t min_df = 2;
+  /// Where the built dataset is cached (LIBSVM file + vocabulary): empty means
+  /// $HYPERAD_CACHE_DIR, else the build tree's data-cache folder; "none" disables caching.
+  /// The cache is rebuilt when the WordNet files or min_df change, or it does not load.
+  std::filesystem::path cache_dir{};
+  Dtype dtype = Dtype::f64;
+};
+
+/// WordNet's glosses as a text-classification dataset: one document per synset (117,659:
+/// nouns, verbs, adjectives, adverbs in the database's order), its gloss (the definition
+/// and the example sentences after the `|`) as tf-idf features over the vocabulary, its
+/// class the synset's lexicographer file (45 classes: noun.animal, verb.motion, adj.all,
+/// ...; class_names in lexicographer-file order). Tokens: maximal runs of ASCII letters,
+/// lowercased, of two letters or more (so "self-contained" is two tokens and digits
+/// separate words); terms in fewer than min_df glosses are dropped; feature_names is the
+/// vocabulary in first-occurrence order. DataError naming the package to install when the
+/// files are missing, and the file and line of a malformed record.
+SparseDataset wordnet_glosses(const WordnetOptions& options = {});
+
+/// A synthetic corpus with Zipf term frequencies, for tests and benchmarks: each document
+/// has a class drawn uniformly and a length drawn uniformly in [min_length, max_length]
+/// tokens; each token is, with probability topic_share, a term of its class's topic (term
+/// j belongs to class j mod classes; the topic's terms again Zipf-distributed), else a term
+/// of the whole vocabulary with P(rank r) ∝ 1 / (r + 1)^exponent. Features are the tf-idf
+/// of the counts. Seeded: the same options give the same corpus on every machine.
+struct ZipfTextOptions {
+  std::int64_t documents = 1000;
+  std::int64_t terms = 5000;
+  std::int64_t classes = 5;
+  double exponent = 1.1;
+  std::int64_t min_length = 5, max_length = 30;
+  double topic_share = 0.3;
+  std::uint64_t seed = 0;
+  Dtype dtype = Dtype::f64;
+};
+SparseDataset zipf_text(const ZipfTextOptions& options = {});
 
 /// IDX (the MNIST format), plain or gzip-compressed (detected by the bytes 1f 8b). A whole
 /// gzip file is verified against its trailer (CRC-32, length): a stream cut anywhere, even
@@ -218,6 +291,9 @@ Standardizer standardize(Dataset& train, Others&... others) {
 /// The rows `indices` (any order, repeats allowed) of `dataset`; ValueError when out of range.
 Dataset subset(const Dataset& dataset, std::span<const std::int64_t> indices);
 
+/// The rows `indices` of a sparse dataset (CsrMatrix::select_rows); ValueError when out of range.
+SparseDataset subset(const SparseDataset& dataset, std::span<const std::int64_t> indices);
+
 /// Fractions of a split; each ≥ 0, summing to 1.
 struct SplitFractions {
   double train = 0.6;
@@ -233,6 +309,14 @@ struct Splits {
 /// same fractions, so each part keeps the class proportions.
 Splits split(const Dataset& dataset, const SplitFractions& fractions = {}, std::uint64_t seed = 0,
              bool stratified = false);
+
+/// The same split of a sparse dataset: the same seed gives the same rows as for a dense
+/// dataset of the same size and labels.
+struct SparseSplits {
+  SparseDataset train, validation, test;
+};
+SparseSplits split(const SparseDataset& dataset, const SplitFractions& fractions = {}, std::uint64_t seed = 0,
+                   bool stratified = false);
 
 /// The examples whose label is in `classes`, relabelled 0..k−1 in the order given
 /// (class_names follow); for N-way tasks. ValueError for a class out of range or repeated.
