@@ -2,6 +2,7 @@
 // triplet format of sparse matrices, read straight into CSR.
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <string>
 
 #include <fmt/format.h>
@@ -71,8 +72,8 @@ CsrMatrix load_matrix_market(const std::filesystem::path& path, Dtype dtype, std
                               quote(l.text)));
       if (rows > max_rows)
         fail_line(kLoader, path, l.number,
-                  fmt::format("{} rows is more than max_rows = {} (the row pointers alone would take {} MB)", rows,
-                              max_rows, (rows + 1) * 8 / 1000000));
+                  fmt::format("{} rows is more than max_rows = {} (the row pointers alone would take {:.0f} MB)", rows,
+                              max_rows, (static_cast<double>(rows) + 1) * 8 / 1e6));
       if (cols > (std::int64_t{1} << 31) - 1)
         fail_line(kLoader, path, l.number, fmt::format("{} columns is more than 2^31 - 1", cols));
       if (symmetry != Symmetry::general && rows != cols)
@@ -124,7 +125,18 @@ CsrMatrix load_matrix_market(const std::filesystem::path& path, Dtype dtype, std
   if (read < declared)
     fail_line(kLoader, path, last_line,
               fmt::format("the file ends after {} of the {} entries the size line declares", read, declared));
-  return CsrMatrix::from_triplets(rows, cols, ri, ci, values, dtype);
+  CsrMatrix m = CsrMatrix::from_triplets(rows, cols, ri, ci, values, dtype);
+  // Each value was finite; duplicates summed (or rounded to float32) may not be.
+  const std::vector<double> summed = m.values().to_vector();
+  for (std::size_t k = 0; k < summed.size(); ++k)
+    if (!std::isfinite(summed[k])) {
+      const auto row = std::upper_bound(m.indptr().begin(), m.indptr().end(), static_cast<std::int64_t>(k)) -
+                       m.indptr().begin() - 1;
+      detail::fail_file(kLoader, path,
+                        fmt::format("the duplicate entries at ({}, {}) sum to {} (beyond the {} range)", row + 1,
+                                    m.indices()[k] + 1, summed[k], dtype == Dtype::f32 ? "float32" : "float64"));
+    }
+  return m;
 }
 
 }  // namespace hyperad::problems

@@ -129,7 +129,8 @@ SparseDataset build(const std::filesystem::path& dir, std::int64_t min_df) {
 
 std::filesystem::path cache_dir(const std::filesystem::path& asked) {
   if (!asked.empty()) return asked == "none" ? std::filesystem::path() : asked;
-  if (const char* env = std::getenv("HYPERAD_CACHE_DIR"); env && *env) return env;
+  if (const char* env = std::getenv("HYPERAD_CACHE_DIR"); env && *env)
+    return std::string_view(env) == "none" ? std::filesystem::path() : std::filesystem::path(env);
 #ifdef HYPERAD_BUILD_CACHE_DIR
   return HYPERAD_BUILD_CACHE_DIR;
 #else
@@ -139,7 +140,8 @@ std::filesystem::path cache_dir(const std::filesystem::path& asked) {
 
 // What the cache was built from: a changed WordNet file or option invalidates it.
 std::string cache_key(const std::filesystem::path& dir, std::int64_t min_df) {
-  std::string key = fmt::format("hyperad wordnet_glosses v{} min_df={}", kCacheVersion, min_df);
+  std::string key = fmt::format("hyperad wordnet_glosses v{} min_df={} dir={}", kCacheVersion, min_df,
+                                std::filesystem::absolute(dir).lexically_normal().string());
   for (std::string_view f : kDataFiles) {
     std::error_code ec;
     const auto size = std::filesystem::file_size(dir / f, ec);
@@ -157,18 +159,27 @@ std::uint64_t fnv1a(std::string_view bytes) {
   return h;
 }
 
+// The cache's hash line: the LIBSVM file's bytes and the vocabulary's terms.
+std::string hash_line(std::string_view svm_bytes, const std::vector<std::string>& terms) {
+  std::string joined;
+  for (const std::string& t : terms) joined += t + '\n';
+  return fmt::format("fnv1a={:016x} vocabulary={:016x}", fnv1a(svm_bytes), fnv1a(joined));
+}
+
 SparseDataset load_cache(const std::filesystem::path& svm, const std::filesystem::path& vocab, const std::string& key) {
   std::ifstream in(vocab);
   std::string line, hash;
   if (!std::getline(in, line) || line != key || !std::getline(in, hash)) return {};
-  if (hash != fmt::format("fnv1a={:016x}", fnv1a(detail::read_file(kLoader, svm)))) return {};
   std::vector<std::string> terms;
   while (std::getline(in, line)) terms.push_back(line);
+  if (hash != hash_line(detail::read_file(kLoader, svm), terms)) return {};
   LibsvmOptions o{.n_features = static_cast<std::int64_t>(terms.size()),
                   .index_base = IndexBase::zero,
                   .num_classes = static_cast<std::int64_t>(kLexNames.size()),
                   .minus_one_is_zero = false};
   SparseDataset loaded = load_libsvm_sparse(svm, o);
+  // The parser read the file again: a file replaced in between is not believed either.
+  if (hash != hash_line(detail::read_file(kLoader, svm), terms)) return {};
   loaded.feature_names = std::move(terms);
   return loaded;
 }
@@ -189,7 +200,7 @@ void write_cache(const SparseDataset& ds, const std::filesystem::path& svm, cons
       rows += fmt::format(" {}:{}", cols[k], v[k]);  // {}: the shortest form that reads back exactly
     rows += '\n';
   }
-  terms += fmt::format("fnv1a={:016x}\n", fnv1a(rows));
+  terms += hash_line(rows, ds.feature_names) + '\n';
   for (const std::string& t : ds.feature_names) terms += t + '\n';
   try {
     std::error_code ec;

@@ -153,7 +153,9 @@ bilevel::Problem accelerated(const bilevel::Problem& problem) {
 
 Retrained retrain(const bilevel::Problem& problem, const TensorList& lambda, int max_steps, double tolerance) {
   const bilevel::InnerResult r = accelerate(problem, lambda, problem.initial_state(),
-                                            {.max_iterations = max_steps, .tolerance = Tolerance::absolute(tolerance)});
+                                            {.max_iterations = max_steps,
+                                             .tolerance = Tolerance::absolute(tolerance),
+                                             .divergence_factor = std::numeric_limits<double>::infinity()});
   return {problem.weights(r.state), r.steps};
 }
 

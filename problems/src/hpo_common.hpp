@@ -61,7 +61,8 @@ double max_eigenvalue(const Tensor& a);
 
 /// Restarted Nesterov acceleration of a problem's map Φ(y) = y − η∇L(y) (O'Donoghue &
 /// Candès: the momentum is dropped whenever it points against the step), honouring the
-/// options' step budget, tolerance (on ‖Φ(y) − y‖) and divergence check. About 1/√(ημ)
+/// options' step budget, tolerance and divergence check, all on ‖Φ(y) − y‖ at the
+/// extrapolated point y (what InnerResult::last_step_norm then reports). About 1/√(ημ)
 /// steps where iterating Φ needs 1/(ημ): for inner losses whose smallest e^λ is tiny.
 bilevel::InnerResult accelerate(const bilevel::Problem& problem, const TensorList& lambda, const TensorList& start,
                                 const bilevel::InnerOptions& options);

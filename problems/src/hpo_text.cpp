@@ -37,7 +37,7 @@ SparseDataset corpus(const ProblemConfig& c, const std::string& dataset) {
     return zipf_text({.documents = 90, .terms = 12, .classes = 3, .min_length = 3, .max_length = 8, .seed = c.seed});
   if (zipf)
     return zipf_text({.documents = 6000,
-                      .terms = option_int(c, kName, "terms", 20000, 3, 10'000'000),
+                      .terms = option_int(c, kName, "terms", 20000, 20, 10'000'000),
                       .classes = 20,
                       .seed = c.seed});
   return wordnet_glosses();
@@ -51,6 +51,11 @@ Parts load(const ProblemConfig& c, const std::string& dataset) {
     ds = split(ds, {keep, 1 - keep, 0}, c.seed ^ 0x5a5a, true).train;
   }
   SparseSplits s = split(ds, {0.6, 0.2, 0.2}, c.seed, true);
+  if (s.train.size() < 2 || s.validation.size() < 1)
+    hpo::reject_option(kName, "documents",
+                       fmt::format("={} leaves {} training and {} validation documents (of {} classes, each split on "
+                                   "its own); ask for more", documents, s.train.size(), s.validation.size(),
+                                   ds.num_classes));
   return {std::move(s.train), std::move(s.validation), std::move(s.test)};
 }
 
@@ -142,7 +147,7 @@ ProblemInfo text_hpo_problem() {
           .options = {{"reg", "per-term", "per-term (λ has one entry per term) or per-term-class (one per term and class)"},
                       {"lambda0", "-6", "initial log ℓ2 strength, in [-12, 0]"},
                       {"documents", "0", "use a stratified sample of about this many documents (0: all)"},
-                      {"terms", "20000", "zipf only: the vocabulary size"}},
+                      {"terms", "20000", "zipf only: the vocabulary size (at least 20, one topic term per class)"}},
           .make = make};
 }
 

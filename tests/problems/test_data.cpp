@@ -257,6 +257,8 @@ TEST_CASE("Matrix Market errors name the file, the line and the reason") {
   check("%%MatrixMarket matrix coordinate real skew-symmetric\n2 2 1\n1 1 1\n", "line 3", {"not below the diagonal"});
   check(head + "100000000 3 0\n", "line 2", {"more than max_rows = 67108864"});
   check(head, "bad.mtx", {"no size line"});
+  check(head + "9223372036854775807 3 0\n", "line 2", {"more than max_rows"});
+  check(head + "2 2 2\n1 1 1e308\n1 1 1e308\n", "bad.mtx", {"duplicate entries at (1, 1) sum to inf"});
 }
 
 TEST_CASE("IDX round trip, plain and gzip, with limit") {

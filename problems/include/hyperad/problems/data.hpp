@@ -134,7 +134,7 @@ SparseDataset load_libsvm_sparse(const std::filesystem::path& path, const Libsvm
 /// SYMMETRY` with FIELD real, integer or pattern (every value 1) and SYMMETRY general,
 /// symmetric or skew-symmetric (the lower triangle stored, mirrored on reading), `%`
 /// comment lines, the size line `rows columns entries`, then one-based `row column [value]`
-/// entries in any order; duplicates are summed. Read straight into CSR: memory follows the
+/// entries in any order; duplicates are summed (a non-finite sum is refused). Read straight into CSR: memory follows the
 /// entries. DataError names the line: a bad banner (dense `array` files included), a
 /// malformed or out-of-range entry, an entry in the wrong triangle, more or fewer entries
 /// than declared, more than `max_rows` rows (their row pointers are allocated whatever
