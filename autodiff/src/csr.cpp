@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <numeric>
 
 #include "hyperad/autodiff/errors.hpp"
@@ -13,15 +14,38 @@
 
 namespace hyperad {
 
-struct CsrMatrix::Data {
+// The sparsity pattern, shared by every matrix made from it with with_values(), and its
+// transpose (built on first use): Aᵀ's pattern and, for each of its entries, the entry of A
+// it comes from.
+struct CsrMatrix::Pattern {
   std::int64_t rows = 0, cols = 0;
   std::vector<std::int64_t> indptr, indices;
-  Tensor values;
   mutable std::once_flag transpose_once;
-  mutable std::unique_ptr<CsrMatrix> transpose;
+  mutable std::shared_ptr<const Pattern> transpose;
+  mutable std::vector<std::int64_t> transpose_source;
+
+  const Pattern& transposed() const;
+};
+
+// The transpose's values are cached with the version of the values they were gathered
+// from, and gathered again when those values were written in place since.
+struct CsrMatrix::Data {
+  std::shared_ptr<const Pattern> pattern;
+  Tensor values;
+  mutable std::mutex transpose_mutex;
+  mutable std::optional<CsrMatrix> transpose;
+  mutable std::uint64_t transpose_version = 0;
 };
 
 namespace {
+
+void check_values(const char* op, const Tensor& values, std::int64_t nnz) {
+  if (!values.defined() || values.rank() != 1)
+    throw ValueError(fmt::format("{}: values must be a 1-D tensor, got {}", op,
+                                 values.defined() ? values.shape().str() : std::string("an undefined tensor")));
+  if (values.numel() != nnz)
+    throw ValueError(fmt::format("{}: {} values for {} column indices", op, values.numel(), nnz));
+}
 
 void validate(std::int64_t rows, std::int64_t cols, const std::vector<std::int64_t>& indptr,
               const std::vector<std::int64_t>& indices, const Tensor& values) {
@@ -29,14 +53,8 @@ void validate(std::int64_t rows, std::int64_t cols, const std::vector<std::int64
   if (rows < 0 || cols < 0) throw ValueError(fmt::format("{}: negative shape {} × {}", op, rows, cols));
   if (indptr.size() != static_cast<std::size_t>(rows) + 1)
     throw ValueError(fmt::format("{}: indptr has {} entries, expected rows + 1 = {}", op, indptr.size(), rows + 1));
-  if (!values.defined() || values.rank() != 1)
-    throw ValueError(fmt::format("{}: values must be a 1-D tensor, got {}", op,
-                                 values.defined() ? values.shape().str() : std::string("an undefined tensor")));
-  if (values.requires_grad())
-    throw ValueError(fmt::format("{}: values require gradients; a sparse matrix is a constant here (detach() them)", op));
+  check_values(op, values, static_cast<std::int64_t>(indices.size()));
   const auto nnz = static_cast<std::int64_t>(indices.size());
-  if (values.numel() != nnz)
-    throw ValueError(fmt::format("{}: {} values for {} column indices", op, values.numel(), nnz));
   if (indptr.front() != 0 || indptr.back() != nnz)
     throw ValueError(fmt::format("{}: indptr must run from 0 to nnz = {}, got {} .. {}", op, nnz, indptr.front(),
                                  indptr.back()));
@@ -61,12 +79,25 @@ CsrMatrix::CsrMatrix() : CsrMatrix(0, 0, {0}, {}, zeros({0})) {}
 CsrMatrix::CsrMatrix(std::int64_t rows, std::int64_t cols, std::vector<std::int64_t> indptr,
                      std::vector<std::int64_t> indices, Tensor values) {
   validate(rows, cols, indptr, indices, values);
+  auto p = std::make_shared<Pattern>();
+  p->rows = rows;
+  p->cols = cols;
+  p->indptr = std::move(indptr);
+  p->indices = std::move(indices);
   d_ = std::make_shared<Data>();
-  d_->rows = rows;
-  d_->cols = cols;
-  d_->indptr = std::move(indptr);
-  d_->indices = std::move(indices);
+  d_->pattern = std::move(p);
   d_->values = std::move(values);
+}
+
+CsrMatrix::CsrMatrix(std::shared_ptr<const Pattern> pattern, Tensor values) {
+  d_ = std::make_shared<Data>();
+  d_->pattern = std::move(pattern);
+  d_->values = std::move(values);
+}
+
+CsrMatrix CsrMatrix::with_values(Tensor values) const {
+  check_values("CsrMatrix::with_values", values, nnz());
+  return CsrMatrix(d_->pattern, std::move(values));
 }
 
 CsrMatrix CsrMatrix::from_triplets(std::int64_t rows, std::int64_t cols, const std::vector<std::int64_t>& row_index,
@@ -125,38 +156,54 @@ CsrMatrix CsrMatrix::from_dense(const Tensor& dense) {
   return CsrMatrix(rows, cols, std::move(indptr), std::move(indices), tensor(vals, {nnz}, dense.dtype()));
 }
 
-std::int64_t CsrMatrix::rows() const { return d_->rows; }
-std::int64_t CsrMatrix::cols() const { return d_->cols; }
-std::int64_t CsrMatrix::nnz() const { return static_cast<std::int64_t>(d_->indices.size()); }
+std::int64_t CsrMatrix::rows() const { return d_->pattern->rows; }
+std::int64_t CsrMatrix::cols() const { return d_->pattern->cols; }
+std::int64_t CsrMatrix::nnz() const { return static_cast<std::int64_t>(d_->pattern->indices.size()); }
 Dtype CsrMatrix::dtype() const { return d_->values.dtype(); }
-const std::vector<std::int64_t>& CsrMatrix::indptr() const { return d_->indptr; }
-const std::vector<std::int64_t>& CsrMatrix::indices() const { return d_->indices; }
+const std::vector<std::int64_t>& CsrMatrix::indptr() const { return d_->pattern->indptr; }
+const std::vector<std::int64_t>& CsrMatrix::indices() const { return d_->pattern->indices; }
 const Tensor& CsrMatrix::values() const { return d_->values; }
+bool CsrMatrix::same_pattern(const CsrMatrix& other) const { return d_->pattern == other.d_->pattern; }
 
-const CsrMatrix& CsrMatrix::transposed() const {
-  std::call_once(d_->transpose_once, [this] {
+const CsrMatrix::Pattern& CsrMatrix::Pattern::transposed() const {
+  std::call_once(transpose_once, [this] {
     // Counting sort by column: Aᵀ's row c holds A's entries of column c in row order, so its
     // columns come out increasing.
-    const Data& a = *d_;
-    std::vector<std::int64_t> indptr(static_cast<std::size_t>(a.cols) + 1, 0), indices(a.indices.size());
-    for (std::int64_t c : a.indices) ++indptr[static_cast<std::size_t>(c) + 1];
-    for (std::size_t c = 0; c < static_cast<std::size_t>(a.cols); ++c) indptr[c + 1] += indptr[c];
-    std::vector<std::int64_t> next(indptr.begin(), indptr.end() - 1), source(a.indices.size());
-    for (std::int64_t r = 0; r < a.rows; ++r)
-      for (std::int64_t k = a.indptr[static_cast<std::size_t>(r)]; k < a.indptr[static_cast<std::size_t>(r) + 1]; ++k) {
-        const auto slot = static_cast<std::size_t>(next[static_cast<std::size_t>(a.indices[static_cast<std::size_t>(k)])]++);
-        indices[slot] = r;
-        source[slot] = k;
+    auto t = std::make_shared<Pattern>();
+    t->rows = cols;
+    t->cols = rows;
+    t->indptr.assign(static_cast<std::size_t>(cols) + 1, 0);
+    t->indices.resize(indices.size());
+    for (std::int64_t c : indices) ++t->indptr[static_cast<std::size_t>(c) + 1];
+    for (std::size_t c = 0; c < static_cast<std::size_t>(cols); ++c) t->indptr[c + 1] += t->indptr[c];
+    std::vector<std::int64_t> next(t->indptr.begin(), t->indptr.end() - 1);
+    transpose_source.resize(indices.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t k = indptr[static_cast<std::size_t>(r)]; k < indptr[static_cast<std::size_t>(r) + 1]; ++k) {
+        const auto slot = static_cast<std::size_t>(next[static_cast<std::size_t>(indices[static_cast<std::size_t>(k)])]++);
+        t->indices[slot] = r;
+        transpose_source[slot] = k;
       }
-    NoGradGuard off;
-    const Tensor vt = index_select(a.values, 0, source);
-    d_->transpose = std::make_unique<CsrMatrix>(a.cols, a.rows, std::move(indptr), std::move(indices), vt);
+    transpose = std::move(t);
   });
+  return *transpose;
+}
+
+CsrMatrix CsrMatrix::transposed() const {
+  const Pattern& p = *d_->pattern;
+  p.transposed();
+  std::lock_guard<std::mutex> lock(d_->transpose_mutex);
+  const std::uint64_t version = d_->values.version();
+  if (!d_->transpose || d_->transpose_version != version) {
+    NoGradGuard off;
+    d_->transpose.emplace(CsrMatrix(p.transpose, index_select(d_->values.detach(), 0, p.transpose_source)));
+    d_->transpose_version = version;
+  }
   return *d_->transpose;
 }
 
 CsrMatrix CsrMatrix::select_rows(std::span<const std::int64_t> rows) const {
-  const Data& a = *d_;
+  const Pattern& a = *d_->pattern;
   std::vector<std::int64_t> indptr{0}, indices, source;
   indptr.reserve(rows.size() + 1);
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -169,23 +216,24 @@ CsrMatrix CsrMatrix::select_rows(std::span<const std::int64_t> rows) const {
     }
     indptr.push_back(static_cast<std::int64_t>(indices.size()));
   }
-  NoGradGuard off;
-  const Tensor values = index_select(a.values, 0, source);
+  // Differentiable in the values: a minibatch of poisoned sparse rows keeps its gradient.
+  const Tensor values = index_select(d_->values, 0, source);
   return CsrMatrix(static_cast<std::int64_t>(rows.size()), a.cols, std::move(indptr), std::move(indices), values);
 }
 
 CsrMatrix CsrMatrix::to(Dtype dtype) const {
   if (dtype == this->dtype()) return *this;
-  return CsrMatrix(d_->rows, d_->cols, d_->indptr, d_->indices, d_->values.to(dtype));
+  return CsrMatrix(d_->pattern, d_->values.to(dtype));
 }
 
 Tensor CsrMatrix::to_dense() const {
-  std::vector<double> out(static_cast<std::size_t>(d_->rows * d_->cols), 0.0);
-  const std::vector<double> v = d_->values.to_vector();
-  for (std::int64_t r = 0; r < d_->rows; ++r)
-    for (std::int64_t k = d_->indptr[static_cast<std::size_t>(r)]; k < d_->indptr[static_cast<std::size_t>(r) + 1]; ++k)
-      out[static_cast<std::size_t>(r * d_->cols + d_->indices[static_cast<std::size_t>(k)])] = v[static_cast<std::size_t>(k)];
-  return tensor(out, {d_->rows, d_->cols}, dtype());
+  const Pattern& p = *d_->pattern;
+  std::vector<double> out(static_cast<std::size_t>(p.rows * p.cols), 0.0);
+  const std::vector<double> v = d_->values.detach().to_vector();
+  for (std::int64_t r = 0; r < p.rows; ++r)
+    for (std::int64_t k = p.indptr[static_cast<std::size_t>(r)]; k < p.indptr[static_cast<std::size_t>(r) + 1]; ++k)
+      out[static_cast<std::size_t>(r * p.cols + p.indices[static_cast<std::size_t>(k)])] = v[static_cast<std::size_t>(k)];
+  return tensor(out, {p.rows, p.cols}, dtype());
 }
 
 }  // namespace hyperad

@@ -5,7 +5,9 @@
 //   outer  E(W, b)    = mean_i CE(x_iᵀW + (b, 0), y_i)                       (validation)
 // X stays a CSR matrix throughout: X·W and, in every backward, Xᵀ·G are sparse products, so
 // time and memory follow the non-zeros (a dense WordNet matrix would be 31 GB). The last
-// class's bias is 0, as in `multinomial`, so that ∇²L is non-singular.
+// class's bias is 0, as in `multinomial`, so that ∇²L is non-singular. The cross-entropy is
+// the fused softmax_model op on [X 1] and [W; (b, 0)] (model=fused, the default), or
+// cross_entropy of sparse_matmul (model=composed), the same numbers to rounding.
 #include <cmath>
 
 #include <fmt/format.h>
@@ -81,28 +83,63 @@ double sparse_gram_max_eigenvalue(const CsrMatrix& x) {
 // x W + (b, 0).
 Tensor logits(const CsrMatrix& x, const TensorList& w) { return sparse_matmul(x, w[0]) + pad(w[1], 0, 0, 1); }
 
+// [x 1]: the intercept as a last column of ones, for the fused op.
+CsrMatrix with_ones_column(const CsrMatrix& x) {
+  std::vector<std::int64_t> indptr{0}, indices;
+  indices.reserve(static_cast<std::size_t>(x.nnz() + x.rows()));
+  const std::vector<double> v = x.values().to_vector();
+  std::vector<double> values;
+  values.reserve(indices.capacity());
+  for (std::int64_t r = 0; r < x.rows(); ++r) {
+    for (std::int64_t k = x.indptr()[static_cast<std::size_t>(r)]; k < x.indptr()[static_cast<std::size_t>(r) + 1]; ++k) {
+      indices.push_back(x.indices()[static_cast<std::size_t>(k)]);
+      values.push_back(v[static_cast<std::size_t>(k)]);
+    }
+    indices.push_back(x.cols());
+    values.push_back(1.0);
+    indptr.push_back(static_cast<std::int64_t>(indices.size()));
+  }
+  const auto nnz = static_cast<std::int64_t>(values.size());
+  return CsrMatrix(x.rows(), x.cols() + 1, std::move(indptr), std::move(indices), tensor(values, {nnz}, x.dtype()));
+}
+
+// [W; (b, 0)], the weights of [x 1].
+Tensor stacked(const TensorList& w) { return concat({w[0], unsqueeze(pad(w[1], 0, 0, 1), 0)}, 0); }
+
+// Mean cross-entropy of the model on rows `batch` of x (x1 = [x 1]), fused or composed.
+Tensor data_loss(bool fused, const CsrMatrix& x, const CsrMatrix& x1, const std::vector<std::int64_t>& y,
+                 const TensorList& w, const Batch& batch) {
+  if (fused) return softmax_model_loss(rows(x1, batch), stacked(w), pick(y, batch));
+  return cross_entropy(logits(rows(x, batch), w), pick(y, batch));
+}
+
 Instance make(const ProblemConfig& c) {
   const std::string dataset = c.dataset.empty() ? "wordnet" : c.dataset;
   const std::string reg = option_string(c, "reg", "per-term");
   if (reg != "per-term" && reg != "per-term-class")
     hpo::reject_option(kName, "reg", fmt::format("='{}' is not one of: per-term, per-term-class", reg));
   const bool per_class = reg == "per-term-class";
+  const std::string model = option_string(c, "model", "fused");
+  if (model != "fused" && model != "composed")
+    hpo::reject_option(kName, "model", fmt::format("='{}' is not one of: fused, composed", model));
+  const bool fused = model == "fused";
   const double lambda0 = option_double(c, kName, "lambda0", -6.0, kLamMin, kLamMax);
   const Parts parts = load(c, dataset);
 
   const CsrMatrix X = parts.train.features, Xv = parts.validation.features, Xt = parts.test.features;
+  const CsrMatrix X1 = fused ? with_ones_column(X) : CsrMatrix(), Xv1 = fused ? with_ones_column(Xv) : CsrMatrix();
   const std::vector<std::int64_t> y = parts.train.labels, yv = parts.validation.labels, yt = parts.test.labels;
   const std::int64_t d = X.cols(), k = parts.train.num_classes;
 
   // The softmax cross-entropy's Hessian in the logits is ⪯ ½ I.
   const double step = 1.0 / (0.5 * sparse_gram_max_eigenvalue(X) + std::exp(kLamMax));
 
-  auto inner = [X, y, per_class](const TensorList& w, const TensorList& lam, const Batch& xi) {
+  auto inner = [X, X1, y, per_class, fused](const TensorList& w, const TensorList& lam, const Batch& xi) {
     const Tensor strength = per_class ? exp(lam[0]) : unsqueeze(exp(lam[0]), 1);  // [d, C] or [d, 1]
-    return cross_entropy(logits(rows(X, xi), w), pick(y, xi)) + 0.5 * sum(strength * square(w[0]));
+    return data_loss(fused, X, X1, y, w, xi) + 0.5 * sum(strength * square(w[0]));
   };
-  auto outer = [Xv, yv](const TensorList& w, const TensorList&, const Batch& zeta) {
-    return cross_entropy(logits(rows(Xv, zeta), w), pick(yv, zeta));
+  auto outer = [Xv, Xv1, yv, fused](const TensorList& w, const TensorList&, const Batch& zeta) {
+    return data_loss(fused, Xv, Xv1, yv, w, zeta);
   };
   StochasticProblem sp =
       StochasticProblem::gradient_descent(inner, step, X.rows(), outer, Xv.rows(), {zeros({d, k}), zeros({k - 1})});
@@ -111,10 +148,10 @@ Instance make(const ProblemConfig& c) {
   inst.summary = fmt::format(
       "{}: {} train / {} validation / {} test documents, {} terms ({} non-zeros in training, density {:.2g}), "
       "{} classes; w: {}×{} weights + {} biases; λ: {} log ℓ2 strengths ({}) in [{}, {}]; inner step {:.3g}, "
-      "inner solves by restarted Nesterov",
+      "inner solves by restarted Nesterov; {} cross-entropy",
       c.small ? "zipf (small)" : dataset, X.rows(), Xv.rows(), Xt.rows(), d, X.nnz(),
       static_cast<double>(X.nnz()) / static_cast<double>(std::max<std::int64_t>(1, X.rows() * d)), k, d, k, k - 1,
-      per_class ? d * k : d, reg, kLamMin, kLamMax, step);
+      per_class ? d * k : d, reg, kLamMin, kLamMax, step, model);
   inst.lambda0 = {per_class ? full({d, k}, lambda0) : full({d}, lambda0)};
   inst.projections = {Projection::box(kLamMin, kLamMax)};
   inst.stochastic = sp;
@@ -146,6 +183,7 @@ ProblemInfo text_hpo_problem() {
           .datasets = {"wordnet", "zipf"},
           .options = {{"reg", "per-term", "per-term (λ has one entry per term) or per-term-class (one per term and class)"},
                       {"lambda0", "-6", "initial log ℓ2 strength, in [-12, 0]"},
+                      {"model", "fused", "fused (the softmax_model op) or composed (cross_entropy of sparse_matmul)"},
                       {"documents", "0", "use a stratified sample of about this many documents (0: all)"},
                       {"terms", "20000", "zipf only: the vocabulary size (at least 20, one topic term per class)"}},
           .make = make};

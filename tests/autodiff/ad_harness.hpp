@@ -134,4 +134,23 @@ struct ThreadCount {
 /// Reads a whole tensor as doubles (for CHECKs against closed forms).
 inline std::vector<double> values(const Tensor& t) { return t.to_vector(); }
 
+/// max |a − b| / max(1, max |b|) over the elements of two tensors of one size.
+inline double rel_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = values(a), y = values(b);
+  REQUIRE(x.size() == y.size());
+  double scale = 1, err = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    scale = std::max(scale, std::abs(y[i]));
+    err = std::max(err, std::abs(x[i] - y[i]));
+  }
+  return err / scale;
+}
+
+/// f() run with the kernels on n threads.
+template <class F>
+auto with_threads(int n, F&& f) {
+  ThreadCount t(n);
+  return f();
+}
+
 }  // namespace hyperad::testing

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "autodiff/ad_harness.hpp"
+#include "autodiff/random_data.hpp"
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"
@@ -35,13 +36,7 @@ const Dtype kDtypes[] = {Dtype::f32, Dtype::f64};
 
 Generator gen(2024);
 
-// Values uniform in [lo, hi).
-Tensor uniform(const Shape& s, double lo, double hi, Dtype d) {
-  Tensor u = rand(s, gen, Dtype::f64);
-  std::vector<double> v = u.to_vector();
-  for (double& x : v) x = lo + (hi - lo) * x;
-  return tensor(v, s, d);
-}
+Tensor uniform(const Shape& s, double lo, double hi, Dtype d) { return testing::uniform(s, lo, hi, d, gen); }
 
 // A shape seen as [outer, n, inner] around `axis` (the layout the reductions walk).
 struct Lanes {

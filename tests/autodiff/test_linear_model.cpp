@@ -5,12 +5,14 @@
 #include <cmath>
 
 #include "autodiff/ad_harness.hpp"
+#include "autodiff/random_data.hpp"
 #include "hyperad/autodiff/runtime.hpp"
 
 using namespace hyperad;
 using hyperad::testing::expect_ad;
-using hyperad::testing::ThreadCount;
+using hyperad::testing::rel_diff;
 using hyperad::testing::values;
+using hyperad::testing::with_threads;
 
 namespace {
 Generator gen(977);
@@ -28,17 +30,6 @@ Tensor unfused(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss los
   return loss == LinearLoss::logistic ? logistic_loss(z, y, r) : mse_loss(z, y, r);
 }
 
-// max |a − b| / max(1, max |b|)
-double rel_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = values(a), y = values(b);
-  REQUIRE(x.size() == y.size());
-  double scale = 1, err = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    scale = std::max(scale, std::abs(y[i]));
-    err = std::max(err, std::abs(x[i] - y[i]));
-  }
-  return err / scale;
-}
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) { return values(a) == values(b); }
 
@@ -102,15 +93,7 @@ TEST_CASE("linear model ops: the same values on one thread and on two") {
     return V{linear_model_loss(X, w, y, LinearLoss::logistic), linear_model_grad(X, w, y, LinearLoss::logistic),
              linear_model_hvp(X, w, y, v, LinearLoss::logistic)};
   };
-  V one, two;
-  {
-    ThreadCount t(1);
-    one = all();
-  }
-  {
-    ThreadCount t(2);
-    two = all();
-  }
+  const V one = with_threads(1, all), two = with_threads(2, all);
   for (std::size_t k = 0; k < one.size(); ++k) CHECK_MESSAGE(bitwise_equal(one[k], two[k]), "output " << k);
 }
 
@@ -176,4 +159,48 @@ TEST_CASE("linear model ops: errors name the op and the shapes") {
   CHECK_THROWS_WITH_AS(linear_model_loss(zeros({0, 3}), w, zeros({0}), L), doctest::Contains("zero examples"),
                        ValueError);
   CHECK_THROWS_WITH_AS(linear_model_hvp(X, w, y, Tensor(), L), doctest::Contains("linear_model_hvp"), ValueError);
+}
+
+TEST_CASE("linear model ops over CSR: FD first and second order in the values, w, y and v") {
+  const CsrMatrix a = hyperad::testing::random_csr(7, 4, 0.5, 51);
+  for (LinearLoss loss : kLosses) {
+    const std::string l = linear_loss_name(loss);
+    const Tensor y = labels(loss, 7);
+    for (Reduction r : {Reduction::mean, Reduction::none})
+      expect_ad("linear_model_loss CSR " + l,
+                [=](const V& x) { return linear_model_loss(a.with_values(x[0]), x[1], x[2], loss, r); },
+                {a.values(), rn({4}), y});
+    expect_ad("linear_model_grad CSR " + l,
+              [=](const V& x) { return linear_model_grad(a.with_values(x[0]), x[1], x[2], loss); },
+              {a.values(), rn({4}), y});
+    expect_ad("linear_model_hvp CSR " + l,
+              [=](const V& x) { return linear_model_hvp(a.with_values(x[0]), x[1], x[2], x[3], loss, Reduction::sum); },
+              {a.values(), rn({4}), y, rn({4})});
+  }
+}
+
+TEST_CASE("linear model ops over CSR: the dense ops' values and derivatives, the same on one and two threads") {
+  const CsrMatrix sparse = hyperad::testing::random_csr(4000, 300, 0.03, 53);
+  const Tensor X = sparse.to_dense(), v = rn({300});
+  const Tensor w = mul_scalar(rn({300}), 0.1).requires_grad_();
+  for (LinearLoss loss : kLosses) {
+    INFO(linear_loss_name(loss));
+    const Tensor y = labels(loss, 4000);
+    for (Reduction r : kVectorReductions) {
+      const Tensor g = grad(linear_model_loss(sparse, w, y, loss, r), {w}, {.create_graph = true})[0];
+      const Tensor g_dense = grad(linear_model_loss(X, w, y, loss, r), {w}, {.create_graph = true})[0];
+      CHECK(rel_diff(linear_model_loss(sparse, w, y, loss, r), linear_model_loss(X, w, y, loss, r)) < 1e-13);
+      CHECK(rel_diff(g, g_dense) < 1e-13);
+      CHECK(rel_diff(grad(g, {w}, {.seed = v})[0], grad(g_dense, {w}, {.seed = v})[0]) < 1e-12);
+      CHECK(rel_diff(linear_model_hvp(sparse, w, y, v, loss, r), linear_model_hvp(X, w, y, v, loss, r)) < 1e-12);
+    }
+    const auto all = [&] {
+      return V{linear_model_loss(sparse, w, y, loss), linear_model_grad(sparse, w, y, loss),
+               linear_model_hvp(sparse, w, y, v, loss)};
+    };
+    const V one = with_threads(1, all), two = with_threads(2, all);
+    for (std::size_t k = 0; k < one.size(); ++k) CHECK_MESSAGE(bitwise_equal(one[k], two[k]), "output " << k);
+  }
+  CHECK_THROWS_WITH_AS(linear_model_loss(sparse, zeros({299}), zeros({4000}), LinearLoss::squared),
+                       doctest::Contains("X (CSR 4000 × 300, "), ShapeError);
 }

@@ -272,6 +272,37 @@ TEST_CASE("text_hpo: λ per term or per term and class; sparse data of the asked
   CHECK(contains(message_of("text_hpo", {.dataset = "zipf", .options = {{"terms", "10"}}}), "terms"));
 }
 
+TEST_CASE("text_hpo: the fused softmax_model op and the composition give one hypergradient") {
+  // Per term and per term and class, on a 400-term corpus: AID-CG and ITD from each model.
+  for (const std::string reg : {"per-term", "per-term-class"}) {
+    std::vector<std::vector<double>> got;
+    for (const std::string model : {"fused", "composed"}) {
+      const Instance inst = make_problem(
+          "text_hpo", {.dataset = "zipf", .seed = 3,
+                       .options = {{"terms", "400"}, {"documents", "300"}, {"reg", reg}, {"model", model}}});
+      CHECK(contains(inst.summary, model + " cross-entropy"));
+      const TensorList lambda = perturbed(inst.lambda0, 2.0, 4.0, 8);
+      AID aid({.inner_steps = 300, .solver = linsolve::cg(), .linear_steps = 40});
+      ITD itd({.inner_steps = 30});
+      std::vector<double> h = list::flatten(aid.hypergradient(inst.problem, lambda).grad);
+      const std::vector<double> hi = list::flatten(itd.hypergradient(inst.problem, lambda).grad);
+      h.insert(h.end(), hi.begin(), hi.end());
+      got.push_back(h);
+    }
+    INFO(reg);
+    REQUIRE(got[0].size() == got[1].size());
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < got[0].size(); ++i) {
+      err = std::max(err, std::abs(got[0][i] - got[1][i]));
+      scale = std::max(scale, std::abs(got[1][i]));
+    }
+    CHECK(scale > 1e-6);
+    CHECK(err <= 1e-11 * scale);
+  }
+  CHECK(contains(message_of("text_hpo", {.small = true, .options = {{"model", "dense"}}}),
+                 "option model='dense' is not one of: fused, composed"));
+}
+
 TEST_CASE("text_hpo: 3000 terms, AID-CG against a directional finite difference on a random subset of terms") {
   // The issue's check at a size where the exact hypergradient (a dense 60,000-square
   // system) is out of reach: h·v against (f(λ + εv) − f(λ − εv)) / 2ε for v a random unit

@@ -24,6 +24,7 @@
 #include "hyperad/autodiff/ops/pool.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
+#include "hyperad/autodiff/ops/softmax_model.hpp"
 #include "hyperad/autodiff/ops/sparse.hpp"
 #include "hyperad/autodiff/record.hpp"
 #include "hyperad/autodiff/runtime.hpp"

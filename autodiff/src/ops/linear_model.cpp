@@ -1,7 +1,8 @@
 // Linear-model losses and their w-gradient and w-Hessian-vector product, each one fused
-// pass over X (kernels::fused_row_pass). The three ops differentiate into each other in
-// w; every other derivative (w.r.t. X and y, and the third w-derivative) is written in
-// DSL ops from the per-example derivatives of ℓ below, so all orders work.
+// pass over X (kernels::fused_row_pass; kernels::csr_row_pass for CSR data). The three ops
+// differentiate into each other in w; every other derivative (w.r.t. X — or a CSR
+// matrix's values — and y, and the third w-derivative) is written in DSL ops from the
+// per-example derivatives of ℓ below, so all orders work.
 #include "hyperad/autodiff/ops/linear_model.hpp"
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/logistic.hpp"
 #include "kernels/reduce.hpp"
+#include "kernels/sparse.hpp"
+#include "ops/design.hpp"
 #include "ops/loss_common.hpp"
 
 namespace hyperad {
@@ -105,21 +108,21 @@ struct Dims {
   std::int64_t n, d;
 };
 
-Dims check_operands(const char* op, const Tensor& X, const Tensor& w, const Tensor& y, const Tensor* v,
+Dims check_operands(const char* op, const Design& X, const Tensor& w, const Tensor& y, const Tensor* v,
                     LinearLoss loss) {
-  kernels::require_defined(X, op, "data X");
+  if (!X.sparse()) kernels::require_defined(X.dense(), op, "data X");
   kernels::require_defined(w, op, "weights w");
   kernels::require_defined(y, op, "labels y");
   if (v) kernels::require_defined(*v, op, "direction v");
   if (loss != LinearLoss::logistic && loss != LinearLoss::squared)
     throw ValueError(fmt::format("{}: unknown LinearLoss {}", op, static_cast<int>(loss)));
   const auto shapes = [&] {
-    return fmt::format("X {}, w {}, y {}{}", X.shape().str(), w.shape().str(), y.shape().str(),
+    return fmt::format("{}, w {}, y {}{}", X.describe(), w.shape().str(), y.shape().str(),
                        v ? fmt::format(", v {}", v->shape().str()) : std::string());
   };
-  if (X.rank() != 2 || w.rank() != 1 || y.rank() != 1 || (v && v->rank() != 1))
+  if ((!X.sparse() && X.dense().rank() != 2) || w.rank() != 1 || y.rank() != 1 || (v && v->rank() != 1))
     throw ShapeError(fmt::format("{}: expects X [n, d], w [d], y [n]{}; got {}", op, v ? ", v [d]" : "", shapes()));
-  const Dims dims{X.size(0), X.size(1)};
+  const Dims dims{X.rows(), X.cols()};
   if (w.size(0) != dims.d || y.size(0) != dims.n || (v && v->size(0) != dims.d))
     throw ShapeError(fmt::format("{}: sizes disagree (n = {} rows and d = {} columns of X): {}", op, dims.n, dims.d,
                                  shapes()));
@@ -137,38 +140,67 @@ double vector_scale(Reduction r, std::int64_t n, const char* op) {
   return reduction_scale(r, n, op);
 }
 
-OpAttrs attrs_of(Reduction r, double scale, LinearLoss loss) {
+// What a record carries besides tensors: the CSR matrix (its values are saved tensor 0),
+// and what the loss's forward pass computed for the backward pass — its gradient, and ℓ''
+// per example for the gradient's Hessian-vector products. Records holding ℓ'' also save it
+// (saved tensor 3), so that the tape's memory count includes it.
+struct Context {
+  std::optional<CsrMatrix> sparse;
+  Tensor grad, curvature;
+};
+
+OpAttrs attrs_of(Reduction r, double scale, LinearLoss loss, const Design& X, Tensor grad = {}, Tensor curvature = {}) {
   OpAttrs a = reduction_attr(r, scale);
   a.integer[1] = static_cast<std::int64_t>(loss);
+  if (X.sparse() || grad.defined() || curvature.defined())
+    a.payload = std::make_shared<const Context>(
+        Context{X.sparse() ? std::optional<CsrMatrix>(X.csr()) : std::nullopt, std::move(grad), std::move(curvature)});
   return a;
 }
 
 LinearLoss loss_of(const Backward& b) { return static_cast<LinearLoss>(b.integer(1)); }
 Reduction reduction_of(const Backward& b) { return static_cast<Reduction>(b.integer(0)); }
+const Context* context_of(const Backward& b) { return static_cast<const Context*>(b.attrs().payload.get()); }
 
-// Xᵀu for X [n, d], u [n].
-Tensor xt(const Tensor& X, const Tensor& u) { return matmul(u, X); }
+// X as the forward pass saw it: saved tensor 0, or the CSR matrix whose values it is
+// (read through saved(0) all the same, which refuses values written in place since).
+Design design_of(const Backward& b) {
+  const Context* c = context_of(b);
+  const Tensor& x = b.saved(0);
+  return c && c->sparse ? Design(*c->sparse) : Design(x);
+}
+
+// The one pass over X's rows, dense or CSR (kernels/reduce.hpp, kernels/sparse.hpp).
+template <class T>
+void row_pass(const Design& X, const T* v0, const T* v1, kernels::RowWeights<T> weights, T* out) {
+  if (!X.sparse())
+    return kernels::fused_row_pass<T>(X.dense().data<T>(), X.rows(), X.cols(), v0, v1, weights, out);
+  const CsrMatrix& a = X.csr();
+  const CsrMatrix t = out ? a.transposed() : a;  // the transpose only for a sum Xᵀc
+  kernels::csr_row_pass<T>({a.rows(), a.indptr().data(), a.indices().data(), a.values().data<T>()},
+                           {t.rows(), t.indptr().data(), t.indices().data(), t.values().data<T>()}, v0, v1, weights,
+                           out);
+}
 
 // ---- the fused passes -----------------------------------------------------------------
 
 // Per-example losses into `per` and, if grad is given, grad = scale · Xᵀ ℓ'(Xw, y) and
 // curv = ℓ''(Xw, y): one pass.
 template <class T>
-void loss_pass(LinearLoss loss, const Tensor& X, const Tensor& w, const Tensor& y, T scale, T* per, T* grad,
+void loss_pass(LinearLoss loss, const Design& X, const Tensor& w, const Tensor& y, T scale, T* per, T* grad,
                T* curv) {
   const T* yp = y.data<T>();
   const auto weights = [&](std::int64_t r0, std::int64_t m, const T* z, const T*, T* c) {
     eval_terms<T>(loss, m, z, yp + r0, scale, per + r0, grad ? c : nullptr, curv ? curv + r0 : nullptr, nullptr);
   };
-  kernels::fused_row_pass<T>(X.data<T>(), X.size(0), X.size(1), w.data<T>(), nullptr,
-                             kernels::RowWeights<T>::of(weights), grad);
+  row_pass<T>(X, w.data<T>(), nullptr, kernels::RowWeights<T>::of(weights), grad);
 }
 
 // One pass: scale · Xᵀ ℓ'(Xw, y) (v undefined), or scale · Xᵀ (ℓ''(Xw, y) ⊙ Xv), where
 // `curv`, when given, holds ℓ''(Xw, y) already (the pass then only needs Xv).
-Tensor derivative_pass(LinearLoss loss, const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v,
+Tensor derivative_pass(LinearLoss loss, const Design& X, const Tensor& w, const Tensor& y, const Tensor& v,
                        double scale, const Tensor* curv) {
-  Tensor out({X.size(1)}, X.dtype());
+  Tensor out({X.cols()}, X.dtype());
   dispatch(X.dtype(), [&]<class T>() {
     const T* yp = y.data<T>();
     const T* hp = curv ? curv->data<T>() : nullptr;
@@ -180,71 +212,69 @@ Tensor derivative_pass(LinearLoss loss, const Tensor& X, const Tensor& w, const 
     };
     const T* first = v.defined() && hp ? v.data<T>() : w.data<T>();
     const T* second = v.defined() && !hp ? v.data<T>() : nullptr;
-    kernels::fused_row_pass<T>(X.data<T>(), X.size(0), X.size(1), first, second, kernels::RowWeights<T>::of(weights),
-                               out.mutable_data<T>());
+    row_pass<T>(X, first, second, kernels::RowWeights<T>::of(weights), out.mutable_data<T>());
   });
   return out;
 }
 
-// What the loss's forward pass computed for the backward pass: its gradient, and ℓ'' per
-// example for the gradient's Hessian-vector products. Records holding them also save the
-// curvature (saved tensor 3), so that the tape's memory count includes it.
-struct Kept {
-  Tensor grad, curvature;
-};
-
 // The curvature kept with a record (by the loss, or by the gradient op it created), if any.
-const Tensor* kept_curvature(const Backward& b) { return b.attrs().payload ? &b.saved(3) : nullptr; }
+const Tensor* kept_curvature(const Backward& b) {
+  const Context* c = context_of(b);
+  return c && c->curvature.defined() ? &b.saved(3) : nullptr;
+}
 
-Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
+Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Design& X, const Tensor& w, const Tensor& y,
               const Tensor& v, const Tensor* curv);
 
-// The gradient op; `kept` holds its value and ℓ'' when the loss's forward pass
-// computed them (the record keeps ℓ'' for its Hessian-vector products).
-Tensor grad_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
-               const std::shared_ptr<const Kept>& kept) {
+// The gradient op; `kept` holds its value and ℓ'' when the loss's forward pass computed
+// them (the record keeps ℓ'' for its Hessian-vector products).
+Tensor grad_op(LinearLoss loss, Reduction r, double scale, const Design& X, const Tensor& w, const Tensor& y,
+               const Context* kept) {
   // With ḡ the cotangent and t = Xḡ: dw = hvp(ḡ); dX = s (ℓ' ḡᵀ + (ℓ'' ⊙ t) wᵀ);
   // dy = s ∂_yℓ' ⊙ t.
   static const OpDef def{"linear_model_grad", [](Backward& b) {
-                           const Tensor &X = b.saved(0), &w = b.saved(1), &y = b.saved(2), &g = b.grad_out();
+                           const Design X = design_of(b);
+                           const Tensor &w = b.saved(1), &y = b.saved(2), &g = b.grad_out();
                            const LinearLoss loss = loss_of(b);
                            const double s = b.real(0);
                            if (b.needs(1)) b.accumulate(1, hvp_op(loss, reduction_of(b), s, X, w, y, g, kept_curvature(b)));
                            if (!b.needs(0) && !b.needs(2)) return;
-                           const Tensor z = matmul(X, w), t = matmul(X, g);
+                           const Tensor z = X.times(w), t = X.times(g);
                            if (b.needs(0)) {
-                             Tensor dx = outer(loss_derivative(loss, z, y, 1, 0), g);
-                             dx = add(dx, outer(mul(loss_derivative(loss, z, y, 2, 0), t), w));
+                             Tensor dx = X.outer(loss_derivative(loss, z, y, 1, 0), g);
+                             dx = add(dx, X.outer(mul(loss_derivative(loss, z, y, 2, 0), t), w));
                              b.accumulate(0, mul_scalar(dx, s));
                            }
                            if (b.needs(2)) b.accumulate(2, mul_scalar(mul(loss_derivative(loss, z, y, 1, 1), t), s));
                          }};
   Tensor out = kept ? kept->grad : derivative_pass(loss, X, w, y, Tensor(), scale, nullptr);
-  OpAttrs attrs = attrs_of(r, scale, loss);
-  attrs.payload = kept;
-  if (kept) return record(def, std::move(out), {&X, &w, &y}, {&X, &w, &y, &kept->curvature}, std::move(attrs));
-  return record(def, std::move(out), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
+  const Tensor& x = X.input();
+  if (kept)
+    return record(def, std::move(out), {&x, &w, &y}, {&x, &w, &y, &kept->curvature},
+                  attrs_of(r, scale, loss, X, Tensor(), kept->curvature));
+  return record(def, std::move(out), {&x, &w, &y}, {&x, &w, &y}, attrs_of(r, scale, loss, X));
 }
 
-Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const Tensor& w, const Tensor& y,
+Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Design& X, const Tensor& w, const Tensor& y,
               const Tensor& v, const Tensor* curv) {
   // With ū the cotangent, a = Xv, b = Xū, ℓ'' and ℓ''' at z = Xw: dv = hvp(ū);
   // dw = s Xᵀ(ℓ''' ⊙ a ⊙ b); dX = s ((ℓ'' ⊙ a) ūᵀ + (ℓ'' ⊙ b) vᵀ + (ℓ''' ⊙ a ⊙ b) wᵀ);
   // dy = s ∂_yℓ'' ⊙ a ⊙ b.
   static const OpDef def{"linear_model_hvp", [](Backward& b) {
-                           const Tensor &X = b.saved(0), &w = b.saved(1), &y = b.saved(2), &v = b.saved(3);
+                           const Design X = design_of(b);
+                           const Tensor &w = b.saved(1), &y = b.saved(2), &v = b.saved(3);
                            const Tensor& u = b.grad_out();
                            const LinearLoss loss = loss_of(b);
                            const double s = b.real(0);
                            if (b.needs(3)) b.accumulate(3, hvp_op(loss, reduction_of(b), s, X, w, y, u, nullptr));
                            if (!b.needs(0) && !b.needs(1) && !b.needs(2)) return;
-                           const Tensor z = matmul(X, w), xv = matmul(X, v), xu = matmul(X, u), ab = mul(xv, xu);
+                           const Tensor z = X.times(w), xv = X.times(v), xu = X.times(u), ab = mul(xv, xu);
                            const Tensor d3 = loss_derivative(loss, z, y, 3, 0);  // undefined: zero
-                           if (b.needs(1) && d3.defined()) b.accumulate(1, mul_scalar(xt(X, mul(d3, ab)), s));
+                           if (b.needs(1) && d3.defined()) b.accumulate(1, mul_scalar(X.times_t(mul(d3, ab)), s));
                            if (b.needs(0)) {
                              const Tensor d2 = loss_derivative(loss, z, y, 2, 0);
-                             Tensor dx = add(outer(mul(d2, xv), u), outer(mul(d2, xu), v));
-                             if (d3.defined()) dx = add(dx, outer(mul(d3, ab), w));
+                             Tensor dx = add(X.outer(mul(d2, xv), u), X.outer(mul(d2, xu), v));
+                             if (d3.defined()) dx = add(dx, X.outer(mul(d3, ab), w));
                              b.accumulate(0, mul_scalar(dx, s));
                            }
                            if (b.needs(2)) {
@@ -253,37 +283,30 @@ Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Tensor& X, const
                            }
                          }};
   Tensor out = derivative_pass(loss, X, w, y, v, scale, curv);
-  return record(def, std::move(out), {&X, &w, &y, &v}, {&X, &w, &y, &v}, attrs_of(r, scale, loss));
+  const Tensor& x = X.input();
+  return record(def, std::move(out), {&x, &w, &y, &v}, {&x, &w, &y, &v}, attrs_of(r, scale, loss, X));
 }
 
-}  // namespace
-
-const char* linear_loss_name(LinearLoss loss) {
-  switch (loss) {
-    case LinearLoss::logistic: return "logistic";
-    case LinearLoss::squared: return "squared";
-  }
-  return "unknown";
-}
-
-Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
   // With ū the cotangent (a scalar, or per example for none) and ℓ' at z = Xw:
   // dw = ū · grad (none: Xᵀ(ū ⊙ ℓ')); dX = s (ū ⊙ ℓ') wᵀ; dy = s ū ⊙ ∂_yℓ.
   static const OpDef def{"linear_model_loss", [](Backward& b) {
-                           const Tensor &X = b.saved(0), &w = b.saved(1), &y = b.saved(2), &u = b.grad_out();
+                           const Design X = design_of(b);
+                           const Tensor &w = b.saved(1), &y = b.saved(2), &u = b.grad_out();
                            const LinearLoss loss = loss_of(b);
                            const Reduction r = reduction_of(b);
                            const double s = b.real(0);
                            const bool per_example = r == Reduction::none;
                            if (b.needs(1) && !per_example) {
-                             const auto kept = std::static_pointer_cast<const Kept>(b.attrs().payload);
+                             const Context* kept = context_of(b);
+                             if (kept && !kept->grad.defined()) kept = nullptr;
                              b.accumulate(1, mul(grad_op(loss, r, s, X, w, y, kept), u));
                            }
                            if (!b.needs(0) && !b.needs(2) && !(b.needs(1) && per_example)) return;
-                           const Tensor z = matmul(X, w);
+                           const Tensor z = X.times(w);
                            const Tensor ud1 = mul_scalar(mul(u, loss_derivative(loss, z, y, 1, 0)), s);
-                           if (b.needs(1) && per_example) b.accumulate(1, xt(X, ud1));
-                           if (b.needs(0)) b.accumulate(0, outer(ud1, w));
+                           if (b.needs(1) && per_example) b.accumulate(1, X.times_t(ud1));
+                           if (b.needs(0)) b.accumulate(0, X.outer(ud1, w));
                            if (b.needs(2)) b.accumulate(2, mul_scalar(mul(u, loss_derivative(loss, z, y, 0, 1)), s));
                          }};
   const char* op = "linear_model_loss";
@@ -292,32 +315,62 @@ Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, Line
   // The gradient comes almost free with the loss (the rows are in cache): keep it when a
   // backward pass may want it.
   const bool keep_grad = reduction != Reduction::none && any_requires_grad({&w});
-  Tensor per({dims.n}, X.dtype());
-  Kept kept;
-  if (keep_grad) kept = {Tensor({dims.d}, X.dtype()), Tensor({dims.n}, X.dtype())};
+  Tensor per({dims.n}, X.dtype()), grad, curvature;
+  if (keep_grad) grad = Tensor({dims.d}, X.dtype()), curvature = Tensor({dims.n}, X.dtype());
   dispatch(X.dtype(), [&]<class T>() {
     loss_pass<T>(loss, X, w, y, static_cast<T>(scale), per.mutable_data<T>(),
-                 keep_grad ? kept.grad.mutable_data<T>() : nullptr, keep_grad ? kept.curvature.mutable_data<T>() : nullptr);
+                 keep_grad ? grad.mutable_data<T>() : nullptr, keep_grad ? curvature.mutable_data<T>() : nullptr);
   });
-  OpAttrs attrs = attrs_of(reduction, scale, loss);
   Tensor value = reduce_losses(std::move(per), reduction, scale);
-  if (!keep_grad) return record(def, std::move(value), {&X, &w, &y}, {&X, &w, &y}, std::move(attrs));
-  const Tensor curvature = kept.curvature;
-  attrs.payload = std::make_shared<const Kept>(std::move(kept));
-  return record(def, std::move(value), {&X, &w, &y}, {&X, &w, &y, &curvature}, std::move(attrs));
+  const Tensor& x = X.input();
+  if (!keep_grad) return record(def, std::move(value), {&x, &w, &y}, {&x, &w, &y}, attrs_of(reduction, scale, loss, X));
+  const Tensor kept_curvature = curvature;
+  return record(def, std::move(value), {&x, &w, &y}, {&x, &w, &y, &kept_curvature},
+                attrs_of(reduction, scale, loss, X, std::move(grad), std::move(curvature)));
 }
 
-Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+Tensor grad_public(const Design& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
   const char* op = "linear_model_grad";
   const Dims dims = check_operands(op, X, w, y, nullptr, loss);
-  return grad_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, {});
+  return grad_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, nullptr);
 }
 
-Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
-                        Reduction reduction) {
+Tensor hvp_public(const Design& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
+                  Reduction reduction) {
   const char* op = "linear_model_hvp";
   const Dims dims = check_operands(op, X, w, y, &v, loss);
   return hvp_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, v, nullptr);
+}
+
+}  // namespace
+
+Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+  return loss_op(Design(X), w, y, loss, reduction);
+}
+Tensor linear_model_loss(const CsrMatrix& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+  return loss_op(Design(X), w, y, loss, reduction);
+}
+Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+  return grad_public(Design(X), w, y, loss, reduction);
+}
+Tensor linear_model_grad(const CsrMatrix& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+  return grad_public(Design(X), w, y, loss, reduction);
+}
+Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
+                        Reduction reduction) {
+  return hvp_public(Design(X), w, y, v, loss, reduction);
+}
+Tensor linear_model_hvp(const CsrMatrix& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
+                        Reduction reduction) {
+  return hvp_public(Design(X), w, y, v, loss, reduction);
+}
+
+const char* linear_loss_name(LinearLoss loss) {
+  switch (loss) {
+    case LinearLoss::logistic: return "logistic";
+    case LinearLoss::squared: return "squared";
+  }
+  return "unknown";
 }
 
 }  // namespace hyperad

@@ -16,6 +16,13 @@
 /// Every derivative exists, to any order, w.r.t. X, w and y (the remaining ones in plain
 /// DSL ops). With grad enabled and w requiring gradients, linear_model_loss computes its
 /// gradient in the same pass over X and keeps it for the backward pass.
+///
+/// Each op also takes X as a CSR matrix (csr.hpp): the same values up to rounding, time and
+/// memory in the non-zeros, derivatives w.r.t. the matrix's values (when they require
+/// gradients) instead of a dense X. A CSR pass reads the non-zeros twice, by rows for X·w
+/// and by columns (the cached transpose) for Xᵀ·c; one thread sums each value, so the
+/// result is the same on any thread count.
+#include "hyperad/autodiff/csr.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"
 #include "hyperad/autodiff/tensor.hpp"
 
@@ -41,6 +48,14 @@ Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, Line
 
 /// ∇²_w linear_model_loss · v = s·Xᵀ (ℓ''(Xw, y) ⊙ Xv), v [d]; shape [d].
 Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
+                        Reduction reduction = Reduction::mean);
+
+/// The same three ops with X a CSR matrix [n, d].
+Tensor linear_model_loss(const CsrMatrix& X, const Tensor& w, const Tensor& y, LinearLoss loss,
+                         Reduction reduction = Reduction::mean);
+Tensor linear_model_grad(const CsrMatrix& X, const Tensor& w, const Tensor& y, LinearLoss loss,
+                         Reduction reduction = Reduction::mean);
+Tensor linear_model_hvp(const CsrMatrix& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
                         Reduction reduction = Reduction::mean);
 
 /// "logistic" or "squared".
