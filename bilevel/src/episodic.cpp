@@ -12,6 +12,7 @@
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/bilevel/sid.hpp"
+#include "call_meter.hpp"
 
 namespace hyperad::bilevel {
 
@@ -304,7 +305,7 @@ void EpisodicHypergradient::keep(const Batch& units, std::int64_t first, const T
 }
 
 Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const TensorList& lambda) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const detail::CallClock clock;  // one thread plan for the meta-batch: the episodes' calls join it
   if (units.empty()) throw ValueError(fmt::format("{}: an empty meta-batch", kWho));
   if (options_.warm_start == EpisodeWarmStart::naive && static_cast<std::int64_t>(units.size()) > options_.meta_batch)
     throw ValueError(fmt::format("{}: a meta-batch of {} {}s exceeds the configured meta-batch {} (the naive warm "
@@ -391,7 +392,7 @@ Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const Ten
     d.raise(key.first, units_text(problem_.unit(), concerned[key]) + ": " + key.second);
   for (const std::string& w : warned_order) d.warnings.push_back(units_text(problem_.unit(), warned[w]) + ": " + w);
   d.samples = d.sample_counts.total();
-  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  clock.finish(d);
   // Strict: refused before anything is kept (the meta-batch drawn is consumed, nothing else).
   if (strict_ && !d.trusted()) {
     std::string why;

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "hyperad/autodiff/runtime.hpp"
+
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/linsolve.hpp"
@@ -142,6 +144,7 @@ double OuterOptimizer::stationarity() const {
 }
 
 const OuterRecord& OuterOptimizer::step() {
+  const runtime::ThreadPlan plan;  // one thread count for the whole step (its hypergradient joins it)
   const OuterOptions& o = options_;
   const std::int64_t s = step_;
   prepare_csv();

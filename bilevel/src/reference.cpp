@@ -13,14 +13,12 @@
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/implicit.hpp"
 #include "hyperad/autodiff/dense_lu.hpp"
+#include "call_meter.hpp"
 #include "linearization.hpp"
 
 namespace hyperad::bilevel {
 
 namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 InnerResult converged_inner(const Problem& p, const TensorList& lambda, const InnerOptions& o, const TensorList& start,
                             const char* who) {
@@ -105,7 +103,7 @@ double outer_value(const Problem& problem, const TensorList& lambda, const Inner
 }
 
 Hypergradient exact_hypergradient(const Problem& problem, const TensorList& lambda, const ExactOptions& options) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const detail::CallClock clock;
   const std::int64_t n = list::numel(problem.initial_state());
   if (n > options.max_state_elements)
     throw ValueError(fmt::format("exact_hypergradient: the inner state has {} elements, above the limit {} of a dense "
@@ -135,13 +133,13 @@ Hypergradient exact_hypergradient(const Problem& problem, const TensorList& lamb
   h.diagnostics.inner_error = polished.correction;
   h.diagnostics.warnings = r.report.warnings;
   h.diagnostics.linear = std::move(r.report);
-  h.diagnostics.seconds = seconds_since(t0);
+  clock.finish(h.diagnostics);
   return h;
 }
 
 Hypergradient finite_difference_hypergradient(const Problem& problem, const TensorList& lambda,
                                               const FiniteDifferenceOptions& options) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const detail::CallClock clock;
   if (!(options.step > 0.0)) throw ValueError(fmt::format("finite_difference_hypergradient: step must be positive, got {}", options.step));
   // The inner solution at λ is a good start for every perturbed solve.
   const TensorList center = converged_inner(problem, lambda, options.inner, {}, "finite_difference_hypergradient").state;
@@ -196,7 +194,7 @@ Hypergradient finite_difference_hypergradient(const Problem& problem, const Tens
   double e2 = 0;
   for (double e : err) e2 += e * e;
   hg.diagnostics.error_estimate = std::sqrt(e2);
-  hg.diagnostics.seconds = seconds_since(t0);
+  clock.finish(hg.diagnostics);
   return hg;
 }
 

@@ -9,7 +9,10 @@
 // its threads start; a thread that starts more than kStallNs late marks a stall, and the
 // kernels then stay on one thread for a back-off period (doubling on repeated stalls,
 // 20 ms to 1 s) before trying again. kStallNs (3 ms) is below a scheduler time slice but
-// well above the wake-up time of an idle core, even in a virtual machine. Results do not
+// well above the wake-up time of an idle core, even in a virtual machine (the default of
+// g_stall_ns, runtime::set_stall_threshold). Under a thread
+// plan (runtime::ThreadPlan: a hypergradient, an outer step) the count is decided once for
+// the plan instead, and a stall drops the rest of the plan to one thread. Results do not
 // change: the kernels give the same values for every thread count.
 #include <algorithm>
 #include <atomic>
@@ -40,15 +43,31 @@ inline std::int64_t now_ns() {
 
 // Stall back-off state (see the file comment): one thread until g_serial_until (ns).
 extern std::atomic<std::int64_t> g_serial_until, g_backoff, g_stalls;
+/// A thread that starts later than this (ns) marks a stall (runtime::set_stall_threshold).
+extern std::atomic<std::int64_t> g_stall_ns;
 inline constexpr std::int64_t kStallNs = 3'000'000;
 
+// The calling thread's thread plan (runtime::ThreadPlan): 0 without one, else the count its
+// kernels use (1 after a stall in the plan); and whether the plan saw a stall. While a plan
+// is open, kernels follow it instead of the timed back-off.
+extern constinit thread_local int t_plan_threads;
+extern constinit thread_local bool t_plan_stalled;
+// Whether a region of the plan ran on several threads without a stall (a real probe).
+extern constinit thread_local bool t_plan_parallel_ok;
+// Stalls seen by the calling thread's regions (ThreadPlan::stalls counts its own).
+extern constinit thread_local std::uint64_t t_stalls;
+
 /// Number of threads to use for `work` units given `threshold` units per thread: 1 for
-/// small work, inside an enclosing parallel region, and while backing off after a stall.
+/// small work, inside an enclosing parallel region, and while backing off after a stall
+/// (the plan's count when the thread has one).
 inline int threads_for(std::int64_t work, std::int64_t threshold) {
   if (work < 2 * threshold || omp_in_parallel()) return 1;
-  const int nt = thread_count();
+  int nt = thread_count();
+  if (t_plan_threads > 0)
+    nt = std::min(nt, t_plan_threads);
+  else if (g_serial_until.load(std::memory_order_relaxed) > now_ns())
+    return 1;
   if (nt <= 1) return 1;
-  if (g_serial_until.load(std::memory_order_relaxed) > now_ns()) return 1;
   return static_cast<int>(std::min<std::int64_t>(nt, work / std::max<std::int64_t>(threshold, 1)));
 }
 
@@ -64,11 +83,18 @@ class RegionWatch {
     }
   }
   void finish() {
-    if (latest_.load(std::memory_order_relaxed) < kStallNs) {
-      g_backoff.store(0, std::memory_order_relaxed);
+    if (latest_.load(std::memory_order_relaxed) < g_stall_ns.load(std::memory_order_relaxed)) {
+      if (t_plan_threads == 0) g_backoff.store(0, std::memory_order_relaxed);
+      else t_plan_parallel_ok = true;
       return;
     }
     g_stalls.fetch_add(1, std::memory_order_relaxed);
+    ++t_stalls;
+    if (t_plan_threads > 0) {  // the rest of the plan on one thread; the plan decides what follows
+      t_plan_threads = 1;
+      t_plan_stalled = true;
+      return;
+    }
     const std::int64_t b = std::clamp<std::int64_t>(2 * g_backoff.load(std::memory_order_relaxed), 20'000'000,
                                                     1'000'000'000);
     g_backoff.store(b, std::memory_order_relaxed);

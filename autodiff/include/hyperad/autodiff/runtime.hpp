@@ -36,12 +36,54 @@ ParallelThresholds parallel_thresholds();
 /// Sets both thresholds (values < 1 are taken as 1).
 void set_parallel_thresholds(const ParallelThresholds& t);
 
-/// Parallel regions so far whose threads did not all get a core within 3 ms (other
-/// processes keeping the cores busy). After each, kernels run on one thread for a
-/// back-off period (20 ms, doubling while stalls repeat, up to 1 s) instead of waiting a
-/// scheduler time slice per region; results are unaffected. On a machine that is busy
-/// for long, OMP_NUM_THREADS=1 or OMP_WAIT_POLICY=passive avoid the probing as well.
+/// Parallel regions so far, on every thread, whose threads did not all get a core within
+/// stall_threshold() (other processes keeping the cores busy). Inside a ThreadPlan a stall
+/// drops the rest of the plan to one thread and makes later plans back off; outside one,
+/// kernels run on one thread for a back-off period (20 ms, doubling while stalls repeat,
+/// up to 1 s) instead of waiting a scheduler time slice per region. Results are
+/// unaffected. On a machine that is busy for long, OMP_NUM_THREADS=1 or
+/// OMP_WAIT_POLICY=passive avoid the probing as well.
 std::uint64_t parallel_stalls();
+
+/// The delay after which a worker thread that has not started counts as a stall, in
+/// seconds (default 0.003: below a scheduler time slice, above an idle core's wake-up even
+/// in a virtual machine). 0 counts every parallel region (for tests). ValueError outside
+/// [0, 10].
+void set_stall_threshold(double seconds);
+double stall_threshold();
+
+/// The kernels' thread count decided once for a span of work — a hypergradient (every
+/// method opens one per call), an outer step — instead of kernel by kernel.
+///
+/// The outermost plan of a thread takes the full count unless recent plans stalled: after
+/// a plan that saw a stall, the next plan runs on one thread, after another stalled probe
+/// the next 2, then 4, … up to 64, before probing with all threads again; a plan in which
+/// a region ran on several threads without a stall ends the back-off. Within a plan a
+/// stall drops the rest of it to one thread (one wasted time slice per probe, not one per
+/// kernel). Nested plans join the outer one; plans opened inside an OpenMP parallel region
+/// are inert. The back-off is the process's (the machine's load is), shared by the plans
+/// of all threads; a plan's state is its thread's, so a plan must end on the thread that
+/// began it (a local variable). Without a plan each kernel backs off on its own, for a
+/// time (parallel_stalls). Values never depend on the thread count.
+class ThreadPlan {
+ public:
+  ThreadPlan();
+  ~ThreadPlan();
+  ThreadPlan(const ThreadPlan&) = delete;
+  ThreadPlan& operator=(const ThreadPlan&) = delete;
+  /// The count the plan's kernels use now (1 after a stall).
+  int threads() const;
+  /// Stalls seen by this thread's kernels since this plan began.
+  std::uint64_t stalls() const;
+
+ private:
+  std::uint64_t stalls0_ = 0;
+  bool outermost_ = false;
+};
+
+/// Plans on (default) or off (every kernel backs off on its own, as without a plan): for
+/// measuring what plans change.
+void set_thread_plans(bool enabled);
 
 /// Buffer-pool counters, summed over all threads (including threads that have exited).
 struct BufferPoolStats {

@@ -85,6 +85,11 @@ struct Diagnostics {
   /// (residual NaN unless every batch is full). ITD has none (solver empty, 0 iterations).
   linsolve::Report linear;
   double seconds = 0;                 ///< wall time of the call
+  /// Threads the call's kernels used at its end (runtime::ThreadPlan: decided once per
+  /// call, 1 after a stall), and the stalls seen during the call (worker threads that did
+  /// not get a core within runtime::stall_threshold()).
+  int threads = 1;
+  std::uint64_t parallel_stalls = 0;
   /// Peak memory the tape kept alive for the call, above its level at the call: records and
   /// the tensors the call created and saved (what recording cost; the process grows by it).
   std::size_t peak_tape_bytes = 0;
