@@ -71,9 +71,8 @@ double sparse_gram_max_eigenvalue(const CsrMatrix& x) {
   for (int k = 0; k < 60; ++k) {
     const Tensor xv = sparse_matmul(x, v) + c;
     const Tensor u = sparse_matmul(x, xv, true) / n, uc = sum(xv, {0}, true) / n;
-    lam = std::sqrt(squared_norm(u).item() + squared_norm(uc).item()) /
-          std::sqrt(squared_norm(v).item() + squared_norm(c).item());
     const double scale = std::sqrt(squared_norm(u).item() + squared_norm(uc).item());
+    lam = scale / std::sqrt(squared_norm(v).item() + squared_norm(c).item());
     v = u / scale;
     c = uc / scale;
   }

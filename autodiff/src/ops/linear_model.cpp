@@ -133,13 +133,6 @@ Dims check_operands(const char* op, const Design& X, const Tensor& w, const Tens
   return dims;
 }
 
-// The gradient and the Hessian-vector product are vectors: a reduction must be mean or sum.
-double vector_scale(Reduction r, std::int64_t n, const char* op) {
-  if (r == Reduction::none)
-    throw ValueError(fmt::format("{}: reduction none has no single gradient (one per example); use mean or sum", op));
-  return reduction_scale(r, n, op);
-}
-
 // What a record carries besides tensors: the CSR matrix (its values are saved tensor 0),
 // and what the loss's forward pass computed for the backward pass — its gradient, and ℓ''
 // per example for the gradient's Hessian-vector products. Records holding ℓ'' also save it
@@ -332,14 +325,14 @@ Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss los
 Tensor grad_public(const Design& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
   const char* op = "linear_model_grad";
   const Dims dims = check_operands(op, X, w, y, nullptr, loss);
-  return grad_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, nullptr);
+  return grad_op(loss, reduction, gradient_scale(reduction, dims.n, op), X, w, y, nullptr);
 }
 
 Tensor hvp_public(const Design& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
                   Reduction reduction) {
   const char* op = "linear_model_hvp";
   const Dims dims = check_operands(op, X, w, y, &v, loss);
-  return hvp_op(loss, reduction, vector_scale(reduction, dims.n, op), X, w, y, v, nullptr);
+  return hvp_op(loss, reduction, gradient_scale(reduction, dims.n, op), X, w, y, v, nullptr);
 }
 
 }  // namespace

@@ -115,6 +115,12 @@ double reduction_scale(Reduction r, std::int64_t count, const char* op) {
   return 1.0 / static_cast<double>(count);
 }
 
+double gradient_scale(Reduction r, std::int64_t count, const char* op) {
+  if (r == Reduction::none)
+    throw ValueError(fmt::format("{}: reduction none has no single gradient (one per example); use mean or sum", op));
+  return reduction_scale(r, count, op);
+}
+
 // Reduces per-example losses (accumulated in double, so a float32 mean over many
 // examples is not degraded by float32 rounding of the running sum) to a scalar, or keeps them.
 Tensor reduce_losses(Tensor per, Reduction r, double scale) {

@@ -71,12 +71,6 @@ Dims check_operands(const char* op, const Design& X, const Tensor& W, const std:
   return dims;
 }
 
-double vector_scale(Reduction r, std::int64_t n, const char* op) {
-  if (r == Reduction::none)
-    throw ValueError(fmt::format("{}: reduction none has no single gradient (one per example); use mean or sum", op));
-  return reduction_scale(r, n, op);
-}
-
 // ---- forward: the per-row loops between the two data products ------------------------
 
 // Rows [0, n) of an [n, C] array on threads; each row by one thread.
@@ -302,7 +296,7 @@ Tensor loss_op(const Design& X, const Tensor& W, const std::vector<std::int64_t>
 Tensor grad_public(const Design& X, const Tensor& W, const std::vector<std::int64_t>& labels, Reduction r) {
   const char* op = "softmax_model_grad";
   const Dims dims = check_operands(op, X, W, labels, nullptr);
-  return grad_op(r, vector_scale(r, dims.n, op), X, W, std::make_shared<const std::vector<std::int64_t>>(labels),
+  return grad_op(r, gradient_scale(r, dims.n, op), X, W, std::make_shared<const std::vector<std::int64_t>>(labels),
                  nullptr);
 }
 
@@ -310,7 +304,7 @@ Tensor hvp_public(const Design& X, const Tensor& W, const std::vector<std::int64
                   Reduction r) {
   const char* op = "softmax_model_hvp";
   const Dims dims = check_operands(op, X, W, labels, &V);
-  return hvp_op(r, vector_scale(r, dims.n, op), X, W, std::make_shared<const std::vector<std::int64_t>>(labels), V,
+  return hvp_op(r, gradient_scale(r, dims.n, op), X, W, std::make_shared<const std::vector<std::int64_t>>(labels), V,
                 nullptr);
 }
 
