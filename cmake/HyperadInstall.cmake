@@ -1,7 +1,13 @@
 # install() rules and an exported package: find_package(hyperad), then hyperad::hyperad
-# (everything) or one layer: hyperad::autodiff, hyperad::bilevel, hyperad::problems.
+# (everything) or one layer: hyperad::autodiff, hyperad::bilevel, hyperad::problems, and
+# hyperad::mpi when built with HYPERAD_MPI.
 include(CMakePackageConfigHelpers)
-install(TARGETS hyperad hyperad_autodiff hyperad_bilevel hyperad_problems EXPORT hyperadTargets
+set(_hyperad_installed hyperad hyperad_autodiff hyperad_bilevel hyperad_problems)
+if(TARGET hyperad_mpi)  # the optional MPI layer: hyperad::mpi
+  list(APPEND _hyperad_installed hyperad_mpi)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/mpi/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
+install(TARGETS ${_hyperad_installed} EXPORT hyperadTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/autodiff/include/ ${PROJECT_SOURCE_DIR}/bilevel/include/

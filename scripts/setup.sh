@@ -7,7 +7,8 @@
 set -euo pipefail
 
 # Compiler, build tool, and the libraries found by CMake (see cmake/HyperadDependencies.cmake,
-# tests/ and bench/), and the Fashion-MNIST and WordNet data of problems/. OpenMP is g++'s own libgomp.
+# tests/ and bench/), the Fashion-MNIST and WordNet data of problems/, and Open MPI for the
+# MPI layer (the presets build it, HYPERAD_MPI=ON). OpenMP is g++'s own libgomp.
 PACKAGES=(
   g++
   cmake
@@ -21,6 +22,8 @@ PACKAGES=(
   doxygen
   dataset-fashion-mnist
   wordnet-base
+  libopenmpi-dev
+  openmpi-bin
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
