@@ -18,13 +18,16 @@
 // Threads: hyperad's and torch's (torch.set_num_threads; OMP_NUM_THREADS and
 // OPENBLAS_NUM_THREADS are set for the child too, so its BLAS keeps to the same count).
 //
-//   bench_python_torch [--reps N] [--n N] [--d D] [--t T] [--threads N] [--python PATH]
-//                      writes bench/results/python_torch_<N>t.csv
-#include <fcntl.h>
+//   bench_python_torch [--reps N] [--n N] [--d D] [--t T] [--threads N] [--python PATH] [--timeout S]
+//                      writes bench/results/python_torch_<N>t.csv (S: seconds to wait for an answer, 600)
 #include <omp.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -45,53 +48,90 @@ using namespace hyperad;
 namespace {
 
 // A child process with its stdin and stdout on pipes, read and written a line at a time.
+// SIGPIPE is ignored (a child that died makes writes fail instead of killing the bench), and
+// a read that waits longer than `timeout_s` for the next line gives up.
 class Child {
  public:
-  explicit Child(const std::vector<std::string>& argv) {
+  Child(const std::vector<std::string>& argv, int timeout_s) : timeout_ms_(1000 * timeout_s) {
+    std::signal(SIGPIPE, SIG_IGN);
     int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("bench_python_torch: pipe failed");
+    if (pipe(in) != 0) throw std::runtime_error("bench_python_torch: pipe failed");
+    if (pipe(out) != 0) {
+      for (int fd : in) close(fd);
+      throw std::runtime_error("bench_python_torch: pipe failed");
+    }
+    std::vector<char*> args;  // built before fork: the child only calls async-signal-safe functions
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
     pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("bench_python_torch: fork failed");
+    if (pid_ < 0) {
+      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+      throw std::runtime_error("bench_python_torch: fork failed");
+    }
     if (pid_ == 0) {
       dup2(in[0], STDIN_FILENO);
       dup2(out[1], STDOUT_FILENO);
       for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
       execv(args[0], args.data());
-      std::printf("error cannot run %s\n", args[0]);  // reaches the parent through the pipe
-      std::fflush(stdout);
+      static const char msg[] = "error cannot run the interpreter\n";  // reaches the parent through the pipe
+      [[maybe_unused]] const auto n = write(STDOUT_FILENO, msg, sizeof msg - 1);
       _exit(127);
     }
     close(in[0]);
     close(out[1]);
-    to_ = fdopen(in[1], "w");
-    from_ = fdopen(out[0], "r");
+    to_ = in[1];
+    from_ = out[0];
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   ~Child() {
-    if (to_) std::fputs("quit\n", to_), std::fclose(to_);
-    if (from_) std::fclose(from_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    send("quit");  // fails quietly if the child is gone
+    close(to_);
+    close(from_);
+    // A child that answers no more (timed out, stuck in a call) would never read "quit":
+    // after two seconds it is killed, so the bench always ends.
+    for (int waited = 0; waitpid(pid_, nullptr, WNOHANG) == 0; ++waited) {
+      if (waited == 200) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        return;
+      }
+      usleep(10000);
+    }
   }
 
   void send(const std::string& line) {
-    std::fputs((line + "\n").c_str(), to_);
-    std::fflush(to_);
+    const std::string text = line + "\n";
+    for (std::size_t done = 0; done < text.size();) {
+      const ssize_t n = write(to_, text.data() + done, text.size() - done);
+      if (n <= 0) return;  // the child has gone; receive() will say so
+      done += static_cast<std::size_t>(n);
+    }
   }
-  /// The next line, or "" when the child has closed its output.
+  /// The next line; "" when the child has closed its output or did not answer in time.
   std::string receive() {
-    std::string line;
-    for (int c; (c = std::fgetc(from_)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
-    return line;
+    for (;;) {
+      if (const auto eol = buffer_.find('\n'); eol != std::string::npos) {
+        std::string line = buffer_.substr(0, eol);
+        buffer_.erase(0, eol + 1);
+        return line;
+      }
+      pollfd p{from_, POLLIN, 0};
+      const int ready = poll(&p, 1, timeout_ms_);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) return "";
+      char chunk[65536];
+      const ssize_t n = read(from_, chunk, sizeof chunk);
+      if (n <= 0) return "";
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
   }
 
  private:
   pid_t pid_ = -1;
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
+  int to_ = -1, from_ = -1;
+  int timeout_ms_;
+  std::string buffer_;
 };
 
 // n, d, t, K, η, X, y, Xv, yv, λ as little-endian float64 (what the script reads).
@@ -115,12 +155,12 @@ double rel_diff(const std::vector<double>& a, const Tensor& b) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  int reps = 21, t = 100, threads = 1;
+int run(int argc, char** argv) {
+  int reps = 21, t = 100, threads = 1, timeout = 600;
   std::int64_t n = 500, d = 100;
   std::string python = "/usr/bin/python3";
   bench::parse_flags(argc, argv, {{"--reps", &reps}, {"--n", &n}, {"--d", &d}, {"--t", &t}, {"--threads", &threads},
-                                  {"--python", &python}});
+                                  {"--python", &python}, {"--timeout", &timeout}});
   const int K = t;
   runtime::set_num_threads(threads);
   omp_set_num_threads(threads);
@@ -137,13 +177,14 @@ int main(int argc, char** argv) {
 
   setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
   setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
-  Child py({python, std::string(HYPERAD_BENCH_DIR) + "/python/torch_hypergradients.py", path, std::to_string(threads)});
+  Child py({python, std::string(HYPERAD_BENCH_DIR) + "/python/torch_hypergradients.py", path, std::to_string(threads)},
+           timeout);
   const std::string hello = py.receive();
   std::remove(path);
   if (hello.rfind("ready ", 0) != 0) {
     fmt::print("bench_python_torch: no PyTorch to compare with ({}): install python3-torch (apt-get install "
                "python3-torch) or name an interpreter that has torch with --python\n",
-               hello.empty() ? python + " gave no answer" : hello);
+               hello.empty() ? fmt::format("{} gave no answer within {} s", python, timeout) : hello);
     return 0;
   }
   fmt::print("## hyperad vs PyTorch {} from Python: logistic regression, n = {}, d = {}, t = K = {}, {} thread(s), "
@@ -176,7 +217,10 @@ int main(int argc, char** argv) {
       std::vector<double> th(static_cast<std::size_t>(d));
       answer >> c;
       for (double& x : th) answer >> x;
-      if (!answer) throw std::runtime_error(fmt::format("bench_python_torch: bad answer from the script for {}", m.name));
+      if (!answer)
+        throw std::runtime_error(fmt::format("bench_python_torch: no answer from the script for {} (it died, or took "
+                                             "over {} s)",
+                                             m.name, timeout));
       diff = std::max({diff, rel_diff(th, h.grad[0]), rel_diff(th, hf.grad[0])});
       if (r < 0) continue;
       ours.push_back(a), fused.push_back(b), theirs.push_back(c);
@@ -192,4 +236,13 @@ int main(int argc, char** argv) {
   }
   bench::write_csv(bench::results_path(fmt::format("python_torch_{}t.csv", threads)), csv);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // after the child was told to quit (or killed) and reaped
+    fmt::print(stderr, "{}\n", e.what());
+    return 1;
+  }
 }

@@ -10,17 +10,21 @@
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/runtime.hpp"
 #include "hyperad/bilevel/sid.hpp"
 #include "call_meter.hpp"
+#include "episode_wire.hpp"
 
 namespace hyperad::bilevel {
 
 namespace {
 
 const char* const kWho = "EpisodicHypergradient";
-// Tags the random-state words (format version 1).
-constexpr std::uint64_t kWordsMagic = 0x4550495344450001ULL;
+// Tags the random-state words (format version 2: the kept v is each unit's own). Version 1
+// kept a batched episode's v divided by its size; such a state is refused for batched runs
+// with warm starts (per-unit runs kept the same v in both versions).
+constexpr std::uint64_t kWordsMagic = 0x4550495344450002ULL, kWordsMagicV1 = 0x4550495344450001ULL;
 
 bool same_rows(const Tensor& a, const Tensor& b) {
   if (a.rank() != b.rank() || a.dtype() != b.dtype()) return false;
@@ -151,6 +155,58 @@ struct EpisodicHypergradient::Result {
   std::exception_ptr error;
 };
 
+struct EpisodicHypergradient::Part {
+  Batch units;
+  std::int64_t first;
+};
+
+void EpisodicHypergradient::exchange_outcomes(const Batch& units, std::vector<Part>& parts,
+                                              std::vector<Result>& results) const {
+  const auto count = static_cast<std::int64_t>(units.size());
+  // Each process's bytes begin with a fingerprint of the meta-batch it was given, so that
+  // every process sees it when they disagree (not only those whose units were replaced).
+  const auto print_of = [](const Batch& b) {
+    std::uint64_t h = 0xcbf29ce484222325ULL ^ b.size();
+    for (std::int64_t u : b) h = (h ^ static_cast<std::uint64_t>(u)) * 0x100000001b3ULL;
+    return h;
+  };
+  const std::uint64_t print = print_of(units);
+  std::string mine(reinterpret_cast<const char*>(&print), sizeof print);
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    detail::pack({parts[i].units, parts[i].first, results[i].h, results[i].w, results[i].v, results[i].error}, mine);
+  const std::vector<std::string> all = options_.exchange->all_gather(mine);
+  parts.clear();
+  results.clear();
+  std::int64_t next = 0;  // the next position expected
+  for (std::size_t q = 0; q < all.size(); ++q) {
+    const std::string source = fmt::format("process {} of {}", q, options_.exchange->describe());
+    std::uint64_t theirs = 0;
+    if (all[q].size() >= sizeof theirs) std::memcpy(&theirs, all[q].data(), sizeof theirs);
+    if (all[q].size() < sizeof theirs || theirs != print)
+      throw ValueError(fmt::format("{}: {} was given another meta-batch than this process's {}: the processes drew "
+                                   "different meta-batches (give them the same seed and state, and the same units)",
+                                   kWho, source, units_text(problem_.unit(), units)));
+    for (std::size_t pos = sizeof theirs; pos < all[q].size();) {
+      detail::EpisodeOutcome o = detail::unpack(all[q], pos, source);
+      if (o.first != next || o.units.empty() || next + static_cast<std::int64_t>(o.units.size()) > count)
+        throw ValueError(fmt::format("{}: {} sent the episode at position {} ({} units) where position {} of {} was due",
+                                     kWho, source, o.first, o.units.size(), next, count));
+      if (!std::equal(o.units.begin(), o.units.end(), units.begin() + next))
+        throw ValueError(fmt::format("{}: {} computed {} at position {}, where this process's meta-batch has {}: the "
+                                     "processes drew different meta-batches (give them the same seed and state)",
+                                     kWho, source, units_text(problem_.unit(), o.units), next,
+                                     units_text(problem_.unit(), Batch(units.begin() + next,
+                                                                       units.begin() + next + std::int64_t(o.units.size())))));
+      next += static_cast<std::int64_t>(o.units.size());
+      parts.push_back({std::move(o.units), o.first});
+      results.push_back({std::move(o.h), std::move(o.w), std::move(o.v), o.error});
+    }
+  }
+  if (next != count)
+    throw ValueError(fmt::format("{}: the processes of {} computed {} of the meta-batch's {} positions", kWho,
+                                 options_.exchange->describe(), next, count));
+}
+
 EpisodicHypergradient::EpisodicHypergradient(EpisodicProblem problem, EpisodeMethodFactory method,
                                              EpisodicOptions options)
     : problem_(std::move(problem)), factory_(std::move(method)), options_(options) {
@@ -180,9 +236,10 @@ EpisodicHypergradient::EpisodicHypergradient(EpisodicProblem problem, EpisodeMet
 }
 
 std::string EpisodicHypergradient::name() const {
-  return fmt::format("{} over {}s (meta-batch {}, warm start {}, {})", method_name_, problem_.unit(),
+  return fmt::format("{} over {}s (meta-batch {}, warm start {}, {}{})", method_name_, problem_.unit(),
                      options_.meta_batch, episode_warm_start_name(options_.warm_start),
-                     execution_name(options_.execution));
+                     execution_name(options_.execution),
+                     options_.exchange ? ", shared by " + options_.exchange->describe() : std::string());
 }
 
 std::vector<std::pair<std::string, std::string>> EpisodicHypergradient::config() const {
@@ -193,7 +250,10 @@ std::vector<std::pair<std::string, std::string>> EpisodicHypergradient::config()
   return {{"episodes", fmt::format("{} {}s per step, {}", o.meta_batch, problem_.unit(), population)},
           {"episode warm start", episode_warm_start_name(o.warm_start)},
           // sequential and threaded give the same numbers; batched may differ by rounding
-          {"episode execution", o.execution == Execution::batched ? "batched" : "per unit"},
+          // (a batch per process when shared: its rounding depends on the processes)
+          {"episode execution", o.execution != Execution::batched ? std::string("per unit")
+                                : o.exchange ? "batched, shared by " + o.exchange->describe()
+                                             : std::string("batched")},
           {"episode seed", fmt::format("{}", o.seed)}};
 }
 
@@ -235,6 +295,8 @@ TensorList EpisodicHypergradient::start_rows(const Batch& units, std::int64_t fi
     Tensor t = linear ? zeros_like(w0[k]) : w0[k].detach().clone();
     for (std::size_t j = 0; j < units.size(); ++j)
       if (source[j] >= 0) copy_row(buffer[k], source[j], t, static_cast<std::int64_t>(j));
+    // v is kept per unit (keep()); an episode of c units, whose E is their mean, has v/c.
+    if (linear && units.size() > 1) t = t * (1.0 / static_cast<double>(units.size()));
     out.push_back(t);
   }
   return out;
@@ -297,7 +359,12 @@ void EpisodicHypergradient::keep(const Batch& units, std::int64_t first, const T
     }
   };
   store(buffer_w_, w);
-  store(buffer_v_, v);
+  // v of an episode of c units, whose E is the mean of theirs, is 1/c of each unit's own v:
+  // kept per unit, so that a start from it fits an episode of any size (and execution).
+  TensorList per_unit = v;
+  if (units.size() > 1)
+    for (Tensor& t : per_unit) t = t * static_cast<double>(units.size());
+  store(buffer_v_, per_unit);
   if (full) {
     if (held_.empty()) held_.assign(static_cast<std::size_t>(problem_.population()), false);
     for (std::int64_t u : units) held_[static_cast<std::size_t>(u)] = true;
@@ -313,15 +380,17 @@ Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const Ten
                                  kWho, units.size(), problem_.unit(), options_.meta_batch));
 
   // The episodes: all units at once, or one each.
-  struct Part {
-    Batch units;
-    std::int64_t first;
-  };
+  // With an exchange, this process computes its share of the positions only.
+  const auto count = static_cast<std::int64_t>(units.size());
+  const auto [lo, hi] = options_.exchange ? options_.exchange->share(count) : std::pair<std::int64_t, std::int64_t>{0, count};
+  if (lo < 0 || hi < lo || hi > count)
+    throw ValueError(fmt::format("{}: the unit exchange ({}) gave this process positions [{}, {}) of a meta-batch of {}",
+                                 kWho, options_.exchange->describe(), lo, hi, count));
   std::vector<Part> parts;
   if (options_.execution == Execution::batched) {
-    parts.push_back({units, 0});
+    if (hi > lo) parts.push_back({Batch(units.begin() + lo, units.begin() + hi), lo});
   } else {
-    for (std::size_t j = 0; j < units.size(); ++j) parts.push_back({{units[j]}, static_cast<std::int64_t>(j)});
+    for (std::int64_t j = lo; j < hi; ++j) parts.push_back({{units[static_cast<std::size_t>(j)]}, j});
   }
   std::vector<Result> results(parts.size());
   auto run = [&](std::size_t i) {
@@ -338,7 +407,8 @@ Hypergradient EpisodicHypergradient::hypergradient(const Batch& units, const Ten
   } else {
     for (std::int64_t i = 0; i < n; ++i) run(static_cast<std::size_t>(i));
   }
-  for (const Result& r : results)  // the first failure in unit order, whatever the thread count
+  if (options_.exchange) exchange_outcomes(units, parts, results);
+  for (const Result& r : results)  // the first failure in unit order, whatever the thread or process count
     if (r.error) std::rethrow_exception(r.error);
 
   // The mean over units, summed in unit order (threaded = sequential, bit for bit).
@@ -468,7 +538,14 @@ void EpisodicHypergradient::import_random_state(const std::vector<std::uint64_t>
     if (at >= in.size()) throw ValueError(fmt::format("{}: the random state ends early ({} words)", kWho, in.size()));
     return in[at++];
   };
-  if (word() != kWordsMagic) throw ValueError(fmt::format("{}: the random state is not an episodic one", kWho));
+  const std::uint64_t magic = word();
+  if (magic != kWordsMagic && magic != kWordsMagicV1)
+    throw ValueError(fmt::format("{}: the random state is not an episodic one", kWho));
+  if (magic == kWordsMagicV1 && options_.execution == Execution::batched &&
+      options_.warm_start != EpisodeWarmStart::none)
+    throw ValueError(fmt::format("{}: the state was saved by an older hyperad, whose batched warm start kept each "
+                                 "episode's v divided by its size; resume it with sequential execution, or start afresh",
+                                 kWho));
   if (static_cast<std::int64_t>(word()) != problem_.population())
     throw ValueError(fmt::format("{}: the random state is for another population (this one has {} {}s)", kWho,
                                  problem_.population(), problem_.unit()));

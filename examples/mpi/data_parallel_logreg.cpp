@@ -18,18 +18,7 @@ using namespace hyperad;
 using namespace hyperad::bilevel;
 
 namespace {
-
 constexpr std::int64_t kChunks = 16;
-
-// The mean logistic loss of the examples (A, b), held as this rank's chunks [c, n_c, d], at
-// the replicated weights w: each chunk's sum, added over all chunks of all ranks in order.
-Tensor mean_loss(const Tensor& A, const Tensor& b, const Tensor& w, const mpi::Communicator& comm) {
-  const Tensor copies = mpi::replicate_chunks(w, A.size(0), comm);  // [c, d], one per chunk
-  const Tensor z = squeeze(matmul(A, unsqueeze(copies, 2)), 2);    // [c, n_c]
-  const Tensor per_chunk = sum(logistic_loss(z, b, Reduction::none), {1});
-  return mpi::all_sum_chunks(per_chunk, comm) * (1.0 / double(kChunks * A.size(1)));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,11 +38,18 @@ int main(int argc, char** argv) {
   const auto problem_on = [&](const mpi::Communicator& comm) {
     const Tensor X = mpi::local_chunks(X_all, kChunks, comm), y = mpi::local_chunks(y_all, kChunks, comm);
     const Tensor Xv = mpi::local_chunks(Xv_all, kChunks, comm), yv = mpi::local_chunks(yv_all, kChunks, comm);
+    // Each data term: the mean over every rank's examples (each chunk with its own copy of
+    // w, the chunks' sums added over the ranks in chunk order); the penalty is replicated.
     return Problem::gradient_descent(
         [=](const TensorList& w, const TensorList& lam) {
-          return mean_loss(X, y, w[0], comm) + 0.5 * sum(exp(lam[0]) * square(w[0]));
+          return mpi::linear_model_mean_loss(X, y, w[0], LinearLoss::logistic, n, comm) +
+                 0.5 * sum(exp(lam[0]) * square(w[0]));
         },
-        step, [=](const TensorList& w, const TensorList&) { return mean_loss(Xv, yv, w[0], comm); }, {zeros({d})});
+        step,
+        [=](const TensorList& w, const TensorList&) {
+          return mpi::linear_model_mean_loss(Xv, yv, w[0], LinearLoss::logistic, n, comm);
+        },
+        {zeros({d})});
   };
   const Problem problem = problem_on(world);
   TensorList lam{full({d}, -2.0)};

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/record.hpp"
+#include "collectives_internal.hpp"
 
 namespace hyperad::mpi {
 
@@ -21,8 +23,8 @@ std::atomic<bool> g_replication_check{true};
 // What each rank says about its operand before any data move, so that every rank can
 // refuse a bad call in the same way (a rank throwing alone would leave the others
 // waiting in the collective forever).
-enum Status : std::int64_t { ok = 0, undefined = 1, negative_chunks = 2, no_chunk_axis = 3 };
-enum Slot : int { kStatus, kLead, kDtype, kRecords, kPrint, kRank, kDims };
+enum Status : std::int64_t { ok = 0, undefined = 1, negative_chunks = 2, no_chunk_axis = 3, failed = 4 };
+enum Slot : int { kStatus, kLead, kDtype, kRecords, kChecked, kPrint, kRank, kDims };
 constexpr int kHeader = kDims + kMaxRank;
 using Header = std::array<std::int64_t, kHeader>;
 
@@ -32,6 +34,7 @@ Header header(Status status, std::int64_t lead, const Tensor& x, const Shape& sh
   h[kLead] = lead;
   h[kDtype] = x.defined() ? static_cast<std::int64_t>(x.dtype()) : -1;
   h[kRecords] = records ? 1 : 0;
+  h[kChecked] = g_replication_check ? 1 : 0;
   std::memcpy(&h[kPrint], &print, sizeof print);
   h[kRank] = shape.rank();
   for (int i = 0; i < shape.rank(); ++i) h[kDims + i] = shape.begin()[i];
@@ -42,16 +45,39 @@ Shape shape_in(const Header& h) {
   return Shape(std::span<const std::int64_t>(h.data() + kDims, static_cast<std::size_t>(h[kRank])));
 }
 
+}  // namespace
+
+// Collectives run on the thread that initialized MPI (funneled), outside OpenMP parallel
+// regions: from a worker thread the ranks would issue them in any order and hang.
+void detail::require_usable(const char* op) {
+  int ready = 0, done = 0;
+  MPI_Initialized(&ready);
+  MPI_Finalized(&done);
+  if (!ready || done)
+    throw MpiError(fmt::format("{}: MPI is {} (the tape may outlive mpi::Environment; differentiate before it ends)", op,
+                               done ? "already finalized" : "not initialized"));
+  if (omp_in_parallel())
+    throw MpiError(fmt::format("{}: called inside an OpenMP parallel region; collectives run on the thread that "
+                               "initialized MPI, one at a time (finite_difference_hypergradient: set parallel = false; "
+                               "episodic runs: execution sequential or batched)",
+                               op));
+}
+
+namespace {
+
 std::vector<Header> exchange(const Header& mine, const Communicator& comm, const char* op) {
+  detail::require_usable(op);
   std::vector<Header> all(static_cast<std::size_t>(comm.size()));
+  const auto start = Communicator::Clock::now();
   check(MPI_Allgather(mine.data(), kHeader, MPI_INT64_T, all.data(), kHeader, MPI_INT64_T, comm.handle()), op);
-  comm.count(0, 0, static_cast<std::uint64_t>(kHeader) * static_cast<std::uint64_t>(comm.size()));
+  comm.count(0, 0, static_cast<std::uint64_t>(kHeader) * static_cast<std::uint64_t>(comm.size()), start);
   return all;
 }
 
 // The checks every rank makes on the same gathered headers, so all throw alike. `what`
-// names the operand ("x", "the cotangent").
-void validate(const std::vector<Header>& all, const char* op, const char* what, bool replicated) {
+// names the operand ("x", the cotangent); `chunked`: its shape is [chunks, ...] and the
+// trailing shapes must agree; `replicated`: its bytes must agree too.
+void validate(const std::vector<Header>& all, const char* op, const char* what, bool chunked, bool replicated) {
   for (std::size_t q = 0; q < all.size(); ++q) {
     switch (all[q][kStatus]) {
       case undefined:
@@ -61,6 +87,8 @@ void validate(const std::vector<Header>& all, const char* op, const char* what, 
       case no_chunk_axis:
         throw ShapeError(fmt::format("{}: {} on rank {} is a scalar; it needs a leading chunk axis, [chunks, ...]", op,
                                      what, q));
+      case failed:  // the failing rank rethrows its own error before validating (sum_chunks)
+        throw Error(fmt::format("{}: rank {} failed before this collective (its own error says why)", op, q));
       default:
         break;
     }
@@ -74,8 +102,12 @@ void validate(const std::vector<Header>& all, const char* op, const char* what, 
                                    dtype_name(static_cast<Dtype>(h0[kDtype]))));
     if (shape_in(h) != shape_in(h0))
       throw ShapeError(fmt::format("{}: {} has {} {} on rank {} but {} on rank 0", op, what,
-                                   replicated ? "shape" : "chunks of shape", shape_in(h).str(), q,
+                                   chunked ? "chunks of shape" : "shape", shape_in(h).str(), q,
                                    shape_in(h0).str()));
+    if (h[kChecked] != h0[kChecked])
+      throw ValueError(fmt::format("{}: rank {} checks replication but rank {} does not (call "
+                                   "mpi::set_replication_check alike on every rank)",
+                                   op, h[kChecked] ? q : 0, h[kChecked] ? 0 : q));
     if (h[kRecords] != h0[kRecords])
       throw ValueError(fmt::format("{}: rank {} records this op but rank {} does not (every rank must record the same "
                                    "ops: {} must require gradients on all ranks or on none)",
@@ -132,26 +164,40 @@ void sum_in_order(const T* chunks, std::int64_t count, std::int64_t m, T* out) {
   }
 }
 
-Tensor replicate_named(const Tensor& x, std::int64_t chunks, const Communicator& comm, const char* what);
-constexpr const char* kCotangent = "the cotangent of mpi::all_sum_chunks' result (an objective every rank computes alike)";
+// The ops' shared bodies. `whole`: x is this rank's one part as it is (all_sum, replicate);
+// otherwise it has a leading chunk axis (all_sum_chunks, replicate_chunks).
+Tensor sum_chunks(const Tensor& x, const Communicator& comm, bool whole, const std::exception_ptr& local_error = {});
+Tensor copy_chunks(const Tensor& x, std::int64_t chunks, const Communicator& comm, bool whole, const char* what);
+
+// What the sums' backward rules call the cotangent they replicate.
+constexpr const char* kChunksCotangent =
+    "the cotangent of mpi::all_sum_chunks' result (an objective every rank computes alike)";
+constexpr const char* kSumCotangent = "the cotangent of mpi::all_sum's result (an objective every rank computes alike)";
 
 }  // namespace
 
 void set_replication_check(bool on) { g_replication_check = on; }
 bool replication_check() { return g_replication_check; }
 
-Tensor all_sum_chunks(const Tensor& x, const Communicator& comm) {
-  static constexpr const char* op = "mpi::all_sum_chunks";
-  static constexpr OpDef def{op, [](Backward& b) {
-                               b.accumulate(0, replicate_named(b.grad_out(), b.integer(0), b.payload<Communicator>(),
-                                                               kCotangent));
+namespace {
+
+Tensor sum_chunks(const Tensor& x, const Communicator& comm, bool whole, const std::exception_ptr& local_error) {
+  static constexpr OpDef chunked{"mpi::all_sum_chunks", [](Backward& b) {
+                                   b.accumulate(0, copy_chunks(b.grad_out(), b.integer(0), b.payload<Communicator>(),
+                                                               false, kChunksCotangent));
+                                 }};
+  static constexpr OpDef one{"mpi::all_sum", [](Backward& b) {
+                               b.accumulate(0, copy_chunks(b.grad_out(), 1, b.payload<Communicator>(), true, kSumCotangent));
                              }};
-  const Status status = !x.defined() ? undefined : x.rank() == 0 ? no_chunk_axis : ok;
-  const Shape tail = status == ok ? trailing(x.shape()) : Shape{};
-  const std::int64_t lead = status == ok ? x.size(0) : 0;
+  const char* op = whole ? one.name : chunked.name;
+  const Status status =
+      local_error ? failed : !x.defined() ? undefined : !whole && x.rank() == 0 ? no_chunk_axis : ok;
+  const Shape tail = status != ok ? Shape{} : whole ? x.shape() : trailing(x.shape());
+  const std::int64_t lead = status != ok ? 0 : whole ? 1 : x.size(0);
   const std::vector<Header> all =
       exchange(header(status, lead, x, tail, status == ok && any_requires_grad({&x}), 0), comm, op);
-  validate(all, op, "x", false);
+  if (local_error) std::rethrow_exception(local_error);
+  validate(all, op, "x", !whole, false);
 
   const std::int64_t m = tail.numel();
   std::vector<int> counts(all.size()), offsets(all.size());
@@ -166,6 +212,7 @@ Tensor all_sum_chunks(const Tensor& x, const Communicator& comm) {
     total += values;
   }
   Tensor out(tail, x.dtype());
+  const auto start = Communicator::Clock::now();
   dispatch(x.dtype(), [&]<class T>() {
     std::vector<T> gathered(static_cast<std::size_t>(total));
     check(MPI_Allgatherv(x.data<T>(), counts[static_cast<std::size_t>(comm.rank())], mpi_type(x.dtype()),
@@ -173,35 +220,50 @@ Tensor all_sum_chunks(const Tensor& x, const Communicator& comm) {
           op);
     sum_in_order(gathered.data(), m == 0 ? 0 : total / m, m, out.mutable_data<T>());
   });
-  comm.count(static_cast<std::uint64_t>(lead * m), static_cast<std::uint64_t>(total), 0);
-  return record(def, std::move(out), {&x}, {}, attrs_of(comm, lead));
+  comm.count(static_cast<std::uint64_t>(lead * m), static_cast<std::uint64_t>(total), 0, start);  // with the in-order sum
+  return record(whole ? one : chunked, std::move(out), {&x}, {}, attrs_of(comm, lead));
 }
 
-namespace {
-
-// replicate_chunks, with `what` naming x in messages (its own backward's rule passes the
-// cotangent of all_sum_chunks through it).
-Tensor replicate_named(const Tensor& x, std::int64_t chunks, const Communicator& comm, const char* what) {
-  static constexpr const char* op = "mpi::replicate_chunks";
-  static constexpr OpDef def{op, [](Backward& b) { b.accumulate(0, all_sum_chunks(b.grad_out(), b.payload<Communicator>())); }};
+Tensor copy_chunks(const Tensor& x, std::int64_t chunks, const Communicator& comm, bool whole, const char* what) {
+  static constexpr OpDef chunked{"mpi::replicate_chunks", [](Backward& b) {
+                                   b.accumulate(0, sum_chunks(b.grad_out(), b.payload<Communicator>(), false));
+                                 }};
+  static constexpr OpDef one{"mpi::replicate",
+                             [](Backward& b) { b.accumulate(0, sum_chunks(b.grad_out(), b.payload<Communicator>(), true)); }};
+  const char* op = whole ? one.name : chunked.name;
   const Status status = !x.defined() ? undefined : chunks < 0 ? negative_chunks : ok;
   const bool checked = status == ok && g_replication_check;
   const std::vector<Header> all =
       exchange(header(status, chunks, x, status == ok ? x.shape() : Shape{}, status == ok && any_requires_grad({&x}),
                       checked ? fingerprint(x) : 0),
                comm, op);
-  validate(all, op, what, true);
-  std::vector<std::int64_t> dims{chunks};
-  for (std::int64_t d : x.shape().vec()) dims.push_back(d);
-  Tensor out = broadcast_to(unsqueeze(x.detach(), 0), Shape(dims));
-  return record(def, std::move(out), {&x}, {}, attrs_of(comm, chunks));
+  validate(all, op, what, false, true);
+  Tensor out;
+  if (whole) {
+    out = x.detach().clone();
+  } else {
+    std::vector<std::int64_t> dims{chunks};
+    for (std::int64_t d : x.shape().vec()) dims.push_back(d);
+    out = broadcast_to(unsqueeze(x.detach(), 0), Shape(dims));
+  }
+  return record(whole ? one : chunked, std::move(out), {&x}, {}, attrs_of(comm, chunks));
 }
 
 }  // namespace
 
-Tensor replicate_chunks(const Tensor& x, std::int64_t chunks, const Communicator& comm) {
-  return replicate_named(x, chunks, comm, "x");
+Tensor all_sum_chunks(const Tensor& x, const Communicator& comm) { return sum_chunks(x, comm, false); }
+
+Tensor detail::all_sum_chunks_or_fail(const Tensor& x, const std::exception_ptr& local_error, const Communicator& comm) {
+  return sum_chunks(x, comm, false, local_error);
 }
+
+Tensor replicate_chunks(const Tensor& x, std::int64_t chunks, const Communicator& comm) {
+  return copy_chunks(x, chunks, comm, false, "x");
+}
+
+Tensor all_sum(const Tensor& x, const Communicator& comm) { return sum_chunks(x, comm, true); }
+
+Tensor replicate(const Tensor& x, const Communicator& comm) { return copy_chunks(x, 1, comm, true, "x"); }
 
 Tensor local_chunks(const Tensor& rows, std::int64_t chunks, const Communicator& comm) {
   static constexpr const char* op = "mpi::local_chunks";
@@ -216,15 +278,6 @@ Tensor local_chunks(const Tensor& rows, std::int64_t chunks, const Communicator&
   std::vector<std::int64_t> dims{mine.size(), per};
   for (int i = 1; i < rows.rank(); ++i) dims.push_back(rows.size(i));
   return reshape(narrow(rows, 0, mine.begin * per, mine.size() * per), dims);
-}
-
-Tensor all_sum(const Tensor& x, const Communicator& comm) {
-  return all_sum_chunks(x.defined() ? unsqueeze(x, 0) : x, comm);
-}
-
-Tensor replicate(const Tensor& x, const Communicator& comm) {
-  const Tensor copies = replicate_chunks(x, 1, comm);
-  return squeeze(copies, 0);
 }
 
 }  // namespace hyperad::mpi

@@ -58,7 +58,8 @@ Environment::~Environment() {
 struct Communicator::State {
   MPI_Comm comm = MPI_COMM_NULL;
   bool owned = false;
-  std::atomic<std::uint64_t> collectives{0}, sent{0}, received{0}, control{0};
+  std::atomic<std::uint64_t> collectives{0}, sent{0}, received{0}, control{0}, bytes_sent{0}, bytes_received{0};
+  std::atomic<std::uint64_t> nanoseconds{0};
   ~State() {
     if (owned && comm != MPI_COMM_NULL && !finalized()) MPI_Comm_free(&comm);
   }
@@ -76,8 +77,11 @@ Communicator Communicator::world() { return wrap(MPI_COMM_WORLD); }
 Communicator Communicator::wrap(MPI_Comm comm) {
   require_initialized("mpi::Communicator");
   if (comm == MPI_COMM_NULL) throw MpiError("mpi::Communicator::wrap: MPI_COMM_NULL is not a communicator");
+  // A duplicate: hyperad's collectives never meet the program's own messages, and its error
+  // handler (errors returned, not fatal) stays off the program's communicator.
   auto s = std::make_shared<State>();
-  s->comm = comm;
+  check(MPI_Comm_dup(comm, &s->comm), "mpi::Communicator: MPI_Comm_dup");
+  s->owned = true;
   return Communicator(std::move(s));
 }
 
@@ -85,9 +89,11 @@ MPI_Comm Communicator::handle() const { return state_->comm; }
 
 Communicator Communicator::split(int color, int key) const {
   require_initialized("mpi::Communicator::split");
-  if (color < 0) throw ValueError(fmt::format("mpi::Communicator::split: color must be >= 0, got {}", color));
   auto s = std::make_shared<State>();
-  check(MPI_Comm_split(state_->comm, color, key, &s->comm), "mpi::Communicator::split: MPI_Comm_split");
+  // Every rank takes part in the split (it is collective) before a bad color is refused.
+  check(MPI_Comm_split(state_->comm, color < 0 ? MPI_UNDEFINED : color, key, &s->comm),
+        "mpi::Communicator::split: MPI_Comm_split");
+  if (color < 0) throw ValueError(fmt::format("mpi::Communicator::split: color must be >= 0, got {}", color));
   s->owned = true;
   return Communicator(std::move(s));
 }
@@ -100,18 +106,37 @@ ChunkRange Communicator::chunks(std::int64_t total) const {
 }
 
 Traffic Communicator::traffic() const {
-  return {state_->collectives.load(), state_->sent.load(), state_->received.load(), state_->control.load()};
+  return {state_->collectives.load(), state_->sent.load(),           state_->received.load(),
+          state_->control.load(),     state_->bytes_sent.load(),     state_->bytes_received.load(),
+          1e-9 * static_cast<double>(state_->nanoseconds.load())};
 }
 
 void Communicator::reset_traffic() const {
   state_->collectives = 0, state_->sent = 0, state_->received = 0, state_->control = 0;
+  state_->bytes_sent = 0, state_->bytes_received = 0, state_->nanoseconds = 0;
 }
 
-void Communicator::count(std::uint64_t sent, std::uint64_t received, std::uint64_t control) const {
+namespace {
+std::uint64_t nanoseconds_since(Communicator::Clock::time_point start) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Communicator::Clock::now() - start).count());
+}
+}  // namespace
+
+void Communicator::count(std::uint64_t sent, std::uint64_t received, std::uint64_t control,
+                         Clock::time_point start) const {
+  state_->nanoseconds += nanoseconds_since(start);
   state_->collectives += 1;
   state_->sent += sent;
   state_->received += received;
   state_->control += control;
+}
+
+void Communicator::count_bytes(std::uint64_t sent, std::uint64_t received, Clock::time_point start) const {
+  state_->nanoseconds += nanoseconds_since(start);
+  state_->collectives += 1;
+  state_->bytes_sent += sent;
+  state_->bytes_received += received;
 }
 
 }  // namespace hyperad::mpi

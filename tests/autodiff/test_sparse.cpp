@@ -3,6 +3,8 @@
 // in the stored values to second order, and the same values on one and two threads.
 #include <doctest/doctest.h>
 
+#include "thrown.hpp"
+
 #include <cstring>
 #include <string>
 
@@ -21,14 +23,10 @@ Generator gen(2026);
 
 Tensor uniform(const Shape& s, double lo, double hi, Dtype d) { return testing::uniform(s, lo, hi, d, gen); }
 
+// What f throws as a hyperad Error.
 template <class F>
 std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return testing::message_of<Error>(std::forward<F>(f));
 }
 
 }  // namespace

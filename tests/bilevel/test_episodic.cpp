@@ -19,84 +19,16 @@
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/bilevel/reference.hpp"
 #include "hyperad/hyperad.hpp"
+#include "bilevel/ridge_tasks.hpp"
 
 using namespace hyperad;
 using namespace hyperad::bilevel;
 
 namespace {
 
-constexpr std::int64_t kN = 8, kD = 3;  // examples per task (support and query), features
-
-// Task u: its own regression data. Inner, per task: ½ mean((X_u w_u − y_u)²) + ½ Σ_j e^{λ_j} w_uj²
-// (summed over the episode's tasks: the tasks are decoupled); E: the mean over the tasks of
-// ½ mean((Xv_u w_u − yv_u)²). One step size for every task (a bound on each task's L).
-struct Tasks {
-  double step = 0;
-  std::uint64_t seed;
-
-  // step = scale / (a bound on every task's L over λ ∈ [−1, 1]³), or `fixed_step` when given.
-  explicit Tasks(std::uint64_t s = 3, double scale = 1.0, double fixed_step = 0) : seed(s) {
-    double worst = 0;
-    for (std::int64_t u = 0; u < 40; ++u) worst = std::max(worst, squared_norm(data(u)[0]).item() / double(kN));
-    step = fixed_step > 0 ? fixed_step : scale / (worst + std::exp(1.0));
-  }
-  // The largest eigenvalue of task u's inner Hessian XᵀX/n + diag(e^λ) at λ (power iteration).
-  double curvature(std::int64_t u, const TensorList& lam) const {
-    const Tensor X = data(u)[0];
-    Tensor v = ones({kD});
-    double ev = 0;
-    for (int k = 0; k < 500; ++k) {
-      Tensor hv = matmul(transpose(X), matmul(X, v)) / double(kN) + exp(lam[0]) * v;
-      ev = norm(hv).item() / norm(v).item();
-      v = hv / norm(hv).item();
-    }
-    return ev;
-  }
-  // X, y, Xv, yv of task u.
-  TensorList data(std::int64_t u) const {
-    Generator g(mix_seed(seed, static_cast<std::uint64_t>(u)));
-    Tensor wt = randn({kD}, g);
-    Tensor X = randn({kN, kD}, g), Xv = randn({kN, kD}, g);
-    return {X, matmul(X, wt) + 0.3 * randn({kN}, g), Xv, matmul(Xv, wt) + 0.3 * randn({kN}, g)};
-  }
-  EpisodicProblem problem(std::int64_t population) const {
-    const Tasks self = *this;
-    return EpisodicProblem(
-        population,
-        [self](const Batch& units) {
-          TensorList X, y, Xv, yv;
-          for (std::int64_t u : units) {
-            TensorList d = self.data(u);
-            X.push_back(d[0]), y.push_back(d[1]), Xv.push_back(d[2]), yv.push_back(d[3]);
-          }
-          const Tensor x = stack(X, 0), t = stack(y, 0), xv = stack(Xv, 0), tv = stack(yv, 0);
-          const double c = double(units.size());
-          auto predict = [](const Tensor& a, const Tensor& w) { return sum(a * unsqueeze(w, 1), {2}); };  // [c, n]
-          auto inner = [x, t, predict](const TensorList& w, const TensorList& l) {
-            return 0.5 * sum(mean(square(predict(x, w[0]) - t), {1})) + 0.5 * sum(exp(l[0]) * square(w[0]));
-          };
-          auto outer = [xv, tv, c, predict](const TensorList& w, const TensorList&) {
-            return 0.5 * sum(mean(square(predict(xv, w[0]) - tv), {1})) / c;
-          };
-          const auto n = static_cast<std::int64_t>(units.size());
-          // SID inside the episode: minibatches of example positions, shared by its tasks.
-          auto sinner = [x, t, predict](const TensorList& w, const TensorList& l, const Batch& xi) {
-            const Tensor xs = index_select(x, 1, xi), ts = index_select(t, 1, xi);
-            return 0.5 * sum(mean(square(predict(xs, w[0]) - ts), {1})) + 0.5 * sum(exp(l[0]) * square(w[0]));
-          };
-          auto souter = [xv, tv, c, predict](const TensorList& w, const TensorList&, const Batch& z) {
-            const Tensor xs = index_select(xv, 1, z), ts = index_select(tv, 1, z);
-            return 0.5 * sum(mean(square(predict(xs, w[0]) - ts), {1})) / c;
-          };
-          return Episode{.problem = Problem::gradient_descent(inner, self.step, outer, {zeros({n, kD})}),
-                         .inner_examples = kN,
-                         .outer_examples = kN,
-                         .stochastic = StochasticProblem::gradient_descent(sinner, self.step, kN, souter, kN,
-                                                                           {zeros({n, kD})})};
-        },
-        "task", "ridge tasks");
-  }
-};
+using testing::kD;
+using testing::kN;
+using testing::Tasks;
 
 const TensorList kLambda{tensor({0.3, -0.5, 0.1})};
 
@@ -253,6 +185,54 @@ TEST_CASE("warm starts: none from w0, naive from the same position of the last m
   const Diagnostics again = warm.hypergradient({2}, kLambda).diagnostics;
   CHECK(again.linear.iterations < cold);
   CHECK(again.inner_steps < 10);  // already at its solution
+}
+
+TEST_CASE("the kept v is each task's own, whatever the episode's size: warm starts fit any batching") {
+  // An episode's E is the mean over its c tasks, so its v is 1/c of each task's own; the
+  // buffer keeps the task's own (before, batched runs kept v/c, and a later episode of
+  // another size started from a v off by the ratio of sizes).
+  const Tasks tasks;
+  const EpisodicProblem p = tasks.problem(10);
+  const AID aid({.inner_steps = 60, .solver = linsolve::richardson(), .linear_steps = 60});
+  TensorList kept[2];
+  int k = 0;
+  for (Execution e : {Execution::batched, Execution::sequential}) {
+    EpisodicHypergradient eh(p, copies_of(aid), {.meta_batch = 3, .warm_start = EpisodeWarmStart::full, .execution = e});
+    eh.hypergradient({1, 4, 7}, kLambda);
+    kept[k++] = eh.warm_state().linear;
+  }
+  CHECK(max_abs_diff(kept[0], kept[1]) < 1e-12);
+  CHECK(list::norm(kept[1]) > 1e-2);
+  // A batched meta-batch of 3 then one of 2 tasks starts the second from the first's v:
+  // with few linear steps the warm start shows, and it equals the sequential run's.
+  const AID short_solve({.inner_steps = 60, .solver = linsolve::richardson(), .linear_steps = 2});
+  TensorList second[2];
+  k = 0;
+  for (Execution e : {Execution::batched, Execution::sequential}) {
+    EpisodicHypergradient eh(p, copies_of(short_solve),
+                             {.meta_batch = 3, .warm_start = EpisodeWarmStart::full, .execution = e});
+    eh.hypergradient({1, 4, 7}, kLambda);
+    second[k++] = eh.hypergradient({4, 7}, kLambda).grad;
+  }
+  CHECK(max_abs_diff(second[0], second[1]) < 1e-12);
+}
+
+TEST_CASE("a random state from before v was kept per unit is refused for batched warm-started runs only") {
+  const EpisodicProblem p = Tasks().problem(10);
+  const AID aid({.inner_steps = 10, .solver = linsolve::richardson(), .linear_steps = 5});
+  EpisodicHypergradient source(p, copies_of(aid), {.meta_batch = 3, .warm_start = EpisodeWarmStart::full});
+  source.hypergradient(kLambda);
+  std::vector<std::uint64_t> words = source.export_random_state();
+  words[0] = 0x4550495344450001ULL;  // format version 1
+  EpisodicHypergradient batched(p, copies_of(aid), {.meta_batch = 3, .warm_start = EpisodeWarmStart::full});
+  CHECK_THROWS_WITH_AS(batched.restore(source.warm_state(), words),
+                       "EpisodicHypergradient: the state was saved by an older hyperad, whose batched warm start kept "
+                       "each episode's v divided by its size; resume it with sequential execution, or start afresh",
+                       ValueError);
+  EpisodicHypergradient sequential(p, copies_of(aid), {.meta_batch = 3, .warm_start = EpisodeWarmStart::full,
+                                                      .execution = Execution::sequential});
+  CHECK_NOTHROW(sequential.restore(source.warm_state(), words));
+  CHECK(sequential.draws() == 1);
 }
 
 TEST_CASE("strict mode and failures name the unit, in unit order whatever the thread count") {

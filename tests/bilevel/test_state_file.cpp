@@ -3,6 +3,8 @@
 // newer-version, truncated, corrupted, malformed and mismatched files, and a bounded fuzz run.
 #include <doctest/doctest.h>
 
+#include "thrown.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -70,14 +72,7 @@ void check_same(const TensorList& a, const TensorList& b) {
   }
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const StateFileError& e) {
-    return e.what();
-  }
-  return "(no StateFileError)";
-}
+std::string message_of(const std::function<void()>& f) { return testing::message_of<StateFileError>(f); }
 
 }  // namespace
 

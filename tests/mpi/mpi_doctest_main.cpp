@@ -15,6 +15,6 @@ int main(int argc, char** argv) {
   int rc = context.run();
   if (context.shouldExit()) return rc;
   int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, world.handle());
+  hyperad::mpi::check(MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, world.handle()), "the tests' summary");
   return worst;
 }

@@ -4,11 +4,14 @@
 // traffic counters, and the refusals every rank must raise alike.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <string>
 
 #include "hyperad/hyperad.hpp"
 #include "hyperad/mpi/collectives.hpp"
+#include "thrown.hpp"
 
 using namespace hyperad;
 namespace mpi = hyperad::mpi;
@@ -32,17 +35,7 @@ Tensor chunk_values(std::int64_t k) {
   return tensor({0.5 + double(k), -1.25 * double(k) + 0.1, 1.0 / (1.0 + double(k))});
 }
 
-// The message of the exception f throws (doctest's CHECK_THROWS_WITH_AS wants the whole
-// message; these checks look for the parts that matter).
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
+using testing::message_of;
 
 }  // namespace
 
@@ -58,6 +51,32 @@ TEST_CASE("chunks are dealt contiguously, in rank order, as evenly as possible")
     CHECK(sum_over_ranks(r == n - 1 ? double(mine.end) : 0.0) == double(total));
   }
   CHECK(message_of<ValueError>([] { world().chunks(-1); }).find("must be >= 0, got -1") != std::string::npos);
+}
+
+TEST_CASE("communicators: split into groups, a negative color refused after the collective") {
+  const int r = world().rank(), n = world().size();
+  const mpi::Communicator halves = world().split(r % 2, r);
+  CHECK(halves.size() == (n + 1 - r % 2) / 2);
+  CHECK(halves.rank() == r / 2);
+  // The last rank asks for no group: it gets the error, the others their communicator.
+  if (r == n - 1) {
+    CHECK(message_of<ValueError>([] { world().split(-1, 0); }) == "mpi::Communicator::split: color must be >= 0, got -1");
+  } else {
+    CHECK(world().split(0, r).size() == n - 1);
+  }
+}
+
+TEST_CASE("collectives refuse to run inside an OpenMP parallel region, on every thread") {
+  std::string seen[2];
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    seen[t] = message_of<mpi::MpiError>([] { mpi::all_sum(scalar(1.0), world()); });
+  }
+  if (!seen[1].empty()) {  // a team of two was given (it normally is)
+    for (const std::string& m : seen) CHECK(m.find("mpi::all_sum: called inside an OpenMP parallel region") == 0);
+  }
+  CHECK(mpi::all_sum(scalar(1.0), world()).item() == world().size());  // and outside, it works
 }
 
 TEST_CASE("all_sum_chunks adds every rank's chunks in chunk order, the same bits on every rank") {
@@ -175,10 +194,14 @@ TEST_CASE("bad operands are refused on every rank alike, naming the rank") {
     Tensor x = ones({1, 2}).requires_grad_();
     grad(sum(mpi::all_sum_chunks(x, world())) * double(r + 1), {x});
   });
-  CHECK(cotangent.find("the cotangent of mpi::all_sum_chunks' result") != std::string::npos);
+  CHECK(cotangent.find("mpi::replicate_chunks: the cotangent of mpi::all_sum_chunks' result") != std::string::npos);
   CHECK(cotangent.find("is not replicated: its values on rank 1 differ") != std::string::npos);
   // The check can be turned off (ranks that round differently); the values are then the caller's word.
   mpi::set_replication_check(false);
   CHECK_NOTHROW(mpi::replicate_chunks(tensor({double(r)}), 1, world()));
+  // ... but on every rank alike.
+  mpi::set_replication_check(r != 1);
+  CHECK(message_of<ValueError>([] { mpi::replicate(tensor({1.0}), world()); })
+            .find("mpi::replicate: rank 0 checks replication but rank 1 does not") != std::string::npos);
   mpi::set_replication_check(true);
 }

@@ -6,16 +6,20 @@
 // and 4 ranks, and equal (to rounding) the same problem written without MPI.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <map>
 
 #include "hyperad/bilevel.hpp"
 #include "hyperad/hyperad.hpp"
 #include "hyperad/mpi.hpp"
+#include "mpi/rank_groups.hpp"
 
 using namespace hyperad;
 namespace hb = hyperad::bilevel;
 namespace mpi = hyperad::mpi;
+using hyperad::testing::on_each_rank_count;
 
 namespace {
 
@@ -41,19 +45,20 @@ Data make_data() {
 }
 
 // L(w, λ) = mean logistic loss + ½ Σ e^λ w², E(w) = validation mean logistic loss, each
-// data term a sum over this rank's chunks, all_sum_chunks'ed over the ranks.
+// data term over this rank's chunks, summed over the ranks (mpi::linear_model_mean_loss).
 hb::Problem data_parallel(const Data& D, const mpi::Communicator& comm) {
   const Tensor X = mpi::local_chunks(D.X, kChunks, comm), y = mpi::local_chunks(D.y, kChunks, comm);
   const Tensor Xv = mpi::local_chunks(D.Xv, kChunks, comm), yv = mpi::local_chunks(D.yv, kChunks, comm);
-  const auto mean_loss = [comm](const Tensor& A, const Tensor& b, const Tensor& w) {
-    const Tensor copies = mpi::replicate_chunks(w, A.size(0), comm);  // [c, d]
-    const Tensor z = squeeze(matmul(A, unsqueeze(copies, 2)), 2);    // [c, n_c]
-    const Tensor per_chunk = sum(logistic_loss(z, b, Reduction::none), {1});
-    return mpi::all_sum_chunks(per_chunk, comm) * (1.0 / double(kChunks * A.size(1)));
-  };
+  const std::int64_t n = D.X.size(0), nv = D.Xv.size(0);
   return hb::Problem::gradient_descent(
-      [=](const TensorList& w, const TensorList& l) { return mean_loss(X, y, w[0]) + 0.5 * sum(exp(l[0]) * square(w[0])); },
-      D.step, [=](const TensorList& w, const TensorList&) { return mean_loss(Xv, yv, w[0]); },
+      [=](const TensorList& w, const TensorList& l) {
+        return mpi::linear_model_mean_loss(X, y, w[0], LinearLoss::logistic, n, comm) +
+               0.5 * sum(exp(l[0]) * square(w[0]));
+      },
+      D.step,
+      [=](const TensorList& w, const TensorList&) {
+        return mpi::linear_model_mean_loss(Xv, yv, w[0], LinearLoss::logistic, nv, comm);
+      },
       {zeros({D.X.size(1)})});
 }
 
@@ -84,20 +89,6 @@ std::unique_ptr<hb::HypergradientMethod> method(const std::string& name) {
 }
 
 }  // namespace
-
-// Runs `compute` on communicators of 1, 2 and 4 ranks (those the world can hold) and
-// returns the results by group size.
-template <class F>
-std::map<int, std::vector<double>> on_each_rank_count(const mpi::Communicator& world, F&& compute) {
-  std::map<int, std::vector<double>> out;
-  for (int group : {1, 2, 4}) {
-    if (world.size() % group != 0) continue;
-    const mpi::Communicator comm = world.split(world.rank() / group, world.rank());
-    REQUIRE(comm.size() == group);
-    out[group] = compute(comm);
-  }
-  return out;
-}
 
 TEST_CASE("data-parallel hypergradients: the same bits on 1, 2 and 4 ranks, equal to one process") {
   const mpi::Communicator world = mpi::Communicator::world();
@@ -177,4 +168,85 @@ TEST_CASE("the references and the contraction estimate run data-parallel too, wi
   for (std::size_t i = 0; i < ref.size(); ++i) CHECK(exact.at(1)[i] == doctest::Approx(ref[i]).epsilon(1e-10));
   CHECK(q.at(1)[0] > 0.5);
   CHECK(q.at(1)[0] < 1.0);
+}
+
+TEST_CASE("finite differences run data-parallel on one thread, and refuse their parallel loop") {
+  const mpi::Communicator world = mpi::Communicator::world();
+  const Data D = make_data();
+  const TensorList lambda{full({5}, -1.5)};
+  const auto fd = on_each_rank_count(world, [&](const mpi::Communicator& comm) {
+    return hb::finite_difference_hypergradient(data_parallel(D, comm), lambda, {.parallel = false}).grad[0].to_vector();
+  });
+  for (const auto& [group, h] : fd) CHECK(h == fd.at(1));
+  const std::vector<double> exact = hb::exact_hypergradient(single_process(D), lambda).grad[0].to_vector();
+  for (std::size_t i = 0; i < exact.size(); ++i) CHECK(fd.at(1)[i] == doctest::Approx(exact[i]).epsilon(1e-6));
+  // Its parallel loop over λ's entries would call collectives from worker threads, in any
+  // order: refused on every rank, before any message is sent.
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(2);
+  CHECK_THROWS_WITH_AS(hb::finite_difference_hypergradient(data_parallel(D, world), lambda, {.parallel = true}),
+                       doctest::Contains("called inside an OpenMP parallel region"), mpi::MpiError);
+  omp_set_num_threads(before);
+}
+
+TEST_CASE("communication per hypergradient follows the formula of docs/mpi.md") {
+  // With C chunks and d features, one gradient of L costs 6 collectives and C(1 + d)
+  // received values (the chunks' losses, then their gradients); one pullback through the
+  // recorded Φ costs 3 collectives and C·d values (the chunks' Hessian-vector products).
+  // AID: t inner gradients, Φ recorded at w_t, ∇_wE; one pullback per product of its
+  // solver, and one more for the final sweep that gives the cross term ∂_λΦᵀv and the true
+  // residual. ITD: t recorded gradients and ∇_wE; t − 1 pullbacks through the data term (the
+  // first step's starts from the constant w0, so only λ's part, which is replicated, is
+  // pulled back).
+  const mpi::Communicator world = mpi::Communicator::world();
+  const Data D = make_data();
+  const hb::Problem p = data_parallel(D, world);
+  const std::uint64_t C = kChunks, d = std::uint64_t(D.X.size(1)), gradient = C * (1 + d), pullback = C * d;
+  for (int t : {5, 9}) {
+    CAPTURE(t);
+    hb::AID aid({.inner_steps = t, .solver = linsolve::richardson(), .linear_steps = 4});
+    world.reset_traffic();
+    const hb::Hypergradient h = aid.hypergradient(p, {full({5}, -1.0)});
+    const std::uint64_t P = std::uint64_t(h.diagnostics.linear.products);
+    CHECK(P >= 4);
+    mpi::Traffic tr = world.traffic();
+    CHECK(tr.values_received == (t + 2) * gradient + (P + 1) * pullback);
+    CHECK(tr.collectives == 6 * (t + 2) + 3 * (P + 1));
+
+    hb::ITD itd({.inner_steps = t});
+    world.reset_traffic();
+    itd.hypergradient(p, {full({5}, -1.0)});
+    tr = world.traffic();
+    CHECK(tr.values_received == (t + 1) * gradient + (t - 1) * pullback);
+    CHECK(tr.collectives == 6 * (t + 1) + 3 * (t - 1));
+  }
+}
+
+TEST_CASE("linear_model_mean_loss: the mean over all ranks' examples, and one rank's bad chunks fail every rank") {
+  const mpi::Communicator world = mpi::Communicator::world();
+  const Data D = make_data();
+  const Tensor X = mpi::local_chunks(D.X, kChunks, world), y = mpi::local_chunks(D.y, kChunks, world);
+  Generator g(9);
+  const Tensor w = randn({5}, g);
+  const double n = double(D.X.size(0));
+  CHECK(mpi::linear_model_mean_loss(X, y, w, LinearLoss::logistic, D.X.size(0), world).item() ==
+        doctest::Approx(logistic_loss(matmul(D.X, w), D.y).item()).epsilon(1e-13));
+  CHECK(mpi::linear_model_mean_loss(X, y, w, LinearLoss::squared, D.X.size(0), world).item() ==
+        doctest::Approx(sum(square(matmul(D.X, w) - D.y)).item() / n).epsilon(1e-13));
+  // The last rank's labels do not fit its chunks: it throws its ShapeError, the others an
+  // Error naming it — and nobody waits.
+  const int last = world.size() - 1;
+  const Tensor bad_y = world.rank() == last ? zeros({X.size(0), X.size(1) + 1}) : y;
+  if (world.rank() == last) {
+    CHECK_THROWS_WITH_AS(mpi::linear_model_mean_loss(X, bad_y, w, LinearLoss::logistic, 96, world),
+                         doctest::Contains("mpi::linear_model_mean_loss: expected X [c, n_c, d], y [c, n_c] and w [d]"),
+                         ShapeError);
+  } else {
+    CHECK_THROWS_WITH_AS(mpi::linear_model_mean_loss(X, bad_y, w, LinearLoss::logistic, 96, world),
+                         fmt::format("mpi::all_sum_chunks: rank {} failed before this collective (its own error says why)",
+                                     last)
+                             .c_str(),
+                         Error);
+  }
+  CHECK_NOTHROW(mpi::linear_model_mean_loss(X, y, w, LinearLoss::logistic, 96, world));  // in step afterwards
 }

@@ -5,3 +5,5 @@
 /// bilevel problem data-parallel (docs/mpi.md).
 #include "hyperad/mpi/collectives.hpp"
 #include "hyperad/mpi/communicator.hpp"
+#include "hyperad/mpi/data_parallel.hpp"
+#include "hyperad/mpi/task_parallel.hpp"

@@ -125,6 +125,28 @@ inline constexpr std::array<Named<Execution>, 3> kExecutionNames{
 /// "batched", "sequential", "threaded".
 inline const char* execution_name(Execution e) { return name_of(kExecutionNames, e); }
 
+/// Spreads each meta-batch over processes (task parallelism): every process computes the
+/// episodes of its share of the meta-batch's positions, then an exchange hands every
+/// process every episode's outcome (hypergradient, diagnostics, final state, failure), so
+/// that all aggregate the same values in unit order and keep the same warm-start buffers.
+/// With sequential or threaded execution the results are therefore bit-identical to one
+/// process's, on any number of processes. Batched execution batches each process's share:
+/// equal to one process's batch to rounding only where batching is (ITD, AID-FP/Neumann
+/// with fixed counts); Krylov solvers, tolerance stops and SID (sampled per episode) take
+/// another path. hyperad::mpi::task_parallel(comm) is the MPI implementation; the interface
+/// lets the bilevel layer stay free of MPI.
+class UnitExchange {
+ public:
+  virtual ~UnitExchange() = default;
+  /// The positions [first, second) of a meta-batch of `count` units this process computes:
+  /// contiguous shares, in process order, covering [0, count) together.
+  virtual std::pair<std::int64_t, std::int64_t> share(std::int64_t count) const = 0;
+  /// Collective: every process's bytes, in process order (each passes its own).
+  virtual std::vector<std::string> all_gather(const std::string& mine) const = 0;
+  /// e.g. "4 MPI ranks" (for names and messages).
+  virtual std::string describe() const = 0;
+};
+
 struct EpisodicOptions {
   std::int64_t meta_batch = 1;  ///< B: units per outer step (≤ the population when bounded)
   EpisodeWarmStart warm_start = EpisodeWarmStart::none;
@@ -133,6 +155,9 @@ struct EpisodicOptions {
   /// last meta-batch of an epoch may be short); with replacement, B independent uniform ids.
   Sampling sampling = Sampling::without_replacement;
   std::uint64_t seed = 0;  ///< the unit sampler, and the seeds handed to each episode's method
+  /// Spreads each meta-batch over processes (see UnitExchange); null: this process computes
+  /// every unit.
+  std::shared_ptr<const UnitExchange> exchange{};
 };
 
 /// Makes the method that differentiates one episode: a fresh object per episode and call
@@ -202,8 +227,9 @@ class EpisodicHypergradient {
 
   /// A copy of the warm-start buffers, one tensor per inner-state tensor: full,
   /// [population, row…] (a unit never solved holds zeros); naive, the last meta-batch's
-  /// [B, row…]; none, empty. `linear` likewise for v (empty when the method has no linear
-  /// system; a unit whose method fell back to v = 0 holds zeros).
+  /// [B, row…]; none, empty. `linear` likewise for v, each row the unit's own v (an
+  /// episode of c units, whose E is their mean, solves for 1/c of it; empty when the method
+  /// has no linear system; a unit whose method fell back to v = 0 holds zeros).
   WarmState warm_state() const;
   /// Restores (a copy of) what warm_state returned; until import_random_state says which
   /// units they hold, all of them are taken as held. ValueError when the shapes do not fit
@@ -221,7 +247,11 @@ class EpisodicHypergradient {
 
  private:
   struct Result;
+  struct Part;  // the units of one episode and the position of the first in the meta-batch
   Batch draw();
+  // With an exchange: replaces this process's parts and results by every process's, in
+  // position order (checked to cover the meta-batch's positions once, with its units).
+  void exchange_outcomes(const Batch& units, std::vector<Part>& parts, std::vector<Result>& results) const;
   // Runs the episode of `units` at `positions` of the meta-batch; fills `out`.
   void run_episode(const Batch& units, std::int64_t first_position, const TensorList& lambda, Result& out) const;
   TensorList start_rows(const Batch& units, std::int64_t first_position, bool linear, const TensorList& w0) const;

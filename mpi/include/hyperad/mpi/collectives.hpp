@@ -26,7 +26,9 @@
 /// therefore does not depend on how many ranks share the chunks: `mpirun -np 1, 2, 4` give
 /// the same bits (tests/mpi/test_data_parallel.cpp asserts it).
 ///
-/// Every rank must call the same collectives in the same order (record the same ops).
+/// Every rank must call the same collectives in the same order (record the same ops), from
+/// the thread that initialized MPI and outside OpenMP parallel regions (a collective called
+/// inside one throws MpiError on every thread before sending anything).
 /// Operands are checked across ranks (one small exchange each): trailing shapes and
 /// dtypes must agree, and a value passed to `replicate_chunks` (or a cotangent reaching
 /// `all_sum_chunks`' backward) must be bitwise the same on every rank; otherwise every
@@ -40,8 +42,9 @@ namespace hyperad::mpi {
 
 /// Σ over every rank's chunks: x is this rank's [c_local, ...] (any c_local ≥ 0, the
 /// trailing shape the same on all ranks); the result, of the trailing shape, is the sum of
-/// all ranks' chunks in rank order, then chunk order — the same bits on every rank, and for
-/// any split of the chunks over ranks. Backward: replicate_chunks of the cotangent.
+/// all ranks' chunks in rank order, then chunk order — the same bits on every rank, and on
+/// any number of ranks when the chunks are dealt contiguously in rank order
+/// (Communicator::chunks, local_chunks). Backward: replicate_chunks of the cotangent.
 Tensor all_sum_chunks(const Tensor& x, const Communicator& comm);
 
 /// x, replicated, copied `chunks` times along a new leading axis: [chunks, ...]. No

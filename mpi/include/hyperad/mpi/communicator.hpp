@@ -17,6 +17,7 @@
 /// MPI; the OpenMP kernels inside each rank keep working (threads "funneled").
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -54,29 +55,37 @@ struct ChunkRange {
 
 /// What a communicator has carried since it was created (or since reset_traffic()), as
 /// seen by this rank: the collectives it took part in, the data values it contributed and
-/// received, and the small control values (shapes, replication fingerprints) exchanged to
-/// check the operands. Values are tensor elements, whatever their dtype.
+/// received, the small control values (shapes, replication fingerprints) exchanged to
+/// check the operands, the bytes of serialized outcomes (task_parallel.hpp), and the wall
+/// time spent inside those collectives (waiting for the other ranks included). Values are
+/// tensor elements, whatever their dtype.
 struct Traffic {
   std::uint64_t collectives = 0;
   std::uint64_t values_sent = 0, values_received = 0;
   std::uint64_t control_values = 0;
+  std::uint64_t bytes_sent = 0, bytes_received = 0;
+  double seconds = 0;
 };
 
 /// A group of ranks. A cheap handle: copies share the MPI communicator and its traffic
-/// counters. Errors inside MPI are returned to hyperad (not fatal) and thrown as MpiError.
+/// counters. hyperad works on a duplicate of the communicator it is given (MPI_Comm_dup:
+/// its collectives never meet the program's own messages), freed with the last handle;
+/// errors inside MPI on it are returned to hyperad (not fatal) and thrown as MpiError.
 class Communicator {
  public:
-  /// MPI_COMM_WORLD. Throws MpiError if MPI is not initialized.
+  /// A duplicate of MPI_COMM_WORLD (collective: every rank calls it). Throws MpiError if MPI
+  /// is not initialized.
   static Communicator world();
-  /// A communicator the program made; hyperad does not free it.
+  /// A duplicate of a communicator the program made (collective over it).
   static Communicator wrap(MPI_Comm comm);
 
   int rank() const { return rank_; }
   int size() const { return size_; }
   MPI_Comm handle() const;
 
-  /// Collective: ranks with the same `color` form a new communicator, ordered by `key`
-  /// (then by rank here). The new communicator is freed with its last handle.
+  /// Collective: ranks with the same `color` (≥ 0; a rank giving a negative one takes part,
+  /// then gets a ValueError) form a new communicator, ordered by `key` (then by rank here).
+  /// The new communicator is freed with its last handle.
   Communicator split(int color, int key) const;
 
   /// This rank's share of `total` fixed chunks: contiguous, dealt in rank order, the first
@@ -88,8 +97,11 @@ class Communicator {
   Traffic traffic() const;
   void reset_traffic() const;
 
-  /// Counts one collective (used by the collectives; not needed by users).
-  void count(std::uint64_t sent, std::uint64_t received, std::uint64_t control) const;
+  using Clock = std::chrono::steady_clock;
+  /// Counts one collective that began at `start` (used by the collectives; not needed by users).
+  void count(std::uint64_t sent, std::uint64_t received, std::uint64_t control, Clock::time_point start) const;
+  /// Counts one collective of serialized bytes that began at `start`.
+  void count_bytes(std::uint64_t sent, std::uint64_t received, Clock::time_point start) const;
 
   struct State;
 
