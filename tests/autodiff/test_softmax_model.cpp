@@ -166,4 +166,12 @@ TEST_CASE("softmax_model ops: errors name the op and the shapes") {
   const CsrMatrix s = random_csr(4, 5, 0.5, 7);
   CHECK_THROWS_WITH_AS(softmax_model_loss(s, W, y), doctest::Contains("X (CSR 4 × 5, "), ShapeError);
   CHECK_THROWS_WITH_AS(softmax_model_hvp(X, W, y, Tensor()), doctest::Contains("softmax_model_hvp"), ValueError);
+  CHECK_THROWS_WITH_AS(softmax_model_loss(X, zeros({3, 0}), y),
+                       "softmax_model_loss: W has no classes: X [4, 3], W [3, 0], 4 labels", ShapeError);
+  // A float32 CSR matrix with float64 weights: the CSR path's own dtype check.
+  const CsrMatrix s32 = random_csr(4, 3, 0.5, 7, Dtype::f32);
+  CHECK_THROWS_WITH_AS(softmax_model_loss(s32, W, y), doctest::Contains("softmax_model_loss: dtypes differ: X float32 vs float64"),
+                       DtypeError);
+  CHECK_THROWS_WITH_AS(linear_model_loss(s32, zeros({3}), zeros({4}), LinearLoss::logistic),
+                       doctest::Contains("linear_model_loss: dtypes differ: X float32 vs float64"), DtypeError);
 }

@@ -14,6 +14,7 @@
 #include "hyperad/hyperad.hpp"
 #include "hyperad/mpi.hpp"
 #include "mpi/rank_groups.hpp"
+#include "temp_files.hpp"
 
 using namespace hyperad;
 using namespace hyperad::bilevel;
@@ -145,4 +146,54 @@ TEST_CASE("ranks that drew different meta-batches are refused after the exchange
                            {.meta_batch = 4, .execution = Execution::sequential, .exchange = mpi::task_parallel(world)});
   const Batch units = world.rank() == 0 ? Batch{0, 1, 2, 3} : Batch{0, 1, 2, 9};
   CHECK_THROWS_WITH_AS(eh.hypergradient(units, kLambda), doctest::Contains("drew different meta-batches"), ValueError);
+}
+
+TEST_CASE("a run saved on some number of ranks resumes on another, on the straight run's steps") {
+  // The warm-start buffers and the sampler are the same on every rank (every rank keeps
+  // every task's outcome), so a state file does not depend on the rank count that wrote it.
+  const mpi::Communicator world = mpi::Communicator::world();
+  const mpi::Communicator self = world.split(world.rank(), 0);
+  const EpisodicProblem p = Tasks().problem(7);
+  const AID aid({.inner_steps = 30, .solver = linsolve::cg(), .linear_steps = 10});
+  const hyperad::testing::TempDir dir("hyperad_mpi_resume_");
+  // Each rank its own file (in a real run, rank 0 alone writes it).
+  const std::string state = (dir.path / fmt::format("rank{}.state", world.rank())).string();
+  const auto run = [&](const mpi::Communicator* comm, std::int64_t steps, bool resume) {
+    EpisodicHypergradient eh(p, copies_of(aid),
+                             {.meta_batch = 3, .warm_start = EpisodeWarmStart::full, .execution = Execution::sequential,
+                              .seed = 11, .exchange = comm ? mpi::task_parallel(*comm) : nullptr});
+    OuterOptions o{.outer_steps = steps, .step_size = StepSizeSchedule::constant(0.2), .update = OuterUpdate::adam};
+    o.state_path = state;
+    o.resume = resume;
+    OuterOptimizer opt(eh, kLambda, o, {Projection::box(-1.0, 1.0)});
+    opt.run();
+    return list::flatten(opt.lambda());
+  };
+  const std::vector<double> straight = run(nullptr, 6, false);
+  // 3 steps on all ranks, then the rest on each rank alone; and the other way round.
+  run(&world, 3, false);
+  CHECK(run(&self, 6, true) == straight);
+  run(&self, 3, false);
+  CHECK(run(&world, 6, true) == straight);
+}
+
+TEST_CASE("SID inside each task, sampled per task, gives one process's bits over ranks too") {
+  const mpi::Communicator world = mpi::Communicator::world();
+  const EpisodicProblem p = Tasks().problem(10);
+  const auto sid = sid_per_episode({.inner_steps = 20, .linear_steps = 20, .inner_batch = 4, .linear_batch = 4,
+                                    .cross_batch = 4, .inner_step = StepSizeSchedule::constant(0.5),
+                                    .linear_step = StepSizeSchedule::constant(0.5)});
+  const auto two_steps = [&](const std::shared_ptr<const UnitExchange>& exchange) {
+    EpisodicHypergradient eh(p, sid, {.meta_batch = 5, .execution = Execution::sequential, .seed = 3, .exchange = exchange});
+    std::vector<double> out;
+    for (int step = 0; step < 2; ++step) {
+      const Hypergradient h = eh.hypergradient(kLambda);
+      for (double x : list::flatten(h.grad)) out.push_back(x);
+      out.push_back(double(h.diagnostics.samples));
+    }
+    return out;
+  };
+  const std::vector<double> alone = two_steps(nullptr);
+  const auto shared = on_each_rank_count(world, [&](const mpi::Communicator& comm) { return two_steps(mpi::task_parallel(comm)); });
+  for (const auto& [ranks, v] : shared) CHECK(v == alone);
 }
