@@ -4,10 +4,12 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "hyperad/bilevel/episodic.hpp"
 #include "hyperad/problems/registry.hpp"
 
 namespace hyperad::cli {
@@ -90,6 +92,9 @@ struct RunArgs {
   std::string csv, plot, state;
   bool resume = false, quiet = false;
   bool strict = false;  ///< stop at the first hypergradient that fails a check
+  /// Under mpirun: the meta-batch exchange over the ranks and their number (ranks.hpp).
+  std::shared_ptr<const bilevel::UnitExchange> exchange{};
+  int ranks = 1;
 };
 int run_command(const RunArgs& args);
 

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "ranks.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/problems/data.hpp"
@@ -31,7 +32,30 @@ int fail(const std::string& message, int code) {
     if (c == '\n' || c == '\r') c = ' ';
   while (!line.empty() && line.back() == ' ') line.pop_back();
   fmt::print(stderr, "hyperad: error: {}\n", line);
+  abort_job_on_failure(code);  // under mpirun: the other ranks may wait in a collective
   return code;
+}
+
+// Under mpirun with several ranks: `run` of an episodic problem spreads its meta-batch over
+// the ranks; rank 0 prints and writes the files, the others stay silent.
+void join_ranks(RunArgs& a) {
+  const Ranks& job = ranks();
+  if (job.size == 1) return;
+  if (!a.state.empty() || a.resume)
+    throw hyperad::ValueError(fmt::format("--save-state and --resume are not supported under mpirun yet ({} ranks): "
+                                          "run the saved run as one process",
+                                          job.size));
+  if (a.budget_seconds)
+    throw hyperad::ValueError(fmt::format("--budget-seconds under mpirun ({} ranks) would stop each rank on its own "
+                                          "clock, at different steps: give --outer-steps or --budget-samples",
+                                          job.size));
+  a.exchange = job.exchange;
+  a.ranks = job.size;
+  if (!job.root()) {
+    a.csv.clear(), a.plot.clear();
+    a.quiet = true;
+    if (!std::freopen("/dev/null", "w", stdout)) throw hyperad::Error("cannot silence rank's standard output");
+  }
 }
 
 // The settings of an outer run that `run` and `tune` share.
@@ -197,7 +221,14 @@ int main(int argc, char** argv) {
                 2);
   try {
     app.parse(argc, argv);
-    if (run->parsed()) return run_command(run_args);
+    if (ranks().size > 1 && !run->parsed())
+      throw hyperad::ValueError(fmt::format("under mpirun ({} ranks) only 'hyperad run' spreads over the ranks; run "
+                                            "'hyperad {}' as one process",
+                                            ranks().size, app.get_subcommands().front()->get_name()));
+    if (run->parsed()) {
+      join_ranks(run_args);
+      return run_command(run_args);
+    }
     if (check->parsed()) return check_command(check_args);
     if (tune->parsed()) return tune_command(tune_args);
     return list_command(list_args);

@@ -115,6 +115,11 @@ Session make_session(const RunArgs& a, problems::Instance instance) {
   // Fixed or episodic (runs_episodic).
   const bool prefers = inst.episodic && inst.episodic->preferred;
   const bool episodic = runs_episodic(a, inst);
+  if (a.exchange && !episodic)
+    throw ValueError(fmt::format("under mpirun ({} ranks) only an episodic run spreads over the ranks (--meta-batch B; "
+                                 "'hyperad list' says which problems have one); problem '{}' runs its fixed problem: run "
+                                 "it as one process, or write it data-parallel with the library (docs/mpi.md)",
+                                 a.ranks, inst.name));
   if (a.meta_batch && *a.meta_batch > 0 && !inst.episodic)
     throw ValueError(fmt::format("--meta-batch: problem '{}' has no episodic version (a meta-batch of tasks or "
                                  "examples per step)",
@@ -180,10 +185,13 @@ Session make_session(const RunArgs& a, problems::Instance instance) {
     const bilevel::EpisodicOptions eo{
         .meta_batch = meta_batch,
         .warm_start = parse_name(bilevel::kEpisodeWarmStartNames, warm, "--warm-start"),
-        .execution = a.execution.empty() ? bilevel::Execution::batched
-                                         : parse_name(bilevel::kExecutionNames, a.execution, "--execution"),
+        // Over ranks, per-unit execution by default: the numbers of one process, bit for bit.
+        .execution = !a.execution.empty() ? parse_name(bilevel::kExecutionNames, a.execution, "--execution")
+                     : a.exchange         ? bilevel::Execution::sequential
+                                          : bilevel::Execution::batched,
         .sampling = a.with_replacement ? bilevel::Sampling::with_replacement : bilevel::Sampling::without_replacement,
-        .seed = a.problem.seed};
+        .seed = a.problem.seed,
+        .exchange = a.exchange};
     s.episodic = problems::make_episodic(mc, inst, eo);
     s.episodic->set_strict(a.strict);
     s.warm_start = warm;

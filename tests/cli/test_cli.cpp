@@ -94,11 +94,13 @@ std::string read(const fs::path& p) {
   return s.str();
 }
 
-// Runs `hyperad ARGS` with stdout and stderr captured apart.
-Result cli(const std::string& args) {
+// Runs `hyperad ARGS` with stdout and stderr captured apart (`launcher`: a command put in
+// front, e.g. mpiexec).
+Result cli(const std::string& args, const std::string& launcher = "") {
   const fs::path out = scratch() / "stdout", err = scratch() / "stderr";
   // Built with += (GCC 12 warns falsely about "literal" + std::string chains under -O3).
-  std::string cmd = "'";
+  std::string cmd = launcher;
+  cmd += " '";
   cmd += HYPERAD_CLI;
   cmd += "' ";
   cmd += args;
@@ -518,3 +520,31 @@ TEST_CASE("a resume killed at any moment leaves a whole CSV log that covers the 
 }
 
 #endif  // HYPERAD_CLI
+
+#ifdef HYPERAD_CLI_MPIEXEC
+TEST_CASE("under mpirun, an episodic run spreads its meta-batch over the ranks with one process's numbers") {
+  const std::string mpi2 = std::string(HYPERAD_CLI_MPI_ENV) + " '" + HYPERAD_CLI_MPIEXEC + "' -n 2";
+  const fs::path spread = scratch() / "mpi_spread.csv", alone = scratch() / "mpi_alone.csv";
+  const std::string run = "run meta_biased --small --threads 1 -q -n 3 --meta-batch 4 ";
+  const Result r = cli(run + "--csv '" + spread.string() + "'", mpi2);
+  INFO("stderr: ", r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("sequential, shared by 2 MPI ranks") != std::string::npos);
+  std::size_t logs = 0;
+  for (const std::string& l : lines(r.out)) logs += l.rfind("CSV log:", 0) == 0 ? 1 : 0;
+  CHECK(logs == 1);  // rank 0 alone prints and writes
+  REQUIRE(cli(run + "--execution sequential --csv '" + alone.string() + "'").code == 0);
+  CHECK(column(spread, 1) == column(alone, 1));    // objective, 17 digits
+  CHECK(column(spread, 3) == column(alone, 3));    // ‖h‖
+  CHECK(column(spread, 11) == column(alone, 11));  // total samples
+  // What does not spread is refused on every rank, with the reason.
+  const Result fixed = cli("run logreg --small -n 2", mpi2);
+  CHECK(fixed.code != 0);
+  CHECK(fixed.err.find("hyperad: error: under mpirun (2 ranks) only an episodic run spreads over the ranks") !=
+        std::string::npos);
+  const Result other = cli("list", mpi2);
+  CHECK(other.code != 0);
+  CHECK(other.err.find("only 'hyperad run' spreads over the ranks; run 'hyperad list' as one process") !=
+        std::string::npos);
+}
+#endif
