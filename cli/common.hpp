@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hyperad/bilevel/episodic.hpp"
+#include "hyperad/bilevel/shards.hpp"
 #include "hyperad/problems/registry.hpp"
 
 namespace hyperad::cli {
@@ -92,9 +93,15 @@ struct RunArgs {
   std::string csv, plot, state;
   bool resume = false, quiet = false;
   bool strict = false;  ///< stop at the first hypergradient that fails a check
-  /// Under mpirun: the meta-batch exchange over the ranks and their number (ranks.hpp).
+  /// Under mpirun: the meta-batch exchange over the ranks and their number (ranks.hpp); a
+  /// data-parallel problem's examples in `chunks` chunks over the ranks (unset: 8).
   std::shared_ptr<const bilevel::UnitExchange> exchange{};
   int ranks = 1;
+  std::optional<std::int64_t> chunks{};
+  std::shared_ptr<const bilevel::ExampleShards> shards{};
+  /// Writes the state file (--save-state): rank 0 only under mpirun; every rank reads it
+  /// (--resume), all holding the same state.
+  bool writes_state = true;
 };
 int run_command(const RunArgs& args);
 

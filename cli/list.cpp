@@ -18,6 +18,8 @@ void list_problems() {
   for (const problems::ProblemInfo& p : ps) {
     fmt::print("\n  {}  [{}]\n    {}\n    datasets: {}\n    warm start: {} — {}\n", p.name, p.family, p.summary,
                fmt::join(p.datasets, ", "), p.warm_start, p.warm_start_why);
+    if (p.data_parallel)
+      fmt::print("    data parallel: under mpirun its examples are spread over the ranks (--chunks C)\n");
     if (p.options.empty()) continue;
     Table t({"option", "default", "meaning"}, "lll");
     for (const problems::OptionInfo& o : p.options) t.add({o.key, o.default_value, o.help});

@@ -36,21 +36,39 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
-// Under mpirun with several ranks: `run` of an episodic problem spreads its meta-batch over
-// the ranks; rank 0 prints and writes the files, the others stay silent.
+// Under mpirun: `run` of an episodic problem spreads its meta-batch over the ranks, that of
+// a data-parallel problem (without --meta-batch) its examples, in --chunks chunks, also on
+// one rank (so that 1, 2, 4 ranks give the same bits); rank 0 prints and writes the files
+// (the CSV, the plot, the state), the others stay silent; every rank reads a state it
+// resumes from.
 void join_ranks(RunArgs& a) {
   const Ranks& job = ranks();
+  const bool data_parallel = hyperad::problems::find_problem(a.problem.problem).data_parallel;
+  const bool episodic = a.meta_batch && *a.meta_batch > 0;
+  if (a.chunks && !(job.launched && data_parallel && !episodic))
+    throw hyperad::ValueError(fmt::format(
+        "--chunks applies to a data-parallel problem's fixed run under mpirun{}",
+        !job.launched    ? std::string()
+        : !data_parallel ? fmt::format(" ('{}' is not data-parallel)", a.problem.problem)
+                         : fmt::format(" (--meta-batch {} makes this run episodic: its meta-batch is spread instead)",
+                                       *a.meta_batch)));
+  if (job.launched && data_parallel && !episodic) {
+    const std::int64_t chunks = a.chunks.value_or(8);
+    if (chunks < job.size)
+      throw hyperad::ValueError(fmt::format("--chunks {}{} is fewer than the {} ranks: every rank needs a chunk at "
+                                            "least (give --chunks {} or more)",
+                                            chunks, a.chunks ? "" : " (the default)", job.size, job.size));
+    a.shards = job.data_parallel(chunks);
+  }
   if (job.size == 1) return;
-  if (!a.state.empty() || a.resume)
-    throw hyperad::ValueError(fmt::format("--save-state and --resume are not supported under mpirun yet ({} ranks): "
-                                          "run the saved run as one process",
-                                          job.size));
   if (a.budget_seconds)
     throw hyperad::ValueError(fmt::format("--budget-seconds under mpirun ({} ranks) would stop each rank on its own "
                                           "clock, at different steps: give --outer-steps or --budget-samples",
                                           job.size));
   a.exchange = job.exchange;
   a.ranks = job.size;
+  // Every rank holds the same state: rank 0 saves it, every rank resumes from it.
+  a.writes_state = job.root();
   if (!job.root()) {
     a.csv.clear(), a.plot.clear();
     a.quiet = true;
@@ -92,6 +110,10 @@ void add_method_flags(CLI::App* sub, RunArgs& a) {
 CLI::App* add_run(CLI::App& app, RunArgs& a) {
   CLI::App* run = app.add_subcommand("run", "Optimize a problem's outer variable (hyperparameters, ...)");
   add_method_flags(run, a);
+  run->add_option("--chunks", a.chunks,
+                  "Under mpirun, a data-parallel problem (poisoning): cut every batch of examples into this many "
+                  "chunks, dealt to the ranks; the numbers depend on it, not on the rank count (default 8)")
+      ->check(whole_number(1));
   run->add_option("--method,-m", a.method, "Hypergradient method (default: the problem's; see 'hyperad list methods')");
   run->add_option("--variant", a.variant,
                   "A method variant of the JMLR 2023 comparison: no-warm, decreasing, warm, stocbio, alset, "

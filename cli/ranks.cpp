@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #ifdef HYPERAD_CLI_MPI
+#include "hyperad/mpi/data_parallel.hpp"
 #include "hyperad/mpi/task_parallel.hpp"
 #endif
 
@@ -36,9 +37,18 @@ const Ranks& ranks() {
 #ifdef HYPERAD_CLI_MPI
     if (launched_by_mpi()) {
       static Job job;
+      out.launched = true;
       out.rank = job.world.rank();
       out.size = job.world.size();
       if (out.size > 1) out.exchange = mpi::task_parallel(job.world);
+      out.data_parallel = [](std::int64_t chunks) { return mpi::data_parallel(job.world, chunks); };
+      out.same_everywhere = [](bool mine) {
+        const int v = mine ? 1 : 0;
+        int lo = 0, hi = 0;
+        mpi::check(MPI_Allreduce(&v, &lo, 1, MPI_INT, MPI_MIN, job.world.handle()), "hyperad");
+        mpi::check(MPI_Allreduce(&v, &hi, 1, MPI_INT, MPI_MAX, job.world.handle()), "hyperad");
+        return lo == hi;
+      };
     }
 #endif
     return out;

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "ranks.hpp"
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/problems/protocol.hpp"
@@ -77,14 +78,22 @@ double fraction_done(const bilevel::OuterOptimizer& opt) {
 Outcome run_once(const RunArgs& a, bool summary) {
   using Clock = std::chrono::steady_clock;
   const auto t_start = Clock::now();
-  const problems::ProblemConfig config = problem_config(a.problem);
+  problems::ProblemConfig config = problem_config(a.problem);
+  config.shards = a.shards;
   Session s = make_session(a, problems::make_problem(a.problem.problem, config));
   const problems::Instance& inst = s.inst;
   bilevel::OuterOptimizer& opt = *s.optimizer;
   const bilevel::OuterOptions& o = s.options;
 
   bool resumed = false;
-  if (a.resume && std::filesystem::exists(a.state)) {
+  const bool found = a.resume && std::filesystem::exists(a.state);
+  // Under mpirun every rank reads the state rank 0 wrote: a rank that did not see it would
+  // start afresh while the others resume.
+  if (a.resume && !ranks().same_everywhere(found))
+    throw ValueError(fmt::format("--resume: the state file '{}' exists for some ranks only; every rank reads it (put it "
+                                 "on a file system all ranks share)",
+                                 a.state));
+  if (found) {
     opt.load(a.state);
     resumed = true;
   }
@@ -103,7 +112,7 @@ Outcome run_once(const RunArgs& a, bool summary) {
     progress.update(opt.steps_done(), r.objective, r.validation, s.validation_name, fraction_done(opt));
   }
   progress.finish();
-  if (!a.state.empty()) opt.save(a.state);
+  if (!a.state.empty() && a.writes_state) opt.save(a.state);
 
   const auto& h = opt.history();
   Outcome out{.seed = a.problem.seed, .steps = opt.steps_done(), .samples = opt.total_samples(),

@@ -66,6 +66,8 @@ std::vector<std::pair<std::string, std::string>> run_identity(const RunArgs& a, 
                                                       {"T (--reverse-steps)", count(mc.reverse_steps)},
                                                       {"--batch-size", count(mc.batch_size)},
                                                       {"J (--cross-batches)", count(mc.cross_batches)}};
+  // Data parallel: the sums' order depends on the chunk count (not on the rank count).
+  if (a.shards) id.emplace_back("--chunks (data parallel)", fmt::format("{}", a.shards->chunks()));
   if (mc.name == "sid")
     id.emplace_back("SID steps", fmt::format("inner η₀ {}, linear η₀ {}, γ {}, momentum {}", mc.inner_step_size,
                                              mc.linear_step_size, mc.step_decay, mc.inner_momentum));
@@ -115,11 +117,13 @@ Session make_session(const RunArgs& a, problems::Instance instance) {
   // Fixed or episodic (runs_episodic).
   const bool prefers = inst.episodic && inst.episodic->preferred;
   const bool episodic = runs_episodic(a, inst);
-  if (a.exchange && !episodic)
-    throw ValueError(fmt::format("under mpirun ({} ranks) only an episodic run spreads over the ranks (--meta-batch B; "
-                                 "'hyperad list' says which problems have one); problem '{}' runs its fixed problem: run "
+  if (a.ranks > 1 && !episodic && !a.shards)
+    throw ValueError(fmt::format("under mpirun ({} ranks) an episodic run spreads its meta-batch over the ranks "
+                                 "(--meta-batch B; 'hyperad list' says which problems have one) and a data-parallel "
+                                 "problem its examples; problem '{}' runs its fixed problem, which cannot be spread: run "
                                  "it as one process, or write it data-parallel with the library (docs/mpi.md)",
                                  a.ranks, inst.name));
+  if (a.shards) s.notes.push_back(fmt::format("{}: data parallel, every batch of examples in {}", inst.name, a.shards->describe()));
   if (a.meta_batch && *a.meta_batch > 0 && !inst.episodic)
     throw ValueError(fmt::format("--meta-batch: problem '{}' has no episodic version (a meta-batch of tasks or "
                                  "examples per step)",
@@ -231,9 +235,9 @@ Session make_session(const RunArgs& a, problems::Instance instance) {
   if (!a.k_growth.empty()) o.linear_steps = parse_growth(a.k_growth, K, "--K-growth");
   if (!a.j_growth.empty()) o.cross_batches = parse_growth(a.j_growth, mc.cross_batches.value_or(1), "--J-growth");
   o.csv_path = a.csv;
-  o.state_path = a.state;
-  o.save_every = a.state.empty() ? 0 : a.save_every;
-  o.resume = a.resume;
+  o.state_path = a.writes_state ? a.state : std::string();
+  o.save_every = o.state_path.empty() ? 0 : a.save_every;
+  o.resume = a.resume && !o.state_path.empty();  // run_once loads the state itself, on every rank
   o.run_identity = run_identity(a, problem_config(a.problem), mc);
   if (a.resume && a.state.empty()) throw ValueError("--resume needs --save-state FILE (the state to continue from)");
   s.options = o;

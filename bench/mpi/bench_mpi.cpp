@@ -11,18 +11,22 @@
 //            as many threads as there are ranks, while the other ranks wait without
 //            spinning (MPI_Ibarrier polled every millisecond);
 //   one      the same on rank 0 alone with one thread (the unit of both speed-ups);
+//   plain    (poisoning) the problem without chunks (no shards) on rank 0, with as many
+//            threads as there are ranks and with one: what one process runs without MPI;
 //
 // alternating, so both see the same machine load. Reported: medians, the median of the
 // per-rep ratios threads / ranks (> 1: the ranks are faster), the share of the ranks' time
 // spent inside collectives (waiting included), the traffic, and this machine's MPI latency
 // and bandwidth (allgather of 8 B and of 8 MB) for the model in docs/RESULTS.md.
 //
-//   mpirun -np 2 build/bench/bench/bench_mpi [--n N] [--d D] [--chunks C] [--t T] [--k K] [--reps R]
-//        writes bench/results/mpi.csv (rank 0)
+//   mpirun -np 2 build/bench/bench/bench_mpi [--problem logreg|poisoning] [--n N] [--d D] [--train N]
+//        [--chunks C] [--t T] [--k K] [--reps R]
+//        writes bench/results/mpi.csv (logreg) or mpi_poisoning.csv (rank 0)
 #include <omp.h>
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -31,6 +35,7 @@
 #include "hyperad/bilevel.hpp"
 #include "hyperad/hyperad.hpp"
 #include "hyperad/mpi.hpp"
+#include "hyperad/problems/registry.hpp"
 
 using namespace hyperad;
 namespace hb = hyperad::bilevel;
@@ -69,21 +74,40 @@ int main(int argc, char** argv) {
   mpi::Environment env(argc, argv);
   const mpi::Communicator world = mpi::Communicator::world();
   const bool root = world.rank() == 0;
-  std::int64_t n = 100000, d = 100, chunks = 16;
+  std::int64_t n = 100000, d = 100, train = 1000, chunks = 16;
   int t = 20, K = 10, reps = 5;
-  bench::parse_flags(argc, argv, {{"--n", &n}, {"--d", &d}, {"--chunks", &chunks}, {"--t", &t}, {"--k", &K},
-                                  {"--reps", &reps}});
+  std::string problem = "logreg";
+  bench::parse_flags(argc, argv, {{"--problem", &problem}, {"--n", &n}, {"--d", &d}, {"--train", &train},
+                                  {"--chunks", &chunks}, {"--t", &t}, {"--k", &K}, {"--reps", &reps}});
+  if (problem != "logreg" && problem != "poisoning") {
+    if (root) fmt::print(stderr, "bench_mpi: --problem is logreg or poisoning, got '{}'\n", problem);
+    return 2;
+  }
+  const bool poisoning = problem == "poisoning";
 
-  // The same data on every rank (one seed); rows of norm ≈ 1.
-  Generator g(21);
-  const Tensor w_true = randn({d}, g) * 3.0;
-  const Tensor X_all = randn({n, d}, g) * (1.0 / std::sqrt(double(d))), Xv_all = randn({n, d}, g) * (1.0 / std::sqrt(double(d)));
-  const Tensor y_all = sign(matmul(X_all, w_true) + 0.5 * randn({n}, g));
-  const Tensor yv_all = sign(matmul(Xv_all, w_true) + 0.5 * randn({n}, g));
-  const double step = 1.0 / (squared_norm(X_all).item() / (4.0 * double(n)) + 1.0);
+  // logreg: the same data on every rank (one seed); rows of norm ≈ 1.
+  Tensor X_all, Xv_all, y_all, yv_all;
+  double step = 0;
+  if (!poisoning) {
+    Generator g(21);
+    const Tensor w_true = randn({d}, g) * 3.0;
+    X_all = randn({n, d}, g) * (1.0 / std::sqrt(double(d))), Xv_all = randn({n, d}, g) * (1.0 / std::sqrt(double(d)));
+    y_all = sign(matmul(X_all, w_true) + 0.5 * randn({n}, g));
+    yv_all = sign(matmul(Xv_all, w_true) + 0.5 * randn({n}, g));
+    step = 1.0 / (squared_norm(X_all).item() / (4.0 * double(n)) + 1.0);
+  }
+  TensorList lambda;
   const auto problem_on = [&](const mpi::Communicator& comm) {
+    if (poisoning) {
+      problems::Instance inst = problems::make_problem(
+          "poisoning", {.options = {{"train_size", std::to_string(train)}}, .shards = mpi::data_parallel(comm, chunks)});
+      lambda = inst.lambda0;
+      return inst.problem;
+    }
     const Tensor X = mpi::local_chunks(X_all, chunks, comm), y = mpi::local_chunks(y_all, chunks, comm);
     const Tensor Xv = mpi::local_chunks(Xv_all, chunks, comm), yv = mpi::local_chunks(yv_all, chunks, comm);
+    Generator gl(4);
+    lambda = {-1.0 - rand({d}, gl)};
     return hb::Problem::gradient_descent(
         [=](const TensorList& w, const TensorList& l) {
           return mpi::linear_model_mean_loss(X, y, w[0], LinearLoss::logistic, n, comm) + 0.5 * sum(exp(l[0]) * square(w[0]));
@@ -97,12 +121,12 @@ int main(int argc, char** argv) {
   const hb::Problem spread = problem_on(world);
   const mpi::Communicator self = world.split(world.rank(), 0);
   const hb::Problem alone = problem_on(self);
-  Generator gl(4);
-  const TensorList lambda{-1.0 - rand({d}, gl)};
+  std::optional<hb::Problem> plain;
+  if (poisoning) plain = problems::make_problem("poisoning", {.options = {{"train_size", std::to_string(train)}}}).problem;
   hb::AID aid({.inner_steps = t, .solver = linsolve::cg(), .linear_steps = K,
                .linear_tolerance = Tolerance::relative(1e-10)});
 
-  std::vector<double> ranks_s, threads_s, one_s, ratio, comm_share, one_over_ranks, one_over_threads;
+  std::vector<double> ranks_s, threads_s, one_s, plain_s, plain_one_s, ratio, comm_share, one_over_ranks, one_over_threads;
   int used_threads = 0;       // what the 2-thread runs' kernels used at their end (thread plans)
   std::uint64_t stalls = 0;  // and the stalls they saw
   mpi::Traffic traffic;
@@ -120,7 +144,7 @@ int main(int argc, char** argv) {
     double share = traffic.seconds / ranks_time, worst = 0;
     mpi::check(MPI_Allreduce(&share, &worst, 1, MPI_DOUBLE, MPI_MAX, world.handle()), "bench_mpi");
     quiet_barrier(world);
-    double threads_time = 0, one_time = 0;
+    double threads_time = 0, one_time = 0, plain_time = 0, plain_one_time = 0;
     if (root) {
       for (int threads : {world.size(), 1}) {
         runtime::set_num_threads(threads);
@@ -131,10 +155,20 @@ int main(int argc, char** argv) {
         h_alone = h.grad[0].to_vector();
         if (threads > 1) used_threads = h.diagnostics.threads, stalls += h.diagnostics.parallel_stalls;
       }
+      for (int threads : {world.size(), 1}) {
+        if (!plain) break;
+        runtime::set_num_threads(threads);
+        omp_set_num_threads(threads);
+        const auto c = std::chrono::steady_clock::now();
+        aid.hypergradient(*plain, lambda);
+        (threads == 1 ? plain_one_time : plain_time) =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - c).count();
+      }
     }
     quiet_barrier(world);
     if (r < 0) continue;
     ranks_s.push_back(ranks_time), threads_s.push_back(threads_time), one_s.push_back(one_time);
+    plain_s.push_back(plain_time), plain_one_s.push_back(plain_one_time);
     ratio.push_back(threads_time / ranks_time), comm_share.push_back(worst);
     one_over_ranks.push_back(one_time / ranks_time), one_over_threads.push_back(one_time / threads_time);
   }
@@ -143,15 +177,20 @@ int main(int argc, char** argv) {
   if (root) {
     const bool same = h_ranks == h_alone;
     const double bytes_per_s = double(std::size_t{8} << 20) * double(world.size() - 1) / std::max(big - lat, 1e-9);
-    fmt::print("## {} ranks × 1 thread vs 1 rank × {} threads: AID-CG, logistic regression n = {}, d = {}, C = {} chunks, "
-               "t = {}, K ≤ {}, median of {} reps\n\n",
-               world.size(), world.size(), n, d, chunks, t, K, reps);
+    const std::string what = poisoning ? fmt::format("poisoning on Fashion-MNIST, {} training points", train)
+                                       : fmt::format("logistic regression n = {}, d = {}", n, d);
+    fmt::print("## {} ranks × 1 thread vs 1 rank × {} threads: AID-CG, {}, C = {} chunks, t = {}, K ≤ {}, median of {} "
+               "reps\n\n",
+               world.size(), world.size(), what, chunks, t, K, reps);
     fmt::print("ranks: {:.1f} ms, threads: {:.1f} ms, one rank × 1 thread: {:.1f} ms\n"
                "threads / ranks {:.2f}x; speed-up over one thread: ranks {:.2f}x, threads {:.2f}x; in collectives: "
                "{:.1f} % of the ranks' time\n",
                1e3 * bench::median(ranks_s), 1e3 * bench::median(threads_s), 1e3 * bench::median(one_s),
                bench::median(ratio), bench::median(one_over_ranks), bench::median(one_over_threads),
                100 * bench::median(comm_share));
+    if (plain)
+      fmt::print("without chunks (one process, no MPI): {:.1f} ms × {} threads, {:.1f} ms × 1 thread\n",
+                 1e3 * bench::median(plain_s), world.size(), 1e3 * bench::median(plain_one_s));
     fmt::print("the {}-thread runs: {} thread(s) at the end of the last, {} stalls in all\n", world.size(), used_threads,
                stalls);
     fmt::print("traffic of rank 0 per hypergradient: {} collectives, {} values sent, {} received; results equal bit for "
@@ -159,12 +198,14 @@ int main(int argc, char** argv) {
                traffic.collectives, traffic.values_sent, traffic.values_received, same ? "yes" : "NO");
     fmt::print("MPI on this machine: allgather of 8 B {:.1f} µs, of 8 MiB per rank {:.2f} ms ({:.2f} GB/s received)\n",
                1e6 * lat, 1e3 * big, 1e-9 * bytes_per_s);
-    bench::write_csv(bench::results_path("mpi.csv"),
-                     {{"ranks", "n", "d", "chunks", "t", "K", "ranks_ms", "threads_ms", "one_thread_ms",
+    bench::write_csv(bench::results_path(poisoning ? "mpi_poisoning.csv" : "mpi.csv"),
+                     {{"ranks", poisoning ? "train" : "n", "d", "chunks", "t", "K", "ranks_ms", "threads_ms", "one_thread_ms",
                        "ratio_threads_over_ranks", "speedup_ranks", "speedup_threads",
                        "collective_share", "collectives", "values_received", "allgather_8B_us", "allgather_8MiB_ms",
-                       "bitwise_equal"},
-                      {std::to_string(world.size()), std::to_string(n), std::to_string(d), std::to_string(chunks),
+                       "bitwise_equal", "plain_threads_ms", "plain_one_thread_ms"},
+                      {std::to_string(world.size()), std::to_string(poisoning ? train : n),
+                       poisoning ? std::to_string(spread.initial_state()[0].size(0)) : std::to_string(d),
+                       std::to_string(chunks),
                        std::to_string(t), std::to_string(K), fmt::format("{:.2f}", 1e3 * bench::median(ranks_s)),
                        fmt::format("{:.2f}", 1e3 * bench::median(threads_s)),
                        fmt::format("{:.2f}", 1e3 * bench::median(one_s)), fmt::format("{:.3f}", bench::median(ratio)),
@@ -172,7 +213,9 @@ int main(int argc, char** argv) {
                        fmt::format("{:.3f}", bench::median(one_over_threads)),
                        fmt::format("{:.4f}", bench::median(comm_share)), std::to_string(traffic.collectives),
                        std::to_string(traffic.values_received), fmt::format("{:.2f}", 1e6 * lat),
-                       fmt::format("{:.3f}", 1e3 * big), same ? "yes" : "no"}});
+                       fmt::format("{:.3f}", 1e3 * big), same ? "yes" : "no",
+                       plain ? fmt::format("{:.2f}", 1e3 * bench::median(plain_s)) : "nan",
+                       plain ? fmt::format("{:.2f}", 1e3 * bench::median(plain_one_s)) : "nan"}});
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "hyperad/bilevel/sampling.hpp"
 
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <utility>
 
@@ -29,6 +31,31 @@ Tensor rows(const Tensor& data, const Batch& batch) {
   if (data.rank() < 1) throw ShapeError(fmt::format("rows: the data must have rank >= 1, got shape {}", data.shape().str()));
   if (is_full_batch(batch, data.size(0))) return data;
   return index_select(data, 0, batch);
+}
+
+struct RowCache::Kept {
+  std::mutex mutex;
+  std::map<std::pair<std::int64_t, std::int64_t>, Tensor> copies;  // (first row, rows) → the rows
+  std::int64_t rows = 0;                                            // rows kept in all
+};
+
+RowCache::RowCache(Tensor data) : data_(std::move(data)), kept_(std::make_shared<Kept>()) {}
+
+Tensor RowCache::rows(const Batch& batch) const {
+  if (!kept_ || batch.empty() || data_.requires_grad() || is_full_batch(batch, data_.size(0)))
+    return bilevel::rows(data_, batch);
+  const std::int64_t a = batch.front(), k = static_cast<std::int64_t>(batch.size());
+  for (std::int64_t i = 1; i < k; ++i)
+    if (batch[static_cast<std::size_t>(i)] != a + i) return bilevel::rows(data_, batch);
+  if (a < 0 || a + k > data_.size(0)) return bilevel::rows(data_, batch);  // its error message
+  const std::lock_guard<std::mutex> lock(kept_->mutex);
+  if (const auto it = kept_->copies.find({a, k}); it != kept_->copies.end()) return it->second;
+  Tensor copy = narrow(data_, 0, a, k);
+  if (kept_->rows + k <= data_.size(0)) {
+    kept_->copies.emplace(std::pair{a, k}, copy);
+    kept_->rows += k;
+  }
+  return copy;
 }
 
 CsrMatrix rows(const CsrMatrix& data, const Batch& batch) {

@@ -240,7 +240,7 @@ Tensor copy_chunks(const Tensor& x, std::int64_t chunks, const Communicator& com
   validate(all, op, what, false, true);
   Tensor out;
   if (whole) {
-    out = x.detach().clone();
+    out = x.alias_with_shape(x.shape());  // forward identity: no copy (as reshape)
   } else {
     std::vector<std::int64_t> dims{chunks};
     for (std::int64_t d : x.shape().vec()) dims.push_back(d);

@@ -42,4 +42,41 @@ Tensor linear_model_mean_loss(const Tensor& X, const Tensor& y, const Tensor& w,
   return detail::all_sum_chunks_or_fail(per_chunk, error, comm) * (1.0 / static_cast<double>(std::max<std::int64_t>(total, 1)));
 }
 
+namespace {
+
+class RankShards final : public bilevel::ExampleShards {
+ public:
+  RankShards(Communicator comm, std::int64_t chunks) : comm_(std::move(comm)), chunks_(chunks) {}
+
+  std::int64_t chunks() const override { return chunks_; }
+  std::pair<std::int64_t, std::int64_t> mine() const override {
+    const ChunkRange r = comm_.chunks(chunks_);
+    return {r.begin, r.end};
+  }
+  Tensor replicate_chunks(const Tensor& x) const override {
+    return mpi::replicate_chunks(x, comm_.chunks(chunks_).size(), comm_);
+  }
+  Tensor replicate(const Tensor& x) const override { return mpi::replicate(x, comm_); }
+  Tensor sum_chunks(const Tensor& parts, const std::exception_ptr& local_failure) const override {
+    return detail::all_sum_chunks_or_fail(parts, local_failure, comm_);
+  }
+  std::string describe() const override {
+    return fmt::format("{} chunks over {} MPI rank{}", chunks_, comm_.size(), comm_.size() == 1 ? "" : "s");
+  }
+
+ private:
+  Communicator comm_;
+  std::int64_t chunks_;
+};
+
+}  // namespace
+
+std::shared_ptr<const bilevel::ExampleShards> data_parallel(const Communicator& comm, std::int64_t chunks) {
+  if (chunks < comm.size())
+    throw ValueError(fmt::format("mpi::data_parallel: {} chunk{} cannot be dealt to {} ranks: every rank needs one at "
+                                 "least (its backward passes must make the same collectives as the others')",
+                                 chunks, chunks == 1 ? "" : "s", comm.size()));
+  return std::make_shared<const RankShards>(comm, chunks);
+}
+
 }  // namespace hyperad::mpi

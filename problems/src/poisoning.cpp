@@ -24,6 +24,7 @@
 #include "hyperad/autodiff/tape.hpp"
 #include "hyperad/bilevel/inner.hpp"
 #include "hyperad/bilevel/sampling.hpp"
+#include "hyperad/bilevel/shards.hpp"
 #include "families.hpp"
 #include "metrics.hpp"
 #include "poisoning.hpp"
@@ -47,30 +48,47 @@ struct Model {
   Tensor x_val, x_test;           // centered
   Labels y_val, y_test;
   double l2 = 0, step = 0;        // ℓ2 weight, inner step size η
+  // x_rest and x_val with the copies of their data-parallel chunks kept (the same rows at
+  // every evaluation of the full batch).
+  bilevel::RowCache rest_rows, val_rows;
   std::int64_t m() const { return clean.size(0); }
   std::int64_t n_rest() const { return x_rest.defined() ? x_rest.size(0) : 0; }
 };
 
 Tensor logits(const TensorList& w, const Tensor& centered) { return matmul(centered, w[0]) + w[1]; }
 
-// Training batch indices: 0..m−1 are the poisoned points (rows of λ), m..n−1 the others.
-Tensor inner_loss(const Model& M, const TensorList& w, const Tensor& poisoned, const Batch& batch) {
+// Σ of the cross-entropies of the training points in `part`: indices 0..m−1 are the
+// poisoned points (rows of λ), m..n−1 the others. Both terms are computed even when the
+// part has no point of one kind (0 from no rows): data-parallel chunks must record the
+// same ops whatever rows they hold (bilevel::PartSum).
+Tensor train_loss_sum(const Model& M, const TensorList& w, const Tensor& poisoned, const Batch& part) {
   Batch pois, rest;
-  for (std::int64_t i : batch) (i < M.m() ? pois.push_back(i) : rest.push_back(i - M.m()));
-  Tensor total;
-  const auto add = [&](const Tensor& t) { total = total.defined() ? total + t : t; };
-  if (!pois.empty()) {
-    add(cross_entropy(logits(w, bilevel::rows(poisoned, pois) - M.mean), bilevel::pick(M.y_poison, pois),
-                      Reduction::sum));
-  }
-  if (!rest.empty()) {
-    add(cross_entropy(logits(w, bilevel::rows(M.x_rest, rest)), bilevel::pick(M.y_rest, rest), Reduction::sum));
-  }
+  for (std::int64_t i : part) (i < M.m() ? pois.push_back(i) : rest.push_back(i - M.m()));
+  Tensor total = cross_entropy(logits(w, bilevel::rows(poisoned, pois) - M.mean), bilevel::pick(M.y_poison, pois),
+                               Reduction::sum);
+  if (M.n_rest() > 0)
+    total = total + cross_entropy(logits(w, M.rest_rows.rows(rest)), bilevel::pick(M.y_rest, rest), Reduction::sum);
+  return total;
+}
+
+// L over `batch`; with shards, its examples spread over processes (collective).
+Tensor inner_loss(const Model& M, const TensorList& w, const Tensor& poisoned, const Batch& batch,
+                  const bilevel::ExampleShards* shards) {
+  // λ's rows are per-example: each is read by the chunk of its training point only.
+  const Tensor total = bilevel::sum_over_batch(
+      shards, batch, {w[0], w[1]},
+      [&M](const TensorList& in, const Batch& part) { return train_loss_sum(M, {in[0], in[1]}, in[2], part); },
+      {poisoned});
   return total / static_cast<double>(batch.size()) + (0.5 * M.l2) * (sum(square(w[0])) + sum(square(w[1])));
 }
 
-Tensor val_loss(const Model& M, const TensorList& w, const Batch& batch) {
-  return cross_entropy(logits(w, bilevel::rows(M.x_val, batch)), bilevel::pick(M.y_val, batch));
+Tensor val_loss(const Model& M, const TensorList& w, const Batch& batch, const bilevel::ExampleShards* shards) {
+  return bilevel::sum_over_batch(shards, batch, w,
+                                 [&M](const TensorList& in, const Batch& part) {
+                                   return cross_entropy(logits(in, M.val_rows.rows(part)),
+                                                        bilevel::pick(M.y_val, part), Reduction::sum);
+                                 }) /
+         static_cast<double>(batch.size());
 }
 
 double accuracy(const TensorList& w, const Tensor& x, const Labels& y) {
@@ -103,7 +121,7 @@ double top_eigenvalue(const Tensor& x) {
 TensorList train(const std::shared_ptr<const Model>& M, const Tensor& poisoned, const TensorList& start) {
   const Batch all = bilevel::full_batch(M->m() + M->n_rest());
   bilevel::Problem hb = bilevel::Problem::heavy_ball(
-      [M, all](const TensorList& w, const TensorList& lam) { return inner_loss(*M, w, lam[0], all); }, M->step,
+      [M, all](const TensorList& w, const TensorList& lam) { return inner_loss(*M, w, lam[0], all, nullptr); }, M->step,
       std::pow(1.0 - std::sqrt(M->step * M->l2), 2),
       [](const TensorList& w, const TensorList&) { return sum(w[1]); }, start);  // E is not used here
   const bilevel::InnerResult r =
@@ -184,6 +202,8 @@ Instance make(const ProblemConfig& cfg) {
     M->y_rest.assign(data.train.labels.begin() + m, data.train.labels.end());
     M->x_val = data.val.features - M->mean;
     M->x_test = data.test.features - M->mean;
+    if (M->x_rest.defined()) M->rest_rows = bilevel::RowCache(M->x_rest);
+    M->val_rows = bilevel::RowCache(M->x_val);
     M->y_val = data.val.labels;
     M->y_test = data.test.labels;
     M->l2 = s.l2;
@@ -202,8 +222,14 @@ Instance make(const ProblemConfig& cfg) {
 
   Instance inst;
   inst.stochastic = bilevel::StochasticProblem::gradient_descent(
-      [M](const TensorList& w, const TensorList& lam, const Batch& b) { return inner_loss(*M, w, lam[0], b); }, M->step, n,
-      [M](const TensorList& w, const TensorList&, const Batch& b) { return val_loss(*M, w, b); }, s.sizes.val, w_clean);
+      [M, shards = cfg.shards](const TensorList& w, const TensorList& lam, const Batch& b) {
+        return inner_loss(*M, w, lam[0], b, shards.get());
+      },
+      M->step, n,
+      [M, shards = cfg.shards](const TensorList& w, const TensorList&, const Batch& b) {
+        return val_loss(*M, w, b, shards.get());
+      },
+      s.sizes.val, w_clean);
   inst.problem = inst.stochastic->full_batch();
   inst.lambda0 = {M->clean.clone()};
   inst.projections = {bilevel::Projection::rows(
@@ -262,6 +288,7 @@ ProblemInfo poisoning_info() {
                   {"l2", "0.003 (small 0.01)", "ℓ2 weight of the inner problem (its strong convexity)"},
                   {"downsample", "2 (digits 1, small 4 / digits 2)", "average k×k pixel blocks (28×28 → 14×14 for 2)"}},
       .make = make,
+      .data_parallel = true,
   };
 }
 

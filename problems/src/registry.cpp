@@ -66,6 +66,13 @@ Instance make_problem(const std::string& name, const ProblemConfig& config) {
                                    keys.empty() ? std::string("none") : fmt::format("{}", fmt::join(keys, ", "))));
     }
   }
+  if (config.shards && !info.data_parallel) {
+    std::vector<std::string> able;
+    for (const ProblemInfo& p : all_problems())
+      if (p.data_parallel) able.push_back(p.name);
+    throw ValueError(fmt::format("problem '{}' cannot spread its examples over processes ({}); the problems that can: {}",
+                                 name, config.shards->describe(), fmt::join(able, ", ")));
+  }
   Instance inst = info.make(config);
   inst.name = info.name;
   if (inst.dataset.empty()) inst.dataset = config.dataset.empty() ? info.datasets.front() : config.dataset;

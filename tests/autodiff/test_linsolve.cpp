@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "hyperad/hyperad.hpp"
@@ -246,9 +247,17 @@ TEST_CASE("zero tolerance: exact convergence gives no NaN; zero right-hand side"
   for (const ls::Solver& solver : {ls::cg(), ls::gmres(), ls::richardson(), ls::bicgstab(), ls::neumann()}) {
     INFO(solver.name());
     const ls::Solution r = solver(dense_op(I3, ls::Symmetry::symmetric), b, {}, o);
-    CHECK(r.report.converged());  // residual exactly 0 (a happy breakdown for GMRES)
-    CHECK(r.report.residual == 0.0);
-    CHECK(flat(r.x) == std::vector<double>{1, -2, 3});
+    CHECK(r.report.converged());
+    if (solver.name() == "GMRES") {
+      // A happy breakdown after one step: x = (‖b‖/h₁₁)·b/‖b‖, exact only up to the
+      // rounding of the normalization (exact with AVX2's order of summation, 1 ulp off
+      // with AVX-512's), so the residual is at the arithmetic's resolution.
+      CHECK(r.report.residual <= 4 * std::numeric_limits<double>::epsilon() * std::sqrt(14.0));
+      CHECK(max_rel_err(flat(r.x), {1, -2, 3}) <= 4 * std::numeric_limits<double>::epsilon());
+    } else {
+      CHECK(r.report.residual == 0.0);  // exactly
+      CHECK(flat(r.x) == std::vector<double>{1, -2, 3});
+    }
   }
   // A 2×2 SPD system with tolerance 0: the iteration stops at the arithmetic's resolution.
   const Mat A = {{4, 1}, {1, 3}};

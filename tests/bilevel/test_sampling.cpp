@@ -107,6 +107,32 @@ TEST_CASE("rows selects a batch without copying the data for the full batch") {
   CHECK(!is_full_batch({0, 1, 2}, 4));
 }
 
+TEST_CASE("RowCache keeps the copies of contiguous batches, up to the data's rows") {
+  const Tensor X = reshape(arange(12).to(Dtype::f64), {6, 2});
+  const RowCache cache(X);
+  const Tensor a = cache.rows({1, 2, 3});
+  CHECK(a.to_vector() == std::vector<double>{2, 3, 4, 5, 6, 7});
+  CHECK(cache.rows({1, 2, 3}).shares_storage(a));  // kept
+  const RowCache copy = cache;
+  CHECK(copy.rows({1, 2, 3}).shares_storage(a));  // copies share what is kept
+  CHECK(cache.rows(full_batch(6)).shares_storage(X));
+  const Tensor b = cache.rows({3, 1});  // not contiguous: selected afresh each time
+  CHECK(b.to_vector() == std::vector<double>{6, 7, 2, 3});
+  CHECK(!cache.rows({3, 1}).shares_storage(b));
+  const Tensor c = cache.rows({4, 5, 0});  // wraps around: not contiguous either
+  CHECK(c.to_vector() == std::vector<double>{8, 9, 10, 11, 0, 1});
+  // Kept: rows 1..3 and 0..2 (6 rows, the data's); a third range is copied, not kept.
+  CHECK(cache.rows({0, 1, 2}).shares_storage(cache.rows({0, 1, 2})));
+  CHECK(!cache.rows({4, 5}).shares_storage(cache.rows({4, 5})));
+  CHECK(cache.rows({4, 5}).to_vector() == std::vector<double>{8, 9, 10, 11});
+  CHECK_THROWS_AS(cache.rows({5, 6}), ValueError);  // past the data: rows()' own error
+  // Data that requires gradients is selected (recorded) every time.
+  const Tensor Xg = X.clone().requires_grad_();
+  const RowCache recorded(Xg);
+  const Tensor g = grad(sum(recorded.rows({2, 3})), {Xg})[0];
+  CHECK(g.to_vector() == std::vector<double>{0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0});
+}
+
 TEST_CASE("misuse is reported with the numbers") {
   CHECK_THROWS_WITH_AS(BatchSampler(0, Sampling::with_replacement, 1), doctest::Contains("size must be >= 1, got 0"),
                        ValueError);

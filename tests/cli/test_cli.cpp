@@ -540,11 +540,74 @@ TEST_CASE("under mpirun, an episodic run spreads its meta-batch over the ranks w
   // What does not spread is refused on every rank, with the reason.
   const Result fixed = cli("run logreg --small -n 2", mpi2);
   CHECK(fixed.code != 0);
-  CHECK(fixed.err.find("hyperad: error: under mpirun (2 ranks) only an episodic run spreads over the ranks") !=
-        std::string::npos);
+  CHECK(fixed.err.find("hyperad: error: under mpirun (2 ranks) an episodic run spreads its meta-batch over the ranks "
+                        "(--meta-batch B; 'hyperad list' says which problems have one) and a data-parallel problem its "
+                        "examples; problem 'logreg' runs its fixed problem, which cannot be spread") != std::string::npos);
   const Result other = cli("list", mpi2);
   CHECK(other.code != 0);
   CHECK(other.err.find("only 'hyperad run' spreads over the ranks; run 'hyperad list' as one process") !=
         std::string::npos);
+}
+
+TEST_CASE("under mpirun, a data-parallel problem spreads its examples: the same numbers on 1 and 2 ranks") {
+  const std::string mpi = std::string(HYPERAD_CLI_MPI_ENV) + " '" + HYPERAD_CLI_MPIEXEC + "' -n ";
+  const std::string run = "run poisoning --small --threads 1 -n 3 ";  // not quiet: the note on the chunks
+  for (const std::string method : {"--method aid-cg", "--method sid --batch-size 9"}) {
+    CAPTURE(method);
+    std::vector<std::vector<std::string>> by_ranks;
+    for (int np : {1, 2}) {
+      const fs::path csv = scratch() / fmt::format("mpi_examples_{}.csv", np);
+      const Result r = cli(run + method + " --chunks 4 --csv '" + csv.string() + "'", mpi + std::to_string(np));
+      INFO("stderr: ", r.err);
+      REQUIRE(r.code == 0);
+      CHECK(r.err.find("poisoning: data parallel, every batch of examples in 4 chunks over " + std::to_string(np) +
+                       " MPI rank") != std::string::npos);
+      by_ranks.push_back(column(csv, 1));  // the objective, 17 digits
+      by_ranks.push_back(column(csv, 3));  // ‖h‖
+    }
+    CHECK(by_ranks[0] == by_ranks[2]);  // bit for bit
+    CHECK(by_ranks[1] == by_ranks[3]);
+    // One process without MPI sums in another order: the same run to rounding.
+    const fs::path alone = scratch() / "mpi_examples_alone.csv";
+    REQUIRE(cli(run + method + " --csv '" + alone.string() + "'").code == 0);
+    const std::vector<std::string> plain = column(alone, 1);
+    REQUIRE(plain.size() == by_ranks[0].size());
+    for (std::size_t i = 0; i < plain.size(); ++i)
+      CHECK(std::stod(plain[i]) == doctest::Approx(std::stod(by_ranks[0][i])).epsilon(1e-9));
+  }
+  // Saved on 2 ranks (rank 0 writes, every rank reads), resumed on 2, then on 1: the
+  // uninterrupted run's numbers.
+  const fs::path whole = scratch() / "mpi_whole.csv", cut = scratch() / "mpi_cut.csv", state = scratch() / "mpi.state";
+  const std::string resumable = "run poisoning --small --threads 1 -q --chunks 4 ";
+  const std::string files = " --csv '" + cut.string() + "' --save-state '" + state.string() + "'";
+  REQUIRE(cli(resumable + "-n 4 --csv '" + whole.string() + "'", mpi + "1").code == 0);
+  REQUIRE(cli(resumable + "-n 2" + files, mpi + "2").code == 0);
+  for (const auto& [steps, np] : {std::pair{3, 2}, std::pair{4, 1}}) {
+    const Result resumed = cli(resumable + "-n " + std::to_string(steps) + files + " --resume", mpi + std::to_string(np));
+    INFO("stderr: ", resumed.err);
+    REQUIRE(resumed.code == 0);
+  }
+  CHECK(column(whole, 1) == column(cut, 1));
+  CHECK(column(whole, 3) == column(cut, 3));
+  // --chunks is part of the run's identity: another count cannot continue the state.
+  const Result other = cli("run poisoning --small --threads 1 -q --chunks 2 -n 6 --save-state '" + state.string() +
+                               "' --resume",
+                           mpi + "2");
+  CHECK(other.code != 0);
+  CHECK(other.err.find("--chunks (data parallel) = '4', but this run has '2'") != std::string::npos);
+  CHECK(other.err.find("resume needs a state_path") == std::string::npos);  // every rank read the state
+
+  const Result one = cli(run + "--chunks 4");
+  CHECK(one.code != 0);
+  CHECK(one.err.find("hyperad: error: --chunks applies to a data-parallel problem's fixed run under mpirun\n") !=
+        std::string::npos);
+  const Result few = cli(run + "--chunks 1", mpi + "2");
+  CHECK(few.code != 0);
+  CHECK(few.err.find("--chunks 1 is fewer than the 2 ranks: every rank needs a chunk at least (give --chunks 2 or "
+                     "more)") != std::string::npos);
+  const Result episodic = cli("run meta_biased --small -n 1 --chunks 2", mpi + "1");
+  CHECK(episodic.code != 0);
+  CHECK(episodic.err.find("--chunks applies to a data-parallel problem's fixed run under mpirun ('meta_biased' is "
+                          "not data-parallel)") != std::string::npos);
 }
 #endif

@@ -309,7 +309,7 @@ void small_rows(const Operands<T>& o, const T* Bm, std::int64_t ldb, std::int64_
 
 // C[0..RA, 0..RB) = the RA rows of A times the RB rows of B (C = A·Bᵀ, both contiguous along
 // k): RA·RB dot products, each in its own accumulator, whose lanes are summed at the end by
-// haddp, W accumulators at a time, zero accumulators filling the last group: every element
+// sums_of_lanes, W accumulators at a time, zero accumulators filling the last group: every element
 // is summed in the same order whatever RA, RB and its place in the tile.
 template <class T, int RA, int RB>
 void dot_tile(const T* a, std::int64_t lda, const T* b, std::int64_t ldb, std::int64_t K, T* c, std::int64_t ldc) {
@@ -339,7 +339,7 @@ void dot_tile(const T* a, std::int64_t lda, const T* b, std::int64_t ldb, std::i
     for (int s0 = 0; s0 < RB; s0 += static_cast<int>(W)) {
       V group[W];
       for (int q = 0; q < W; ++q) group[q] = s0 + q < RB ? acc[r][s0 + q] : V(T(0));
-      const V sums = xsimd::haddp(group);
+      const V sums = sums_of_lanes<T>(group);
       const std::int64_t n = std::min<std::int64_t>(W, RB - s0);
       if (n == W) sums.store_unaligned(c + r * ldc + s0);
       else store_partial(sums, c + r * ldc + s0, n);

@@ -133,4 +133,19 @@ void store_partial(const Batch<T>& v, T* p, std::int64_t n) {
   std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
 }
 
+/// Lane q of the result: the sum of the lanes of v[q] (xsimd::haddp). xsimd 8.1's AVX-512
+/// float haddp returns lanes 2–5 and 10–13 in the wrong places (v[4]'s sum in lane 2, ...;
+/// found by test_kernels on an AVX-512 machine), so 16-lane float vectors are summed one by
+/// one with hadd there; each lane's order of summation is fixed either way.
+template <class T>
+Batch<T> sums_of_lanes(const Batch<T> (&v)[kLanes<T>]) {
+  if constexpr (std::is_same_v<T, float> && kLanes<T> == 16) {
+    alignas(64) T out[kLanes<T>];
+    for (std::int64_t q = 0; q < kLanes<T>; ++q) out[q] = xsimd::hadd(v[q]);
+    return Batch<T>::load_aligned(out);
+  } else {
+    return xsimd::haddp(v);
+  }
+}
+
 }  // namespace hyperad::kernels

@@ -14,6 +14,7 @@
 ///   each index exactly once.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "hyperad/autodiff/csr.hpp"
@@ -33,6 +34,25 @@ bool is_full_batch(const Batch& batch, std::int64_t n);
 /// batch in order, otherwise index_select(data, 0, batch) — a temporary of the batch's size,
 /// differentiable like any op. Throws ValueError for an index outside [0, data.size(0)).
 Tensor rows(const Tensor& data, const Batch& batch);
+/// rows(data, batch) that keeps its copies of contiguous batches [a, a + k) instead of
+/// copying the rows at every call: a data-parallel problem cuts the full data set into the
+/// same chunks at every evaluation (bilevel::sum_over_batch). The copies kept hold at most
+/// as many rows as the data; other batches, and data that requires gradients (its rows
+/// must be recorded), are selected as by rows(). Copies share the cache: cheap to copy,
+/// safe to call from several threads.
+class RowCache {
+ public:
+  RowCache() = default;
+  explicit RowCache(Tensor data);
+  Tensor rows(const Batch& batch) const;
+  const Tensor& data() const { return data_; }
+
+ private:
+  struct Kept;
+  Tensor data_;
+  std::shared_ptr<Kept> kept_;
+};
+
 /// The same for sparse data: the matrix itself (sharing its cached transpose) for the full
 /// batch in order, else a new CSR matrix of the batch's rows (CsrMatrix::select_rows).
 CsrMatrix rows(const CsrMatrix& data, const Batch& batch);

@@ -4,8 +4,10 @@
 /// problem's inner and outer objectives are when the examples are spread over ranks in
 /// fixed chunks (local_chunks) and the weights are replicated.
 #include <cstdint>
+#include <memory>
 
 #include "hyperad/autodiff/ops/linear_model.hpp"
+#include "hyperad/bilevel/shards.hpp"
 #include "hyperad/autodiff/tensor.hpp"
 #include "hyperad/mpi/communicator.hpp"
 
@@ -21,5 +23,13 @@ namespace hyperad::mpi {
 /// not fit, ValueError for total < 1.
 Tensor linear_model_mean_loss(const Tensor& X, const Tensor& y, const Tensor& w, LinearLoss loss, std::int64_t total,
                               const Communicator& comm);
+
+/// The bilevel layer's ExampleShards over `comm` (bilevel/shards.hpp): every batch cut into
+/// `chunks` fixed chunks, dealt to the ranks by Communicator::chunks; replicate_chunks and
+/// sum_chunks are this file's collectives (so a problem written with bilevel::sum_over_batch
+/// gives the same bits on any number of ranks for the same `chunks`). This is what
+/// `mpirun -np N hyperad run poisoning` uses. ValueError for fewer chunks than ranks (every
+/// rank must hold one at least: see bilevel::PartSum).
+std::shared_ptr<const bilevel::ExampleShards> data_parallel(const Communicator& comm, std::int64_t chunks);
 
 }  // namespace hyperad::mpi

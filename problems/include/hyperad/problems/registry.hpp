@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,6 +28,7 @@
 #include "hyperad/bilevel/outer.hpp"
 #include "hyperad/bilevel/problem.hpp"
 #include "hyperad/bilevel/projection.hpp"
+#include "hyperad/bilevel/shards.hpp"
 #include "hyperad/bilevel/stochastic.hpp"
 
 namespace hyperad::problems {
@@ -40,6 +42,11 @@ struct ProblemConfig {
   /// the exact dense hypergradient are cheap: tests and `hyperad check` use it.
   bool small = false;
   std::map<std::string, std::string> options{};  ///< problem-specific, e.g. {"train_size", "2000"}
+  /// Spreads the examples over processes (data parallelism, bilevel/shards.hpp; over MPI:
+  /// hyperad::mpi::data_parallel): the instance's objectives (fixed and stochastic) become
+  /// collective, and give the same bits on any number of processes for the same chunk
+  /// count. Accepted only by problems with ProblemInfo::data_parallel. Null: one process.
+  std::shared_ptr<const bilevel::ExampleShards> shards{};
 };
 
 /// The settings a problem suggests for the outer loop and the methods (a driver's defaults
@@ -113,6 +120,8 @@ struct ProblemInfo {
   std::vector<std::string> datasets;   ///< accepted dataset names; the first is the default
   std::vector<OptionInfo> options;     ///< accepted keys of ProblemConfig::options
   std::function<Instance(const ProblemConfig&)> make;
+  /// Accepts ProblemConfig::shards (its objectives can be spread over processes).
+  bool data_parallel = false;
   /// What `hyperad run` warm-starts by default (a WarmStart name for the fixed problem, an
   /// EpisodeWarmStart name when the episodic version is preferred), and why.
   std::string warm_start = "inner+linear";
@@ -125,8 +134,8 @@ const std::vector<ProblemInfo>& all_problems();
 /// The entry named `name`; ValueError listing the valid names otherwise.
 const ProblemInfo& find_problem(const std::string& name);
 /// Checks `config` against the entry (dataset among ProblemInfo::datasets, option keys
-/// among ProblemInfo::options; ValueError naming the problem and listing the valid ones)
-/// and builds the instance.
+/// among ProblemInfo::options, shards only where ProblemInfo::data_parallel; ValueError
+/// naming the problem and listing the valid ones) and builds the instance.
 Instance make_problem(const std::string& name, const ProblemConfig& config = {});
 
 /// The outer loop the instance suggests: defaults.outer_steps steps of defaults.update with
