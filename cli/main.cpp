@@ -60,12 +60,12 @@ void join_ranks(RunArgs& a) {
                                             chunks, a.chunks ? "" : " (the default)", job.size, job.size));
     a.shards = job.data_parallel(chunks);
   }
+  a.exchange = job.exchange;
   if (job.size == 1) return;
   if (a.budget_seconds)
     throw hyperad::ValueError(fmt::format("--budget-seconds under mpirun ({} ranks) would stop each rank on its own "
                                           "clock, at different steps: give --outer-steps or --budget-samples",
                                           job.size));
-  a.exchange = job.exchange;
   a.ranks = job.size;
   // Every rank holds the same state: rank 0 saves it, every rank resumes from it.
   a.writes_state = job.root();

@@ -40,7 +40,7 @@ const Ranks& ranks() {
       out.launched = true;
       out.rank = job.world.rank();
       out.size = job.world.size();
-      if (out.size > 1) out.exchange = mpi::task_parallel(job.world);
+      out.exchange = mpi::task_parallel(job.world);  // on one rank too: the same defaults, the same numbers
       out.data_parallel = [](std::int64_t chunks) { return mpi::data_parallel(job.world, chunks); };
       out.same_everywhere = [](bool mine) {
         const int v = mine ? 1 : 0;

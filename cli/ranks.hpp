@@ -17,7 +17,7 @@ struct Ranks {
   int rank = 0, size = 1;
   /// Started by an MPI launcher (even as one rank): MPI is initialized.
   bool launched = false;
-  /// The meta-batch exchange over all ranks (null for one process).
+  /// The meta-batch exchange over all ranks (null without an MPI launcher).
   std::shared_ptr<const bilevel::UnitExchange> exchange;
   /// Examples cut into this many chunks, dealt to all ranks (set when launched).
   std::function<std::shared_ptr<const bilevel::ExampleShards>(std::int64_t chunks)> data_parallel;

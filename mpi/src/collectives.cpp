@@ -24,7 +24,7 @@ std::atomic<bool> g_replication_check{true};
 // refuse a bad call in the same way (a rank throwing alone would leave the others
 // waiting in the collective forever).
 enum Status : std::int64_t { ok = 0, undefined = 1, negative_chunks = 2, no_chunk_axis = 3, failed = 4 };
-enum Slot : int { kStatus, kLead, kDtype, kRecords, kChecked, kPrint, kRank, kDims };
+enum Slot : int { kOp, kStatus, kLead, kDtype, kRecords, kChecked, kPrint, kRank, kDims };
 constexpr int kHeader = kDims + kMaxRank;
 using Header = std::array<std::int64_t, kHeader>;
 
@@ -65,12 +65,36 @@ void detail::require_usable(const char* op) {
 
 namespace {
 
-std::vector<Header> exchange(const Header& mine, const Communicator& comm, const char* op) {
+// The collectives, by the code their headers carry: ranks that reached different ones
+// (a rank recorded an op the others did not, or in another order) are told so before
+// anything else is compared, and before any data moves.
+constexpr std::array<const char*, 4> kOpNames{"mpi::all_sum_chunks", "mpi::all_sum", "mpi::replicate_chunks",
+                                              "mpi::replicate"};
+
+std::int64_t op_code(const char* op) {
+  for (std::size_t i = 0; i < kOpNames.size(); ++i)
+    if (std::strcmp(kOpNames[i], op) == 0) return static_cast<std::int64_t>(i);
+  return -1;
+}
+
+std::vector<Header> exchange(Header mine, const Communicator& comm, const char* op) {
   detail::require_usable(op);
+  mine[kOp] = op_code(op);
   std::vector<Header> all(static_cast<std::size_t>(comm.size()));
   const auto start = Communicator::Clock::now();
   check(MPI_Allgather(mine.data(), kHeader, MPI_INT64_T, all.data(), kHeader, MPI_INT64_T, comm.handle()), op);
   comm.count(0, 0, static_cast<std::uint64_t>(kHeader) * static_cast<std::uint64_t>(comm.size()), start);
+  for (std::size_t q = 1; q < all.size(); ++q) {
+    const auto name = [](std::int64_t code) {
+      return code >= 0 && code < static_cast<std::int64_t>(kOpNames.size()) ? kOpNames[static_cast<std::size_t>(code)]
+                                                                             : "another collective";
+    };
+    if (all[q][kOp] != all[0][kOp])
+      throw ValueError(fmt::format("{}: rank {} is in {} where rank 0 is in {}: every rank must make the same "
+                                   "collectives in the same order (record the same ops; an objective must read the "
+                                   "same inputs on every rank)",
+                                   op, q, name(all[q][kOp]), name(all[0][kOp])));
+  }
   return all;
 }
 

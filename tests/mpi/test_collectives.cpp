@@ -189,6 +189,14 @@ TEST_CASE("bad operands are refused on every rank alike, naming the rank") {
     mpi::all_sum_chunks(x, world());
   });
   CHECK(records.find("rank 0 records this op but rank 1 does not") != std::string::npos);
+  // Ranks in different collectives (rank 1 replicates where the others sum) are told so
+  // before any data moves, and all of them throw.
+  const std::string crossed = message_of<ValueError>([&] {
+    if (r == 1) mpi::replicate_chunks(zeros({2}), 1, world());
+    else mpi::all_sum_chunks(zeros({1, 2}), world());
+  });
+  CHECK(crossed.find("rank 1 is in mpi::replicate_chunks where rank 0 is in mpi::all_sum_chunks: every rank must make "
+                     "the same collectives in the same order") != std::string::npos);
   // A cotangent that differs between ranks: each rank differentiates its own objective.
   const std::string cotangent = message_of<ValueError>([&] {
     Tensor x = ones({1, 2}).requires_grad_();
