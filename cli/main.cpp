@@ -50,8 +50,7 @@ void join_ranks(RunArgs& a) {
         "--chunks applies to a data-parallel problem's fixed run under mpirun{}",
         !job.launched    ? std::string()
         : !data_parallel ? fmt::format(" ('{}' is not data-parallel)", a.problem.problem)
-                         : fmt::format(" (--meta-batch {} makes this run episodic: its meta-batch is spread instead)",
-                                       *a.meta_batch)));
+                         : fmt::format(" (--meta-batch {} asks for an episodic run)", *a.meta_batch)));
   if (job.launched && data_parallel && !episodic) {
     const std::int64_t chunks = a.chunks.value_or(8);
     if (chunks < job.size)

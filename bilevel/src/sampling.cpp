@@ -37,18 +37,28 @@ struct RowCache::Kept {
   std::mutex mutex;
   std::map<std::pair<std::int64_t, std::int64_t>, Tensor> copies;  // (first row, rows) → the rows
   std::int64_t rows = 0;                                            // rows kept in all
+  std::uint64_t version = 0;                                        // the data's, when they were copied
 };
 
 RowCache::RowCache(Tensor data) : data_(std::move(data)), kept_(std::make_shared<Kept>()) {}
 
 Tensor RowCache::rows(const Batch& batch) const {
-  if (!kept_ || batch.empty() || data_.requires_grad() || is_full_batch(batch, data_.size(0)))
+  // Short ranges (a minibatch's parts of one or two rows) are not kept: they would use up the
+  // budget the chunks of the full data set are kept for.
+  const auto k = static_cast<std::int64_t>(batch.size());
+  if (!kept_ || k < kMinRows || !data_.defined() || data_.rank() < 1 || data_.requires_grad() ||
+      is_full_batch(batch, data_.size(0)))
     return bilevel::rows(data_, batch);
-  const std::int64_t a = batch.front(), k = static_cast<std::int64_t>(batch.size());
+  const std::int64_t a = batch.front();
   for (std::int64_t i = 1; i < k; ++i)
     if (batch[static_cast<std::size_t>(i)] != a + i) return bilevel::rows(data_, batch);
   if (a < 0 || a + k > data_.size(0)) return bilevel::rows(data_, batch);  // its error message
   const std::lock_guard<std::mutex> lock(kept_->mutex);
+  if (kept_->version != data_.version()) {  // the data were written in place: the copies are stale
+    kept_->copies.clear();
+    kept_->rows = 0;
+    kept_->version = data_.version();
+  }
   if (const auto it = kept_->copies.find({a, k}); it != kept_->copies.end()) return it->second;
   Tensor copy = narrow(data_, 0, a, k);
   if (kept_->rows + k <= data_.size(0)) {

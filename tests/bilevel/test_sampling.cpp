@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "hyperad/bilevel/sampling.hpp"
@@ -108,29 +109,45 @@ TEST_CASE("rows selects a batch without copying the data for the full batch") {
 }
 
 TEST_CASE("RowCache keeps the copies of contiguous batches, up to the data's rows") {
-  const Tensor X = reshape(arange(12).to(Dtype::f64), {6, 2});
+  constexpr std::int64_t k = RowCache::kMinRows;
+  const Tensor X = reshape(arange(6 * k * 2).to(Dtype::f64), {6 * k, 2});
+  const auto range = [](std::int64_t a, std::int64_t n) {
+    Batch b(static_cast<std::size_t>(n));
+    std::iota(b.begin(), b.end(), a);
+    return b;
+  };
   const RowCache cache(X);
-  const Tensor a = cache.rows({1, 2, 3});
-  CHECK(a.to_vector() == std::vector<double>{2, 3, 4, 5, 6, 7});
-  CHECK(cache.rows({1, 2, 3}).shares_storage(a));  // kept
+  const Tensor a = cache.rows(range(k, 3 * k));
+  CHECK(a.to_vector() == narrow(X, 0, k, 3 * k).to_vector());
+  CHECK(cache.rows(range(k, 3 * k)).shares_storage(a));  // kept
   const RowCache copy = cache;
-  CHECK(copy.rows({1, 2, 3}).shares_storage(a));  // copies share what is kept
-  CHECK(cache.rows(full_batch(6)).shares_storage(X));
-  const Tensor b = cache.rows({3, 1});  // not contiguous: selected afresh each time
-  CHECK(b.to_vector() == std::vector<double>{6, 7, 2, 3});
-  CHECK(!cache.rows({3, 1}).shares_storage(b));
-  const Tensor c = cache.rows({4, 5, 0});  // wraps around: not contiguous either
-  CHECK(c.to_vector() == std::vector<double>{8, 9, 10, 11, 0, 1});
-  // Kept: rows 1..3 and 0..2 (6 rows, the data's); a third range is copied, not kept.
-  CHECK(cache.rows({0, 1, 2}).shares_storage(cache.rows({0, 1, 2})));
-  CHECK(!cache.rows({4, 5}).shares_storage(cache.rows({4, 5})));
-  CHECK(cache.rows({4, 5}).to_vector() == std::vector<double>{8, 9, 10, 11});
-  CHECK_THROWS_AS(cache.rows({5, 6}), ValueError);  // past the data: rows()' own error
+  CHECK(copy.rows(range(k, 3 * k)).shares_storage(a));  // copies share what is kept
+  CHECK(cache.rows(full_batch(6 * k)).shares_storage(X));
+  Batch reversed = range(0, k);
+  std::reverse(reversed.begin(), reversed.end());
+  const Tensor b = cache.rows(reversed);  // not contiguous: selected afresh each time
+  CHECK(b.to_vector() == index_select(X, 0, reversed).to_vector());
+  CHECK(!cache.rows(reversed).shares_storage(b));
+  const Tensor short_range = cache.rows(range(0, k - 1));  // too short to be kept
+  CHECK(!cache.rows(range(0, k - 1)).shares_storage(short_range));
+  // Kept: 3k rows, then 3k more (the data's 6k); a third range is copied, not kept.
+  CHECK(cache.rows(range(2 * k, 3 * k)).shares_storage(cache.rows(range(2 * k, 3 * k))));
+  CHECK(!cache.rows(range(0, k)).shares_storage(cache.rows(range(0, k))));
+  CHECK(cache.rows(range(0, k)).to_vector() == narrow(X, 0, 0, k).to_vector());
+  CHECK_THROWS_AS(cache.rows(range(5 * k + 1, k)), ValueError);  // past the data: rows()' own error
+  // Data written in place: the stale copies are dropped.
+  Tensor W = X.clone();
+  const RowCache written(W);
+  const Tensor before = written.rows(range(0, k));
+  W.mutable_data<double>()[0] = -1.0;
+  CHECK(written.rows(range(0, k)).to_vector()[0] == -1.0);
+  CHECK(before.to_vector()[0] == 0.0);
   // Data that requires gradients is selected (recorded) every time.
   const Tensor Xg = X.clone().requires_grad_();
   const RowCache recorded(Xg);
-  const Tensor g = grad(sum(recorded.rows({2, 3})), {Xg})[0];
-  CHECK(g.to_vector() == std::vector<double>{0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0});
+  const Tensor g = grad(sum(recorded.rows(range(k, k))), {Xg})[0];
+  CHECK(sum(g).item() == 2.0 * k);
+  CHECK(sum(narrow(g, 0, k, k)).item() == 2.0 * k);
 }
 
 TEST_CASE("misuse is reported with the numbers") {

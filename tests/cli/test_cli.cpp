@@ -609,5 +609,9 @@ TEST_CASE("under mpirun, a data-parallel problem spreads its examples: the same 
   CHECK(episodic.code != 0);
   CHECK(episodic.err.find("--chunks applies to a data-parallel problem's fixed run under mpirun ('meta_biased' is "
                           "not data-parallel)") != std::string::npos);
+  const Result asks = cli(run + "--meta-batch 4 --chunks 2", mpi + "1");
+  CHECK(asks.code != 0);
+  CHECK(asks.err.find("--chunks applies to a data-parallel problem's fixed run under mpirun (--meta-batch 4 asks for an "
+                      "episodic run)") != std::string::npos);
 }
 #endif

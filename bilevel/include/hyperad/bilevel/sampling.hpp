@@ -34,14 +34,18 @@ bool is_full_batch(const Batch& batch, std::int64_t n);
 /// batch in order, otherwise index_select(data, 0, batch) — a temporary of the batch's size,
 /// differentiable like any op. Throws ValueError for an index outside [0, data.size(0)).
 Tensor rows(const Tensor& data, const Batch& batch);
-/// rows(data, batch) that keeps its copies of contiguous batches [a, a + k) instead of
-/// copying the rows at every call: a data-parallel problem cuts the full data set into the
-/// same chunks at every evaluation (bilevel::sum_over_batch). The copies kept hold at most
-/// as many rows as the data; other batches, and data that requires gradients (its rows
-/// must be recorded), are selected as by rows(). Copies share the cache: cheap to copy,
-/// safe to call from several threads.
+/// rows(data, batch) that keeps its copies of contiguous batches [a, a + k), k ≥ kMinRows,
+/// instead of copying the rows at every call: a data-parallel problem cuts the full data
+/// set into the same chunks at every evaluation (bilevel::sum_over_batch). The copies kept
+/// hold at most as many rows as the data; other batches, and data that requires gradients
+/// (its rows must be recorded), are selected as by rows(). The rows returned are shared
+/// with later calls: read them, never write them in place (data written in place drops the
+/// copies). Copies of the cache share it: cheap to copy, safe to call from several threads.
+/// A copy made inside a hypergradient call counts in that call's owned tape bytes
+/// (Diagnostics), and as referenced in later calls.
 class RowCache {
  public:
+  static constexpr std::int64_t kMinRows = 16;
   RowCache() = default;
   explicit RowCache(Tensor data);
   Tensor rows(const Batch& batch) const;

@@ -3,7 +3,8 @@
 /// Data parallelism as the bilevel layer sees it: a problem's examples spread over
 /// processes. Every batch an objective is evaluated on (the full data set, or SID's
 /// minibatch) is cut into a fixed number C of chunks by position; each process computes the
-/// loss sums of its chunks, each chunk with its own copies of the replicated inputs (w, λ);
+/// loss sums of its chunks, each chunk with its own copies of the replicated inputs every
+/// chunk reads (w; per-example inputs such as poisoned rows: one copy per process);
 /// and the chunks' sums are added over all processes in chunk order. The objective is then
 /// the same value on every process, with the same bits on any number of processes (chunk k
 /// is the same examples and the same ops whatever the process count), and every
@@ -74,9 +75,9 @@ using PartSum = std::function<Tensor(const TensorList& inputs, const Batch& part
 /// zeros, the same bits on any number of processes. (An element read by two parts is
 /// still exact, a + b being b + a; by three or more, its sum may round differently on
 /// different process counts.) Without shards (null): part_sum(inputs + per_example, batch),
-/// the single-process sum. Collective when shards is set (1 + inputs.size() +
-/// per_example.size() collectives forward); a failure of part_sum on one process makes
-/// every process throw.
+/// the single-process sum. Collective when shards is set (inputs.size() +
+/// per_example.size() + 2 collectives forward, 1 + 2·(inputs.size() + per_example.size())
+/// in its pullback); a failure of part_sum on one process makes every process throw.
 Tensor sum_over_batch(const ExampleShards* shards, const Batch& batch, const TensorList& inputs,
                       const PartSum& part_sum, const TensorList& per_example = {});
 
