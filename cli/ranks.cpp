@@ -42,12 +42,11 @@ const Ranks& ranks() {
       out.size = job.world.size();
       out.exchange = mpi::task_parallel(job.world);  // on one rank too: the same defaults, the same numbers
       out.data_parallel = [](std::int64_t chunks) { return mpi::data_parallel(job.world, chunks); };
-      out.same_everywhere = [](bool mine) {
-        const int v = mine ? 1 : 0;
-        int lo = 0, hi = 0;
-        mpi::check(MPI_Allreduce(&v, &lo, 1, MPI_INT, MPI_MIN, job.world.handle()), "hyperad");
-        mpi::check(MPI_Allreduce(&v, &hi, 1, MPI_INT, MPI_MAX, job.world.handle()), "hyperad");
-        return lo == hi;
+      out.same_everywhere = [](bool mine) {  // max of v and of −v: all equal when max(−v) = −max(v)
+        const int v[2] = {mine ? 1 : 0, mine ? -1 : 0};
+        int top[2] = {0, 0};
+        mpi::check(MPI_Allreduce(v, top, 2, MPI_INT, MPI_MAX, job.world.handle()), "hyperad");
+        return top[1] == -top[0];
       };
     }
 #endif

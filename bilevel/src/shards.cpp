@@ -37,7 +37,9 @@ Tensor sum_over_batch(const ExampleShards* shards, const Batch& batch, const Ten
       mine.insert(mine.end(), mine_per_example.begin(), mine_per_example.end());
       sums.push_back(part_sum(mine, part));
     }
-    if (sums.empty()) throw ValueError(fmt::format("sum_over_batch: this process holds none of the {} chunks ({})", chunks, shards->describe()));
+    if (sums.empty())
+      throw ValueError(
+          fmt::format("sum_over_batch: this process holds none of the {} chunks ({})", chunks, shards->describe()));
     parts = stack(sums, 0);
   } catch (...) {
     failure = std::current_exception();
