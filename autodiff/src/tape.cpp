@@ -43,7 +43,7 @@ void Tape::rewind(std::size_t records, std::size_t variables) {
     for (int k = 0; k < r.n_saved; ++k) {
       const Tensor& t = r.saved[k];
       if (!t.defined() || t.nbytes() == 0) continue;
-      detail::SavedTable::Entry& e = saved_refs_->at(t.raw());
+      detail::SavedTable::Entry& e = saved_refs_->at(t.storage_id());
       if (--e.records == 0) {
         (e.owned ? saved_owned_ : saved_referenced_) -= t.nbytes();
         saved_refs_->erase(e);
@@ -83,7 +83,7 @@ Record& TapeEngine::push(Tape& t, std::uint16_t n_out) {
 
 void TapeEngine::retain_saved(Tape& t, const Tensor& x) {
   if (!x.defined() || x.nbytes() == 0) return;  // an undefined tensor (an absent optional input) holds nothing
-  SavedTable::Entry& ref = (*t.saved_refs_)[x.raw()];
+  SavedTable::Entry& ref = (*t.saved_refs_)[x.storage_id()];
   if (ref.records++ > 0) return;
   ref.owned = x.storage_->serial >= t.owned_from_;
   (ref.owned ? t.saved_owned_ : t.saved_referenced_) += x.nbytes();

@@ -51,7 +51,7 @@ struct Record {
 
 /// The storages saved by a tape's records: for each, how many records save it and whether it
 /// counts as owned (created after the tape's mark). An open-addressing table keyed by the
-/// data pointer, linear probing, deletion by shifting back (no tombstones): saving and
+/// storage (Tensor::storage_id), linear probing, deletion by shifting back (no tombstones): saving and
 /// rewinding allocate nothing once the table has grown to the tape's working size (a node
 /// map's malloc and free per saved tensor were a tenth of a small op's recorded cost).
 class SavedTable {
@@ -136,6 +136,10 @@ struct TapeEngine {
   static std::uint64_t gen_of(const Tape& t, std::uint32_t id) { return t.id_gen_[id]; }
   /// Accounts for a tensor saved by a record.
   static void retain_saved(Tape& t, const Tensor& x);
+  /// Rewinds t to `records` records and `variables` variables (as a TapeScope does).
+  static void rewind(Tape& t, std::size_t records, std::size_t variables) { t.rewind(records, variables); }
+  /// Records at the innermost open TapeScope (0: none): nothing may rewind below it.
+  static std::size_t scope_floor(const Tape& t) { return t.scope_floor_; }
   /// The op whose backward rule is running (for error messages), or nullptr.
   static const char* backward_of(const Tape& t) { return t.backward_of_; }
   static void set_backward_of(Tape& t, const char* op) { t.backward_of_ = op; }

@@ -1,14 +1,18 @@
 #include "hyperad/autodiff/tensor.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/record.hpp"
+#include "deferred.hpp"
 #include "kernels/buffer.hpp"
 #include "tape_engine.hpp"
 
@@ -36,7 +40,151 @@ std::uint64_t Storage::serial_mark() {
   t_serials = {};  // this thread's next storage takes a new block, which starts at or after the mark
   return g_serial.load(std::memory_order_relaxed);
 }
-Storage::~Storage() { kernels::release_buffer(data, bytes); }
+// ---- deferred data (deferred.hpp) ------------------------------------------------------
+
+constinit thread_local Storage* t_deferred = nullptr;
+namespace {
+// Keeps t_deferred alive until it is computed or claimed; at thread exit it forgets it
+// first, so that later thread-local destructors find nothing to compute.
+struct DeferredOwner {
+  std::shared_ptr<Storage> s;
+  ~DeferredOwner() { t_deferred = nullptr; }
+};
+thread_local DeferredOwner t_deferred_owner;
+
+// Every pending result of every thread, for writers to find those that read their storage.
+// An entry is read without a reference to its result (a reference would change the result's
+// use count, which a claim on another thread reads). Leaked: threads may defer during exit.
+struct RegistryEntry {
+  std::weak_ptr<Storage> result;
+  std::shared_ptr<Deferred> d;
+};
+struct Registry {
+  std::mutex mutex;
+  std::vector<RegistryEntry> entries;
+};
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+// The operands' count of pending readers, once per deferred result (holding d's lock, or
+// as its last owner); the registry may then forget it.
+void release_readers(Deferred& d) {
+  if (d.readers_released) return;
+  d.readers_released = true;
+  for (const Storage* r : d.reads)
+    if (r) const_cast<Storage*>(r)->pending_readers.fetch_sub(1, std::memory_order_acq_rel);
+  d.done.store(true, std::memory_order_release);
+}
+
+void run_deferred(Storage& s) {
+  std::lock_guard lock(s.deferred->mutex);
+  if (!s.pending.load(std::memory_order_relaxed)) return;  // another thread computed it
+  s.deferred->fill(s.deferred->a, s.deferred->b, s.data);  // throws: stays pending
+  s.pending.store(false, std::memory_order_release);
+  release_readers(*s.deferred);
+  s.deferred->a = Tensor(), s.deferred->b = Tensor();
+}
+}  // namespace
+
+void complete_deferred(Storage* s) {
+  if (t_deferred) {
+    const std::shared_ptr<Storage> own = std::move(t_deferred_owner.s);
+    t_deferred = nullptr;  // first: the computation's own reads must not come back here
+    // Held by the owner alone: nobody can read it, so it is dropped uncomputed (~Storage).
+    if (own.use_count() > 1) run_deferred(*own);
+  }
+  if (s && s->pending.load(std::memory_order_acquire)) run_deferred(*s);
+}
+
+void complete_readers(Storage* s) {
+  std::vector<std::shared_ptr<Storage>> readers;
+  {
+    Registry& reg = registry();
+    std::lock_guard lock(reg.mutex);
+    for (const RegistryEntry& e : reg.entries)
+      if (!e.d->done.load(std::memory_order_acquire) && (e.d->reads[0] == s || e.d->reads[1] == s))
+        if (std::shared_ptr<Storage> p = e.result.lock()) readers.push_back(std::move(p));
+  }
+  for (const std::shared_ptr<Storage>& p : readers) run_deferred(*p);
+}
+
+Storage::~Storage() {
+  if (deferred) {  // the registry may hold `deferred` a while longer: not the operands
+    if (pending.load(std::memory_order_acquire)) release_readers(*deferred);
+    deferred->a = Tensor(), deferred->b = Tensor();
+  }
+  kernels::release_buffer(data, bytes);
+}
+
+TapeMark Deferral::mark() {
+  const Tape& t = Tape::current();
+  return {&t, t.num_records(), t.num_variables()};
+}
+
+void Deferral::defer(Tensor& out, Tensor a, Tensor b, Fill fill, Kind kind, TapeMark before) {
+  out.sync();  // computes this thread's previous deferred result
+  Storage& s = *out.storage_;
+  auto d = std::make_shared<Deferred>();
+  d->reads[0] = a.storage_.get(), d->reads[1] = b.storage_ != a.storage_ ? b.storage_.get() : nullptr;
+  d->a = std::move(a), d->b = std::move(b);
+  d->fill = fill, d->kind = kind;
+  d->before = before, d->after = mark();
+  for (const Storage* r : d->reads)
+    if (r) const_cast<Storage*>(r)->pending_readers.fetch_add(1, std::memory_order_acq_rel);
+  s.deferred = d;
+  s.pending.store(true, std::memory_order_release);
+  {
+    Registry& reg = registry();
+    std::lock_guard lock(reg.mutex);
+    std::erase_if(reg.entries, [](const RegistryEntry& e) {
+      return e.d->done.load(std::memory_order_acquire) || e.result.expired();
+    });
+    reg.entries.push_back({out.storage_, std::move(d)});
+  }
+  t_deferred_owner.s = out.storage_;
+  t_deferred = t_deferred_owner.s.get();
+}
+
+void Deferral::claim(const Tensor& t, Kind kind, DeferredClaim& claim) {
+  Storage* s = t.storage_.get();
+  // This thread's deferred result, held by t (and t_deferred_owner) alone: nobody else can
+  // read it while the claimant writes it.
+  if (!s || s != t_deferred || s->deferred->kind != kind || t.storage_.use_count() != 2) return;
+  std::unique_lock lock(s->deferred->mutex);
+  if (!s->pending.load(std::memory_order_relaxed)) return;  // computed by another thread
+  t_deferred = nullptr;  // the claimant's reads of the operands must not compute it
+  claim.s_ = t.storage_;
+  claim.lock_ = std::move(lock);
+}
+}  // namespace detail
+
+namespace detail {
+DeferredClaim::~DeferredClaim() {
+  if (!s_ || !s_->pending.load(std::memory_order_relaxed)) return;
+  lock_.unlock();
+  // Not filled: the result is this thread's deferred one again (t_deferred_owner still holds it).
+  if (t_deferred_owner.s == s_) t_deferred = s_.get();
+}
+
+void DeferredClaim::drop_records() const {
+  const Deferred& d = *s_->deferred;
+  Tape& t = Tape::current();
+  const TapeMark now = Deferral::mark();
+  if (d.after.tape == &t && d.before.tape == &t && now.records == d.after.records &&
+      now.variables == d.after.variables && d.before.records <= now.records && d.before.variables <= now.variables &&
+      TapeEngine::scope_floor(t) <= d.before.records)
+    TapeEngine::rewind(t, d.before.records, d.before.variables);
+}
+
+void DeferredClaim::filled() {
+  s_->pending.store(false, std::memory_order_release);
+  release_readers(*s_->deferred);
+  s_->deferred->a = Tensor(), s_->deferred->b = Tensor();
+  lock_.unlock();
+  if (t_deferred_owner.s == s_) t_deferred_owner.s.reset();
+}
 }  // namespace detail
 
 namespace {
@@ -55,6 +203,7 @@ std::shared_ptr<detail::Storage> allocate(const Shape& shape, Dtype dtype) {
 Tensor::Tensor(const Shape& shape, Dtype dtype) : storage_(allocate(shape, dtype)), shape_(shape), dtype_(dtype) {}
 
 void Tensor::check_access(Dtype want) const {
+  sync();
   if (!storage_) throw ValueError("Tensor: access to the data of an undefined tensor");
   if (want != dtype_)
     throw DtypeError(fmt::format("Tensor: {} data requested from a {} tensor of shape {}", dtype_name(want),
@@ -124,6 +273,7 @@ const OpDef kCastOp{"to", [](Backward& b) { b.accumulate(0, b.grad_out().to(stat
 Tensor Tensor::clone() const {
   if (!defined()) return {};
   Tensor out(shape_, dtype_);
+  sync();
   if (nbytes() > 0) std::memcpy(out.storage_->data, storage_->data, nbytes());  // an empty one may hold nullptr
   return record(kCloneOp, std::move(out), {this});
 }
@@ -131,6 +281,7 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(Dtype dtype) const {
   if (!defined()) throw ValueError("Tensor::to: undefined tensor");
   if (dtype == dtype_) return *this;
+  sync();
   Tensor out(shape_, dtype);
   dispatch(dtype_, [&]<class S>() {
     dispatch(dtype, [&]<class D>() {

@@ -64,27 +64,34 @@ TEST_CASE("linear_model_grad and linear_model_hvp: FD first and second order in 
 }
 
 TEST_CASE("linear model ops: the unfused composition's values and derivatives, on blocked and wide shapes") {
-  // 3000 × 70 is cut into blocks of rows; 700 × 1100 has rows wider than the cache group.
-  for (auto [n, d] : {std::pair<std::int64_t, std::int64_t>{7, 3}, {3000, 70}, {700, 1100}})
-    for (LinearLoss loss : kLosses) {
-      INFO("n = " << n << ", d = " << d << ", " << linear_loss_name(loss));
-      const Tensor X = rn({n, d}), y = labels(loss, n), v = rn({d});
-      const Tensor w = mul_scalar(rn({d}), 1.0 / std::sqrt(double(d))).requires_grad_();
-      for (Reduction r : kVectorReductions) {
-        const Tensor fused = linear_model_loss(X, w, y, loss, r), plain = unfused(X, w, y, loss, r);
-        CHECK(rel_diff(fused, plain) < 1e-13);
-        const Tensor g = grad(fused, {w}, {.create_graph = true})[0];
-        const Tensor g_plain = grad(plain, {w}, {.create_graph = true})[0];
-        CHECK(rel_diff(g, g_plain) < 1e-13);
-        CHECK(rel_diff(linear_model_grad(X, w, y, loss, r), g_plain) < 1e-13);
-        // The Hessian-vector product: of the op, and of autodiff through the fused gradient.
-        const Tensor hv = grad(g, {w}, {.seed = v})[0], hv_plain = grad(g_plain, {w}, {.seed = v})[0];
-        CHECK(rel_diff(hv, hv_plain) < 1e-12);
-        CHECK(rel_diff(linear_model_hvp(X, w, y, v, loss, r), hv_plain) < 1e-12);
+  // The kernel's paths: rows under 256 bytes go 16 at a time (7 × 3, 45 × 31 in float64);
+  // longer ones in groups of 8 (4 without AVX-512) whose sums run in the next group's sweep,
+  // with a last group short of rows (1003) or of columns (37: a partial vector); 3000 × 70
+  // is cut into blocks of rows; 700 × 1100 has rows wider than the cache group. Float32 too
+  // (its rows are half as long, so 1003 × 37 takes the short path there).
+  for (Dtype dtype : {Dtype::f64, Dtype::f32})
+    for (auto [n, d] : {std::pair<std::int64_t, std::int64_t>{7, 3}, {45, 31}, {1003, 37}, {3000, 70}, {700, 1100}})
+      for (LinearLoss loss : kLosses) {
+        INFO("n = " << n << ", d = " << d << ", " << linear_loss_name(loss) << ", " << dtype_name(dtype));
+        // float32 against the composition in float32: rounding of sums of d or n terms.
+        const double tol = dtype == Dtype::f64 ? 1e-13 : 2e-5, hvp_tol = dtype == Dtype::f64 ? 1e-12 : 1e-4;
+        const Tensor X = rn({n, d}).to(dtype), y = labels(loss, n).to(dtype), v = rn({d}).to(dtype);
+        const Tensor w = mul_scalar(rn({d}), 1.0 / std::sqrt(double(d))).to(dtype).requires_grad_();
+        for (Reduction r : kVectorReductions) {
+          const Tensor fused = linear_model_loss(X, w, y, loss, r), plain = unfused(X, w, y, loss, r);
+          CHECK(rel_diff(fused, plain) < tol);
+          const Tensor g = grad(fused, {w}, {.create_graph = true})[0];
+          const Tensor g_plain = grad(plain, {w}, {.create_graph = true})[0];
+          CHECK(rel_diff(g, g_plain) < tol);
+          CHECK(rel_diff(linear_model_grad(X, w, y, loss, r), g_plain) < tol);
+          // The Hessian-vector product: of the op, and of autodiff through the fused gradient.
+          const Tensor hv = grad(g, {w}, {.seed = v})[0], hv_plain = grad(g_plain, {w}, {.seed = v})[0];
+          CHECK(rel_diff(hv, hv_plain) < hvp_tol);
+          CHECK(rel_diff(linear_model_hvp(X, w, y, v, loss, r), hv_plain) < hvp_tol);
+        }
+        const Tensor per = linear_model_loss(X, w, y, loss, Reduction::none);
+        CHECK(rel_diff(per, unfused(X, w, y, loss, Reduction::none)) < tol);
       }
-      const Tensor per = linear_model_loss(X, w, y, loss, Reduction::none);
-      CHECK(rel_diff(per, unfused(X, w, y, loss, Reduction::none)) < 1e-13);
-    }
 }
 
 TEST_CASE("linear model ops: the same values on one thread and on two") {

@@ -109,22 +109,59 @@ void weighted_column_sums(const T* x, const T* w, std::int64_t R, std::int64_t K
   row_blocked_sums(R, K, out, [&](std::int64_t r0, std::int64_t r1, T* p) { add_rows(r0, r1, 0, K, p); });
 }
 
-// Groups of kGroup rows: their dots, weights and weighted sum while the rows are in cache
-// (16 rows of 1000 doubles are 128 KB: L2; of 100, L1).
+// Groups of G rows (kSweepRows): their dots (both vectors in one sweep), their weights, then
+// their weighted sum, run in the sweep that reads the next group's rows for its dots
+// (vec::sweep_rows): the sum's rows come from cache while the next rows stream in, so the
+// memory is kept busy during the arithmetic instead of waiting for it. The same values as
+// dots and sums in separate sweeps.
+template <class T, int NV>
+void pipelined_row_pass(const T* x, std::int64_t K, const T* v0, const T* v1, RowWeights<T> weights,
+                        std::int64_t r0, std::int64_t r1, T* p) {
+  constexpr int G = vec::kSweepRows<T>;
+  alignas(64) T d0[G], d1[G], c[2][G];
+  std::int64_t prev = -1, prev_m = 0;  // the group whose weighted sum is still to be added
+  T* c_prev = c[1];
+  for (std::int64_t r = r0; r < r1; r += G) {
+    const std::int64_t m = std::min<std::int64_t>(G, r1 - r);
+    T* c_cur = c_prev == c[0] ? c[1] : c[0];
+    if (p && prev >= 0 && m == G && prev_m == G) {
+      vec::sweep_rows<G, NV, G>(x + r * K, K, K, v0, v1, d0, d1, c_prev, x + prev * K, p);
+    } else {
+      if (p && prev >= 0) add_weighted_rows(c_prev, x + prev * K, K, prev_m, p, K);
+      vec::row_dots<NV, T>(x + r * K, K, m, v0, v1, K, d0, d1);
+    }
+    weights.fn(weights.ctx, r, m, d0, NV == 2 ? d1 : nullptr, c_cur);
+    prev = r, prev_m = m, c_prev = c_cur;
+  }
+  if (p && prev >= 0) add_weighted_rows(c_prev, x + prev * K, K, prev_m, p, K);
+}
+
+// Rows shorter than four cache lines: groups of 16 rows, their dots, weights and sum in
+// turn. The per-group work (the weights, the sums of lanes) then weighs more than the rows
+// and is spread over twice as many; measured on AVX-512 at 2000×10 (float64, 1 thread), 32 %
+// of a plain read of X against 28 % pipelined.
+template <class T>
+void short_row_pass(const T* x, std::int64_t K, const T* v0, const T* v1, RowWeights<T> weights, std::int64_t r0,
+                    std::int64_t r1, T* p) {
+  constexpr std::int64_t G = 16;
+  alignas(64) T d0[G], d1[G], c[G];
+  for (std::int64_t r = r0; r < r1; r += G) {
+    const std::int64_t m = std::min(G, r1 - r);
+    vec::row_dots(x + r * K, K, m, v0, v1, K, d0, d1);
+    weights.fn(weights.ctx, r, m, d0, v1 ? d1 : nullptr, c);
+    if (p) add_weighted_rows(c, x + r * K, K, m, p, K);
+  }
+}
+
 template <class T>
 void fused_row_pass(const T* x, std::int64_t R, std::int64_t K, const T* v0, const T* v1, RowWeights<T> weights,
                     T* out) {
-  constexpr std::int64_t kGroup = 16;
+  const bool short_rows = K * static_cast<std::int64_t>(sizeof(T)) < 256;
   row_blocked_sums(R, K, out, [&](std::int64_t r0, std::int64_t r1, T* p) {
     if (p) std::fill(p, p + K, T(0));
-    alignas(64) T d0[kGroup], d1[kGroup], c[kGroup];
-    for (std::int64_t r = r0; r < r1; r += kGroup) {
-      const std::int64_t m = std::min(kGroup, r1 - r);
-      vec::row_dots(x + r * K, K, m, v0, K, d0);
-      if (v1) vec::row_dots(x + r * K, K, m, v1, K, d1);
-      weights.fn(weights.ctx, r, m, d0, v1 ? d1 : nullptr, c);
-      if (p) add_weighted_rows(c, x + r * K, K, m, p, K);
-    }
+    if (short_rows) short_row_pass(x, K, v0, v1, weights, r0, r1, p);
+    else if (v1) pipelined_row_pass<T, 2>(x, K, v0, v1, weights, r0, r1, p);
+    else pipelined_row_pass<T, 1>(x, K, v0, v1, weights, r0, r1, p);
   });
 }
 

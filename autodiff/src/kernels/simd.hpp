@@ -133,19 +133,35 @@ void store_partial(const Batch<T>& v, T* p, std::int64_t n) {
   std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
 }
 
-/// Lane q of the result: the sum of the lanes of v[q] (xsimd::haddp). xsimd 8.1's AVX-512
-/// float haddp returns lanes 2–5 and 10–13 in the wrong places (v[4]'s sum in lane 2, ...;
-/// found by test_kernels on an AVX-512 machine), so 16-lane float vectors are summed one by
-/// one with hadd there; each lane's order of summation is fixed either way.
+/// Lane q of the result: the sum of the lanes of v[q], added in the same order for every q
+/// (so a dot product's value does not depend on its place in a group). xsimd::haddp,
+/// except for 16-lane floats: xsimd 8.1's AVX-512 float haddp returns lanes 2–5 and 10–13
+/// in the wrong places (v[4]'s sum in lane 2, ...; found by test_kernels on an AVX-512
+/// machine), so they are transposed and summed here, halving the vectors at each step.
 template <class T>
 Batch<T> sums_of_lanes(const Batch<T> (&v)[kLanes<T>]) {
+#if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && kLanes<T> == 16) {
-    alignas(64) T out[kLanes<T>];
-    for (std::int64_t q = 0; q < kLanes<T>; ++q) out[q] = xsimd::hadd(v[q]);
-    return Batch<T>::load_aligned(out);
-  } else {
-    return xsimd::haddp(v);
+    // Within each 128-bit block: pairs of vectors give (e0 + e2, e1 + e3) interleaved, then
+    // pairs of those the block sums of four vectors. Across blocks: (b0 + b1, b2 + b3), then
+    // their sum, with vector q's total landing in lane q.
+    __m512 t[8], u[4], w[2];
+    for (int k = 0; k < 8; ++k) {
+      const __m512 a = v[2 * k], b = v[2 * k + 1];
+      t[k] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512d a = _mm512_castps_pd(t[2 * k]), b = _mm512_castps_pd(t[2 * k + 1]);
+      u[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    constexpr int kEven = 0b10'00'10'00, kOdd = 0b11'01'11'01;  // blocks (0, 2 | 0, 2), (1, 3 | 1, 3)
+    for (int k = 0; k < 2; ++k)
+      w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], kEven),
+                           _mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], kOdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], kEven), _mm512_shuffle_f32x4(w[0], w[1], kOdd));
   }
+#endif
+  return xsimd::haddp(v);
 }
 
 }  // namespace hyperad::kernels

@@ -11,6 +11,8 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/record.hpp"
+#include "hyperad/autodiff/tape.hpp"
+#include "deferred.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/permute.hpp"
@@ -37,7 +39,10 @@ Tensor unbatch(Tensor g, const Shape& input) { return g.rank() == 3 && input.ran
 //   0  1  | G B         | Gᵀ A
 //   1  0  | B Gᵀ        | A G
 //   1  1  | Bᵀ Gᵀ       | Gᵀ Aᵀ
-Tensor matmul_t(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+namespace {
+
+// matmul_t, its result computed (compute) or left to the caller to defer.
+Tensor product(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, bool compute) {
   static const OpDef def{"matmul_t", [](Backward& bw) {
                            const Tensor& G = bw.grad_out();
                            const Tensor& A = bw.saved(0);
@@ -79,7 +84,7 @@ Tensor matmul_t(const Tensor& a, const Tensor& b, bool transpose_a, bool transpo
   const std::int64_t batch = ra == 3 ? a.size(0) : (rb == 3 ? b.size(0) : 1);
   const bool batched = ra == 3 || rb == 3;
   Tensor out(batched ? Shape{batch, M, N} : Shape{M, N}, a.dtype());
-  dispatch(a.dtype(), [&]<class T>() {
+  if (compute) dispatch(a.dtype(), [&]<class T>() {
     const T* ap = a.data<T>();
     const T* bp = b.data<T>();
     T* cp = out.mutable_data<T>();
@@ -91,6 +96,23 @@ Tensor matmul_t(const Tensor& a, const Tensor& b, bool transpose_a, bool transpo
   OpAttrs at;
   at.integer = {transpose_a ? 1 : 0, transpose_b ? 1 : 0};
   return record(def, std::move(out), {&a, &b}, {saved_for(a, b), saved_for(b, a)}, std::move(at));
+}
+
+// The deferred X·w of matmul: the same kernel call as matmul_t's for [n, d]·[d, 1].
+void fill_matrix_vector(const Tensor& x, const Tensor& w, void* out) {
+  dispatch(x.dtype(), [&]<class T>() {
+    kernels::gemm<T>(false, false, x.size(0), 1, x.size(1), x.data<T>(), w.data<T>(), static_cast<T*>(out));
+  });
+}
+
+// Products below this many matrix elements are computed at once: deferring costs about as
+// much as the pass it might save.
+constexpr std::int64_t kDeferMin = 4096;
+
+}  // namespace
+
+Tensor matmul_t(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  return product(a, b, transpose_a, transpose_b, true);
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -113,14 +135,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
   // Vectors become a row (first operand) or a column (second operand), and the unit axis
   // is dropped from the result again. Reshapes are free: they alias the storage.
+  // A matrix times a vector is deferred (deferred.hpp): a loss given it as a temporary
+  // computes it in its own pass over the matrix. Not with finite checks on (they read it).
+  const bool defer = ra == 2 && rb == 1 && a.numel() >= kDeferMin && !Tape::current().checking_finite();
+  const detail::TapeMark before = defer ? detail::Deferral::mark() : detail::TapeMark{};
   const Tensor a2 = ra == 1 ? reshape(a, Shape{1, ka}) : a;
   const Tensor b2 = rb == 1 ? reshape(b, Shape{kb, 1}) : b;
-  Tensor y = matmul_t(a2, b2, false, false);
+  Tensor y = product(a2, b2, false, false, !defer);
   if (ra > 1 && rb > 1) return y;
   std::vector<std::int64_t> dims = y.shape().vec();
   if (rb == 1) dims.erase(dims.end() - 1);
   if (ra == 1) dims.erase(dims.end() - 1 - (rb == 1 ? 0 : 1));
-  return reshape(y, Shape(dims));
+  Tensor z = reshape(y, Shape(dims));
+  if (defer) detail::Deferral::defer(z, a, b, fill_matrix_vector, detail::DeferredKind::matrix_vector, before);
+  return z;
 }
 
 Tensor permute(const Tensor& x, const std::vector<int>& perm) {

@@ -14,6 +14,9 @@
 #include "hyperad/autodiff/ops/elementwise.hpp"
 #include "hyperad/autodiff/ops/linalg.hpp"
 #include "hyperad/autodiff/record.hpp"
+#include "hyperad/autodiff/errors.hpp"
+#include "hyperad/autodiff/tape.hpp"
+#include "deferred.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/logistic.hpp"
 #include "kernels/reduce.hpp"
@@ -178,12 +181,13 @@ void row_pass(const Design& X, const T* v0, const T* v1, kernels::RowWeights<T> 
 // ---- the fused passes -----------------------------------------------------------------
 
 // Per-example losses into `per` and, if grad is given, grad = scale · Xᵀ ℓ'(Xw, y) and
-// curv = ℓ''(Xw, y): one pass.
+// curv = ℓ''(Xw, y); the scores Xw into `scores` if given: one pass.
 template <class T>
 void loss_pass(LinearLoss loss, const Design& X, const Tensor& w, const Tensor& y, T scale, T* per, T* grad,
-               T* curv) {
+               T* curv, T* scores) {
   const T* yp = y.data<T>();
   const auto weights = [&](std::int64_t r0, std::int64_t m, const T* z, const T*, T* c) {
+    if (scores) std::copy(z, z + m, scores + r0);
     eval_terms<T>(loss, m, z, yp + r0, scale, per + r0, grad ? c : nullptr, curv ? curv + r0 : nullptr, nullptr);
   };
   row_pass<T>(X, w.data<T>(), nullptr, kernels::RowWeights<T>::of(weights), grad);
@@ -280,7 +284,9 @@ Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Design& X, const
   return record(def, std::move(out), {&x, &w, &y, &v}, {&x, &w, &y, &v}, attrs_of(r, scale, loss, X));
 }
 
-Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
+// `scores`, when given, receives Xw (n values of X's dtype).
+Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction,
+               void* scores = nullptr) {
   // With ū the cotangent (a scalar, or per example for none) and ℓ' at z = Xw:
   // dw = ū · grad (none: Xᵀ(ū ⊙ ℓ')); dX = s (ū ⊙ ℓ') wᵀ; dy = s ū ⊙ ∂_yℓ.
   static const OpDef def{"linear_model_loss", [](Backward& b) {
@@ -312,7 +318,8 @@ Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss los
   if (keep_grad) grad = Tensor({dims.d}, X.dtype()), curvature = Tensor({dims.n}, X.dtype());
   dispatch(X.dtype(), [&]<class T>() {
     loss_pass<T>(loss, X, w, y, static_cast<T>(scale), per.mutable_data<T>(),
-                 keep_grad ? grad.mutable_data<T>() : nullptr, keep_grad ? curvature.mutable_data<T>() : nullptr);
+                 keep_grad ? grad.mutable_data<T>() : nullptr, keep_grad ? curvature.mutable_data<T>() : nullptr,
+                 static_cast<T*>(scores));
   });
   Tensor value = reduce_losses(std::move(per), reduction, scale);
   const Tensor& x = X.input();
@@ -336,6 +343,37 @@ Tensor hvp_public(const Design& X, const Tensor& w, const Tensor& y, const Tenso
 }
 
 }  // namespace
+
+namespace {
+constinit thread_local std::uint64_t t_fused_losses = 0;
+}  // namespace
+
+std::uint64_t fused_linear_losses() { return t_fused_losses; }
+
+Tensor detail::loss_of_deferred_product(const Tensor& z, const Tensor& y, LinearLoss loss, Reduction reduction,
+                                        const char* op) {
+  if (!y.defined() || y.shape() != z.shape() || y.dtype() != z.dtype()) return {};
+  (void)reduction_scale(reduction, z.numel(), op);  // a bad reduction: the caller's error
+  DeferredClaim claim;
+  Deferral::claim(z, DeferredKind::matrix_vector, claim);
+  if (!claim) return {};
+  const Tensor X = claim.a(), w = claim.b();
+  // The composition records z's loss iff z has a history; the fused op records iff X or w
+  // has one now. They differ for a product made unrecorded and a loss recorded, or the
+  // reverse: then the composition's graph stands (z is computed on access). A stale
+  // variable anywhere: the composition says so in its own words.
+  try {
+    if (z.requires_grad() != (Tape::current().recording() && any_requires_grad({&X, &w}))) return {};
+    (void)y.requires_grad();
+  } catch (const TapeError&) {
+    return {};
+  }
+  claim.drop_records();  // the product's records: this op replaces them
+  Tensor out = loss_op(Design(X), w, y, loss, reduction, claim.data());
+  claim.filled();
+  ++t_fused_losses;
+  return out;
+}
 
 Tensor linear_model_loss(const Tensor& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction) {
   return loss_op(Design(X), w, y, loss, reduction);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,7 @@
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
 #include "hyperad/autodiff/record.hpp"
+#include "deferred.hpp"
 #include "ops/loss_common.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/exp.hpp"
@@ -270,6 +272,22 @@ Tensor logistic_loss(const Tensor& z, const Tensor& y, Reduction reduction) {
       op);
   return record(def, reduce_losses(std::move(per), reduction, scale), {&z, &y}, {&z, &y},
                 reduction_attr(reduction, scale));
+}
+
+// The temporaries' overloads take the handle: a moved-from argument is left undefined (a
+// fused loss does not depend on its variable, which is rewound).
+Tensor logistic_loss(Tensor&& z, const Tensor& y, Reduction reduction) {
+  if (&z == &y) return logistic_loss(std::as_const(z), y, reduction);
+  const Tensor scores = std::exchange(z, Tensor());
+  Tensor fused = detail::loss_of_deferred_product(scores, y, LinearLoss::logistic, reduction, "logistic_loss");
+  return fused.defined() ? fused : logistic_loss(scores, y, reduction);
+}
+
+Tensor mse_loss(Tensor&& pred, const Tensor& target, Reduction reduction) {
+  if (&pred == &target) return mse_loss(std::as_const(pred), target, reduction);
+  const Tensor p = std::exchange(pred, Tensor());
+  Tensor fused = detail::loss_of_deferred_product(p, target, LinearLoss::squared, reduction, "mse_loss");
+  return fused.defined() ? fused : mse_loss(p, target, reduction);
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction reduction) {

@@ -76,6 +76,7 @@ class Tape {
 
   std::vector<std::unique_ptr<detail::Record[]>> blocks_;  // arena: stable addresses, reused after rewind
   std::size_t n_records_ = 0;
+  std::size_t scope_floor_ = 0;  // records at the innermost open TapeScope (0: none)
   std::vector<std::uint64_t> id_gen_;  // generation of each live variable id
   std::vector<std::uint32_t> id_rec_;  // record that produced it (kNoRecord for leaves)
   std::uint64_t next_gen_ = 1;
@@ -93,14 +94,21 @@ class Tape {
 /// unwinds. Nest freely; inner scopes rewind first.
 class TapeScope {
  public:
-  TapeScope() : tape_(Tape::current()), records_(tape_.n_records_), variables_(tape_.id_gen_.size()) {}
-  ~TapeScope() { tape_.rewind(records_, variables_); }
+  TapeScope()
+      : tape_(Tape::current()), records_(tape_.n_records_), variables_(tape_.id_gen_.size()),
+        outer_floor_(tape_.scope_floor_) {
+    tape_.scope_floor_ = records_;
+  }
+  ~TapeScope() {
+    tape_.rewind(records_, variables_);
+    tape_.scope_floor_ = outer_floor_;
+  }
   TapeScope(const TapeScope&) = delete;
   TapeScope& operator=(const TapeScope&) = delete;
 
  private:
   Tape& tape_;
-  std::size_t records_, variables_;
+  std::size_t records_, variables_, outer_floor_;
 };
 
 /// RAII: ops run as plain computations (nothing recorded) until the guard dies.

@@ -6,6 +6,7 @@
 /// the data. A tensor that requires gradients carries an identity on the tape of the
 /// thread that created it (see tape.hpp); that identity belongs to the handle, so
 /// `x.requires_grad_()` affects `x` and the copies made from it afterwards.
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -24,11 +25,19 @@ namespace detail {
 /// so the tape can tell that a tensor saved for backward was overwritten) and a serial
 /// number, increasing along each thread's creations, so that the tape can tell the tensors
 /// a computation created from those it was given (see Tape::owned_bytes).
+struct Deferred;
 struct Storage {
   void* data = nullptr;
   std::size_t bytes = 0;
   std::uint64_t version = 0;
   std::uint64_t serial = 0;
+  /// True while `deferred` has still to compute the data (a deferred result: see
+  /// src/deferred.hpp).
+  std::atomic<bool> pending{false};
+  /// Deferred results still to be computed that read this storage: a write to it computes
+  /// them first, on whichever thread writes.
+  std::atomic<std::uint32_t> pending_readers{0};
+  std::shared_ptr<Deferred> deferred;  ///< shared with the registry of pending results
   /// A mark in the order of creation: every storage the calling thread creates from now on
   /// has a serial at least this.
   static std::uint64_t serial_mark();
@@ -46,6 +55,17 @@ struct VarRef {
   std::uint32_t id = 0;
 };
 struct TapeEngine;
+struct Deferral;
+
+/// The storage whose data this thread deferred last (an op's result computed only when
+/// first needed, so that the next op can fuse it into its own pass), or null. Any access
+/// to any tensor's data on this thread computes it first.
+extern constinit thread_local Storage* t_deferred;
+/// Computes t_deferred's data, then s's if they are still pending (deferred on another
+/// thread). Called by the accessors only when there is something to compute.
+void complete_deferred(Storage* s);
+/// Computes every pending result that reads s (before s is written).
+void complete_readers(Storage* s);
 }  // namespace detail
 
 class Tensor {
@@ -74,15 +94,24 @@ class Tensor {
   template <class T>
   T* mutable_data() {
     check_access(dtype_of<T>());
+    sync_readers();
     ++storage_->version;
     return static_cast<T*>(storage_->data);
   }
   /// Untyped pointers, for kernels that dispatch on dtype themselves.
-  const void* raw() const { return storage_ ? storage_->data : nullptr; }
+  const void* raw() const {
+    sync();
+    return storage_ ? storage_->data : nullptr;
+  }
   void* raw_mut() {
+    sync();
+    sync_readers();
     ++storage_->version;
     return storage_->data;
   }
+  /// The identity of the storage (shared by handles and reshaped aliases), for tables
+  /// keyed by storage; null for an undefined tensor. Unlike raw(), computes nothing.
+  const void* storage_id() const { return storage_.get(); }
 
   /// The single value of a one-element tensor, as double; throws ValueError otherwise.
   double item() const;
@@ -125,7 +154,18 @@ class Tensor {
 
  private:
   friend struct detail::TapeEngine;  // the tape's engine reads and sets var_
+  friend struct detail::Deferral;    // deferred results (tensor.cpp)
   void check_access(Dtype want) const;
+  /// Computes deferred data before any access (see detail::t_deferred).
+  void sync() const {
+    if (detail::t_deferred || (storage_ && storage_->pending.load(std::memory_order_acquire))) [[unlikely]]
+      detail::complete_deferred(storage_.get());
+  }
+  /// Computes the deferred results that read this storage before it is written.
+  void sync_readers() {
+    if (storage_ && storage_->pending_readers.load(std::memory_order_acquire) != 0) [[unlikely]]
+      detail::complete_readers(storage_.get());
+  }
 
   std::shared_ptr<detail::Storage> storage_;
   Shape shape_;

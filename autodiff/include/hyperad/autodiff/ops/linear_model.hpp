@@ -13,6 +13,11 @@
 ///     d/dw linear_model_loss      = linear_model_grad
 ///     d/dw linear_model_grad · u  = linear_model_hvp(…, u)
 ///
+/// The composition users write is recognized when the product is passed as a temporary:
+/// `logistic_loss(matmul(X, w), y)` and `mse_loss(matmul(X, w), y)` run these ops (matmul
+/// of a matrix and a vector leaves its result to be computed by the next op; ops/loss.hpp).
+/// fused_linear_losses() counts them.
+///
 /// Every derivative exists, to any order, w.r.t. X, w and y (the remaining ones in plain
 /// DSL ops). With grad enabled and w requiring gradients, linear_model_loss computes its
 /// gradient in the same pass over X and keeps it for the backward pass.
@@ -22,6 +27,8 @@
 /// gradients) instead of a dense X. A CSR pass reads the non-zeros twice, by rows for X·w
 /// and by columns (the cached transpose) for Xᵀ·c; one thread sums each value, so the
 /// result is the same on any thread count.
+#include <cstdint>
+
 #include "hyperad/autodiff/csr.hpp"
 #include "hyperad/autodiff/ops/loss.hpp"
 #include "hyperad/autodiff/tensor.hpp"
@@ -49,6 +56,11 @@ Tensor linear_model_grad(const Tensor& X, const Tensor& w, const Tensor& y, Line
 /// ∇²_w linear_model_loss · v = s·Xᵀ (ℓ''(Xw, y) ⊙ Xv), v [d]; shape [d].
 Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const Tensor& v, LinearLoss loss,
                         Reduction reduction = Reduction::mean);
+
+/// How many losses of a temporary matmul(X, w) this thread has computed with
+/// linear_model_loss so far (logistic_loss and mse_loss of `matmul(X, w)`, see
+/// ops/loss.hpp): whether a model written as the composition takes the fused path.
+std::uint64_t fused_linear_losses();
 
 /// The same three ops with X a CSR matrix [n, d].
 Tensor linear_model_loss(const CsrMatrix& X, const Tensor& w, const Tensor& y, LinearLoss loss,

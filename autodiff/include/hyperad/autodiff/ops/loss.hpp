@@ -25,4 +25,14 @@ Tensor logistic_loss(const Tensor& z, const Tensor& y, Reduction reduction = Red
 /// (pred - target)², reduced.
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction reduction = Reduction::mean);
 
+/// The same losses of a temporary: given `matmul(X, w)` of a matrix X [n, d] (4096 elements
+/// or more) and a vector w directly, as in `logistic_loss(matmul(X, w), y)`, they compute
+/// linear_model_loss(X, w, y, LinearLoss::logistic or squared, reduction) — equal to the
+/// composition up to rounding, with its derivatives — which reads X once per gradient and
+/// per Hessian-vector product where the composition reads it two or three times
+/// (ops/linear_model.hpp). Anything else (a named z, a product with a bias added, labels
+/// of another shape, finite checks on) is the plain loss of z.
+Tensor logistic_loss(Tensor&& z, const Tensor& y, Reduction reduction = Reduction::mean);
+Tensor mse_loss(Tensor&& pred, const Tensor& target, Reduction reduction = Reduction::mean);
+
 }  // namespace hyperad
