@@ -274,20 +274,25 @@ Tensor logistic_loss(const Tensor& z, const Tensor& y, Reduction reduction) {
                 reduction_attr(reduction, scale));
 }
 
-// The temporaries' overloads take the handle: a moved-from argument is left undefined (a
-// fused loss does not depend on its variable, which is rewound).
-Tensor logistic_loss(Tensor&& z, const Tensor& y, Reduction reduction) {
-  if (&z == &y) return logistic_loss(std::as_const(z), y, reduction);
+namespace {
+// A loss of a temporary z: the fused linear-model loss when z is a deferred X·w, else
+// plain(z, y). It takes the handle: a moved-from argument is left undefined (a fused loss
+// does not depend on its variable, which is rewound).
+Tensor loss_of_temporary(Tensor&& z, const Tensor& y, Reduction reduction, LinearLoss loss, const char* op,
+                         Tensor (*plain)(const Tensor&, const Tensor&, Reduction)) {
+  if (&z == &y) return plain(z, y, reduction);
   const Tensor scores = std::exchange(z, Tensor());
-  Tensor fused = detail::loss_of_deferred_product(scores, y, LinearLoss::logistic, reduction, "logistic_loss");
-  return fused.defined() ? fused : logistic_loss(scores, y, reduction);
+  Tensor fused = detail::loss_of_deferred_product(scores, y, loss, reduction, op);
+  return fused.defined() ? fused : plain(scores, y, reduction);
+}
+}  // namespace
+
+Tensor logistic_loss(Tensor&& z, const Tensor& y, Reduction reduction) {
+  return loss_of_temporary(std::move(z), y, reduction, LinearLoss::logistic, "logistic_loss", logistic_loss);
 }
 
 Tensor mse_loss(Tensor&& pred, const Tensor& target, Reduction reduction) {
-  if (&pred == &target) return mse_loss(std::as_const(pred), target, reduction);
-  const Tensor p = std::exchange(pred, Tensor());
-  Tensor fused = detail::loss_of_deferred_product(p, target, LinearLoss::squared, reduction, "mse_loss");
-  return fused.defined() ? fused : mse_loss(p, target, reduction);
+  return loss_of_temporary(std::move(pred), target, reduction, LinearLoss::squared, "mse_loss", mse_loss);
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction reduction) {
