@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "deferred.hpp"
 #include "sweep.hpp"
 
 namespace hyperad {
@@ -122,8 +123,14 @@ TensorList grad(std::span<const Tensor> outputs, std::span<const Tensor> seeds,
 TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const TensorList& x,
                        const TensorList& closes_over) {
   if (x.empty()) throw ValueError("gradient_of: no inputs given");
-  auto scalar = [&f](const TensorList& xs) {
-    Tensor y = f(xs);
+  // Only y's gradient is used: its value may stay unread, and in the first form nobody
+  // differentiates the gradient.
+  auto scalar = [&f](const TensorList& xs, bool first_order) {
+    Tensor y;
+    {
+      detail::GradientOnlyScope only(first_order);
+      y = f(xs);
+    }
     if (!y.defined() || y.numel() != 1)
       throw ShapeError(fmt::format("gradient_of: the function must return a one-element tensor, got {}",
                                    y.defined() ? y.shape().str() : std::string("an undefined tensor")));
@@ -131,7 +138,7 @@ TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const 
   };
   // Nobody will differentiate the result: compute it in a scope of its own and rewind.
   if (!Tape::current().recording() || (!list::any_requires_grad(x) && !list::any_requires_grad(closes_over)))
-    return value_and_grad(scalar, x).grads;
+    return value_and_grad([&](const TensorList& xs) { return scalar(xs, true); }, x).grads;
   // The caller is recording a differentiable computation: record the gradient with its
   // backward (create_graph), so reverse-over-reverse goes through it.
   TensorList xs;
@@ -139,7 +146,7 @@ TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const 
   GradOptions o;
   o.allow_unused = true;
   o.create_graph = true;
-  return grad(scalar(xs), xs, o);
+  return grad(scalar(xs, false), xs, o);
 }
 
 TensorList grad(const Tensor& output, const TensorList& inputs, const GradOptions& opts) {

@@ -6,11 +6,13 @@
 #include <fmt/format.h>
 
 #include "hyperad/autodiff/errors.hpp"
+#include "deferred.hpp"
 #include "tape_engine.hpp"
 
 namespace hyperad {
 
 using detail::Record;
+using detail::Deferral;
 using detail::TapeEngine;
 
 void check_finite(const Tensor& t, const char* op, const char* what) {
@@ -55,6 +57,8 @@ void fill_saved(Tape& tape, Record& r, std::initializer_list<const Tensor*> save
                             Record::kInline));
   for (const Tensor* p : saved) {
     const Tensor& s = p ? *p : out;
+    // A backward rule will read it: computed now, so the tape keeps no lazy value's inputs.
+    if (Deferral::lazy_depth(s) > 0) Deferral::complete(s);
     TapeEngine::retain_saved(tape, s);  // first: if it throws (bad_alloc), nothing has changed
     r.saved[r.n_saved] = s;
     r.saved_version[r.n_saved] = s.version();

@@ -61,7 +61,8 @@ struct RegistryEntry {
 };
 struct Registry {
   std::mutex mutex;
-  std::vector<RegistryEntry> entries;
+  std::vector<RegistryEntry> entries;  // finished entries are pruned when the list doubles
+  std::size_t prune_at = 64;
 };
 Registry& registry() {
   static Registry* r = new Registry;
@@ -123,29 +124,50 @@ TapeMark Deferral::mark() {
   return {&t, t.num_records(), t.num_variables()};
 }
 
-void Deferral::defer(Tensor& out, Tensor a, Tensor b, Fill fill, Kind kind, TapeMark before) {
-  out.sync();  // computes this thread's previous deferred result
-  Storage& s = *out.storage_;
-  auto d = std::make_shared<Deferred>();
-  d->reads[0] = a.storage_.get(), d->reads[1] = b.storage_ != a.storage_ ? b.storage_.get() : nullptr;
-  d->a = std::move(a), d->b = std::move(b);
-  d->fill = fill, d->kind = kind;
-  d->before = before, d->after = mark();
+namespace {
+// Makes s pending on d: the operands count d among their readers, and the registry lists it
+// for writers to find.
+void make_pending(const std::shared_ptr<Storage>& s, std::shared_ptr<Deferred> d) {
+  const auto* a = static_cast<const Storage*>(d->a.storage_id());
+  const auto* b = static_cast<const Storage*>(d->b.storage_id());
+  d->reads[0] = a, d->reads[1] = b != a ? b : nullptr;
   for (const Storage* r : d->reads)
     if (r) const_cast<Storage*>(r)->pending_readers.fetch_add(1, std::memory_order_acq_rel);
-  s.deferred = d;
-  s.pending.store(true, std::memory_order_release);
-  {
-    Registry& reg = registry();
-    std::lock_guard lock(reg.mutex);
+  s->deferred = d;
+  s->pending.store(true, std::memory_order_release);
+  Registry& reg = registry();
+  std::lock_guard lock(reg.mutex);
+  if (reg.entries.size() >= reg.prune_at) {
     std::erase_if(reg.entries, [](const RegistryEntry& e) {
       return e.d->done.load(std::memory_order_acquire) || e.result.expired();
     });
-    reg.entries.push_back({out.storage_, std::move(d)});
+    reg.prune_at = std::max<std::size_t>(64, 2 * reg.entries.size());
   }
+  reg.entries.push_back({s, std::move(d)});
+}
+}  // namespace
+
+void Deferral::defer(Tensor& out, Tensor a, Tensor b, Fill fill, Kind kind, TapeMark before) {
+  out.sync();  // computes this thread's previous deferred result
+  auto d = std::make_shared<Deferred>();
+  d->a = std::move(a), d->b = std::move(b);
+  d->fill = std::move(fill), d->kind = kind;
+  d->before = before, d->after = mark();
+  make_pending(out.storage_, std::move(d));
   t_deferred_owner.s = out.storage_;
   t_deferred = t_deferred_owner.s.get();
 }
+
+Tensor Deferral::lazy(const Shape& shape, Dtype dtype, Tensor a, Tensor b, Fill fill, int depth) {
+  Tensor out(shape, dtype);
+  auto d = std::make_shared<Deferred>();
+  d->a = std::move(a), d->b = std::move(b);
+  d->fill = std::move(fill), d->kind = Kind::lazy, d->depth = depth;
+  make_pending(out.storage_, std::move(d));
+  return out;
+}
+
+constinit thread_local GradientOnlyScope::State GradientOnlyScope::state_{};
 
 void Deferral::claim(const Tensor& t, Kind kind, DeferredClaim& claim) {
   Storage* s = t.storage_.get();

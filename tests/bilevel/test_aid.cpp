@@ -178,6 +178,26 @@ TEST_CASE("logistic regression: every method against the exact hypergradient and
   CHECK(list::relative_error(flat(AID(with(converged_inner, linsolve::neumann(), 3000)).hypergradient(p, {lam})), e) < 1e-8);
 }
 
+TEST_CASE("the gradient map of a fused loss computes no inner loss value: inner solves, ITD, AID") {
+  Logistic lg(50, 5, 12);
+  const Problem plain = lg.problem(0.5);
+  const Problem fused = Problem::gradient_descent(
+      [&lg](const TensorList& w, const TensorList& l) {
+        return linear_model_loss(lg.X, w[0], lg.y, LinearLoss::logistic) + 0.5 * sum(exp(l[0]) * square(w[0]));
+      },
+      0.5, [&lg](const TensorList& w, const TensorList&) { return mean(softplus(-lg.yv * matmul(lg.Xv, w[0]))); },
+      {zeros({lg.X.size(1)})});
+  const Tensor lam = tensor({-1.0, 0.0, -2.0, 0.5, -0.5});
+  const std::uint64_t before = linear_loss_values();
+  ITD itd({.inner_steps = 200});
+  AID aid(with(converged_inner, linsolve::cg(), 200, 1e-13));
+  for (HypergradientMethod* m : {static_cast<HypergradientMethod*>(&itd), static_cast<HypergradientMethod*>(&aid)}) {
+    INFO(m->name());
+    CHECK(list::relative_error(flat(m->hypergradient(fused, {lam})), flat(m->hypergradient(plain, {lam}))) < 1e-12);
+  }
+  CHECK(linear_loss_values() == before);
+}
+
 TEST_CASE("equilibrium model (non-symmetric map): FP, GMRES, normal-CG converge; CG is refused") {
   Equilibrium eq(21);
   Problem p = eq.problem();

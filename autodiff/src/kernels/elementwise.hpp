@@ -15,6 +15,7 @@
 
 #include "hyperad/autodiff/errors.hpp"
 #include "hyperad/autodiff/tensor.hpp"
+#include "deferred.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/simd.hpp"
 
@@ -201,10 +202,14 @@ inline void require_defined(const Tensor& t, const char* op, const char* role) {
   if (!t.defined()) throw ValueError(fmt::format("{}: {} is an undefined tensor", op, role));
 }
 
-/// y = f(x) elementwise.
+/// y = f(x) elementwise. Of a lazy value (deferred.hpp), y may be one too: f is then copied
+/// and run when y is read, so it must capture by value.
 template <class F>
 Tensor map_unary(const Tensor& x, F f, const char* op) {
   require_defined(x, op, "input");
+  Tensor lazy = hyperad::detail::lazy_elementwise(
+      x, Tensor(), [f, op](const Tensor& a, const Tensor&) { return map_unary(a, f, op); });
+  if (lazy.defined()) return lazy;
   Tensor y(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>() {
     detail::map_flat<T>(0u, f, std::array<const T*, 1>{x.data<T>()}, y.mutable_data<T>(), x.numel());
@@ -212,12 +217,15 @@ Tensor map_unary(const Tensor& x, F f, const char* op) {
   return y;
 }
 
-/// c = f(a, b) with broadcasting.
+/// c = f(a, b) with broadcasting; f captures by value (as map_unary's).
 template <class F>
 Tensor map_binary(const Tensor& a, const Tensor& b, F f, const char* op) {
   require_defined(a, op, "first operand");
   require_defined(b, op, "second operand");
   require_same_dtype(a, b, op);
+  Tensor lazy = hyperad::detail::lazy_elementwise(
+      a, b, [f, op](const Tensor& x, const Tensor& y) { return map_binary(x, y, f, op); });
+  if (lazy.defined()) return lazy;
   // Equal shapes, or one operand a single value that adds no axes: one flat loop.
   unsigned rep = 2;  // which operand, if any, is the repeated single value
   if (a.shape() == b.shape()) rep = 0;

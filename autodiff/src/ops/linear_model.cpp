@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -29,6 +30,9 @@ namespace hyperad {
 using namespace detail;
 
 namespace {
+
+// This thread's counts: losses of a deferred product run fused, and loss values computed.
+constinit thread_local std::uint64_t t_fused_losses = 0, t_loss_values = 0;
 
 // ---- ℓ and its z-derivatives in the kernels, for scalars or xsimd batches -------------
 
@@ -180,7 +184,7 @@ void row_pass(const Design& X, const T* v0, const T* v1, kernels::RowWeights<T> 
 
 // ---- the fused passes -----------------------------------------------------------------
 
-// Per-example losses into `per` and, if grad is given, grad = scale · Xᵀ ℓ'(Xw, y) and
+// Per-example losses into `per` (if given) and, if grad is given, grad = scale · Xᵀ ℓ'(Xw, y) and
 // curv = ℓ''(Xw, y); the scores Xw into `scores` if given: one pass.
 template <class T>
 void loss_pass(LinearLoss loss, const Design& X, const Tensor& w, const Tensor& y, T scale, T* per, T* grad,
@@ -188,7 +192,8 @@ void loss_pass(LinearLoss loss, const Design& X, const Tensor& w, const Tensor& 
   const T* yp = y.data<T>();
   const auto weights = [&](std::int64_t r0, std::int64_t m, const T* z, const T*, T* c) {
     if (scores) std::copy(z, z + m, scores + r0);
-    eval_terms<T>(loss, m, z, yp + r0, scale, per + r0, grad ? c : nullptr, curv ? curv + r0 : nullptr, nullptr);
+    eval_terms<T>(loss, m, z, yp + r0, scale, per ? per + r0 : nullptr, grad ? c : nullptr, curv ? curv + r0 : nullptr,
+                  nullptr);
   };
   row_pass<T>(X, w.data<T>(), nullptr, kernels::RowWeights<T>::of(weights), grad);
 }
@@ -246,7 +251,7 @@ Tensor grad_op(LinearLoss loss, Reduction r, double scale, const Design& X, cons
                          }};
   Tensor out = kept ? kept->grad : derivative_pass(loss, X, w, y, Tensor(), scale, nullptr);
   const Tensor& x = X.input();
-  if (kept)
+  if (kept && kept->curvature.defined())
     return record(def, std::move(out), {&x, &w, &y}, {&x, &w, &y, &kept->curvature},
                   attrs_of(r, scale, loss, X, Tensor(), kept->curvature));
   return record(def, std::move(out), {&x, &w, &y}, {&x, &w, &y}, attrs_of(r, scale, loss, X));
@@ -284,6 +289,17 @@ Tensor hvp_op(LinearLoss loss, Reduction r, double scale, const Design& X, const
   return record(def, std::move(out), {&x, &w, &y, &v}, {&x, &w, &y, &v}, attrs_of(r, scale, loss, X));
 }
 
+// The loss reduced from the scores z = Xw, the same bits as loss_pass's: for a value
+// computed when read (loss_op).
+Tensor loss_value(LinearLoss loss, const Tensor& z, const Tensor& y, Reduction reduction, double scale) {
+  Tensor per(z.shape(), z.dtype());
+  dispatch(z.dtype(), [&]<class T>() {
+    eval_terms<T>(loss, z.numel(), z.data<T>(), y.data<T>(), T(1), per.mutable_data<T>(), nullptr, nullptr, nullptr);
+  });
+  ++t_loss_values;
+  return reduce_losses(std::move(per), reduction, scale);
+}
+
 // `scores`, when given, receives Xw (n values of X's dtype).
 Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss loss, Reduction reduction,
                void* scores = nullptr) {
@@ -314,16 +330,32 @@ Tensor loss_op(const Design& X, const Tensor& w, const Tensor& y, LinearLoss los
   // The gradient comes almost free with the loss (the rows are in cache): keep it when a
   // backward pass may want it.
   const bool keep_grad = reduction != Reduction::none && any_requires_grad({&w});
-  Tensor per({dims.n}, X.dtype()), grad, curvature;
-  if (keep_grad) grad = Tensor({dims.d}, X.dtype()), curvature = Tensor({dims.n}, X.dtype());
+  // Inside gradient_of the value is usually not read (a gradient step reads only ∇L): keep
+  // the scores instead and compute it from them if it is (a log1p per example).
+  const bool lazy_value = keep_grad && GradientOnlyScope::open();
+  // ℓ'' per example, for the Hessian-vector products of the gradient this op records.
+  const bool keep_curvature = keep_grad && !GradientOnlyScope::first_order();
+  Tensor per, z, grad, curvature;
+  (lazy_value ? z : per) = Tensor({dims.n}, X.dtype());
+  if (keep_grad) grad = Tensor({dims.d}, X.dtype());
+  if (keep_curvature) curvature = Tensor({dims.n}, X.dtype());
   dispatch(X.dtype(), [&]<class T>() {
-    loss_pass<T>(loss, X, w, y, static_cast<T>(scale), per.mutable_data<T>(),
-                 keep_grad ? grad.mutable_data<T>() : nullptr, keep_grad ? curvature.mutable_data<T>() : nullptr,
-                 static_cast<T*>(scores));
+    T* kept_scores = lazy_value ? z.mutable_data<T>() : static_cast<T*>(scores);
+    loss_pass<T>(loss, X, w, y, static_cast<T>(scale), lazy_value ? nullptr : per.mutable_data<T>(),
+                 keep_grad ? grad.mutable_data<T>() : nullptr, keep_curvature ? curvature.mutable_data<T>() : nullptr,
+                 kept_scores);
+    if (lazy_value && scores) std::copy(kept_scores, kept_scores + dims.n, static_cast<T*>(scores));
   });
-  Tensor value = reduce_losses(std::move(per), reduction, scale);
+  Tensor value = lazy_value ? Deferral::lazy(Shape{}, X.dtype(), std::move(z), y,
+                                             [loss, reduction, scale](const Tensor& zs, const Tensor& ys, void* out) {
+                                               const Tensor v = loss_value(loss, zs, ys, reduction, scale);
+                                               std::memcpy(out, v.raw(), v.nbytes());
+                                             })
+                            : (++t_loss_values, reduce_losses(std::move(per), reduction, scale));
   const Tensor& x = X.input();
   if (!keep_grad) return record(def, std::move(value), {&x, &w, &y}, {&x, &w, &y}, attrs_of(reduction, scale, loss, X));
+  if (!keep_curvature)
+    return record(def, std::move(value), {&x, &w, &y}, {&x, &w, &y}, attrs_of(reduction, scale, loss, X, std::move(grad)));
   const Tensor kept_curvature = curvature;
   return record(def, std::move(value), {&x, &w, &y}, {&x, &w, &y, &kept_curvature},
                 attrs_of(reduction, scale, loss, X, std::move(grad), std::move(curvature)));
@@ -344,11 +376,8 @@ Tensor hvp_public(const Design& X, const Tensor& w, const Tensor& y, const Tenso
 
 }  // namespace
 
-namespace {
-constinit thread_local std::uint64_t t_fused_losses = 0;
-}  // namespace
-
 std::uint64_t fused_linear_losses() { return t_fused_losses; }
+std::uint64_t linear_loss_values() { return t_loss_values; }
 
 Tensor detail::loss_of_deferred_product(const Tensor& z, const Tensor& y, LinearLoss loss, Reduction reduction,
                                         const char* op) {

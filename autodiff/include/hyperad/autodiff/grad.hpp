@@ -96,6 +96,10 @@ Vjp vjp(Fn&& fn, const Tensor& first, const Ts&... rest) {
 /// the gradient is recorded with its backward, so the map's derivative includes ∇²f).
 /// `closes_over` lists tensors f captures (e.g. λ): if one requires gradients and recording
 /// is on, the recorded form is used even when x does not. f must return one element.
+/// Work on f's value that nothing reads is skipped: the fused linear-model losses
+/// (ops/linear_model.hpp) leave their value, and one-element elementwise ops of it (a
+/// penalty added), to be computed when read, which a gradient step never does. Values f
+/// keeps and reads later are computed then, the same bits.
 TensorList gradient_of(const std::function<Tensor(const TensorList&)>& f, const TensorList& x,
                        const TensorList& closes_over = {});
 

@@ -20,7 +20,9 @@
 ///
 /// Every derivative exists, to any order, w.r.t. X, w and y (the remaining ones in plain
 /// DSL ops). With grad enabled and w requiring gradients, linear_model_loss computes its
-/// gradient in the same pass over X and keeps it for the backward pass.
+/// gradient in the same pass over X and keeps it for the backward pass. Inside gradient_of
+/// it computes its value only if it is read: Φ = w − η∇L reads only the gradient, and the
+/// value costs a log1p per example (grad.hpp; linear_loss_values()).
 ///
 /// Each op also takes X as a CSR matrix (csr.hpp): the same values up to rounding, time and
 /// memory in the non-zeros, derivatives w.r.t. the matrix's values (when they require
@@ -61,6 +63,11 @@ Tensor linear_model_hvp(const Tensor& X, const Tensor& w, const Tensor& y, const
 /// linear_model_loss so far (logistic_loss and mse_loss of `matmul(X, w)`, see
 /// ops/loss.hpp): whether a model written as the composition takes the fused path.
 std::uint64_t fused_linear_losses();
+
+/// How many values of linear_model_loss this thread has computed so far. Inside
+/// gradient_of a value is computed only when read (grad.hpp): a gradient map that skips it
+/// leaves this count unchanged.
+std::uint64_t linear_loss_values();
 
 /// The same three ops with X a CSR matrix [n, d].
 Tensor linear_model_loss(const CsrMatrix& X, const Tensor& w, const Tensor& y, LinearLoss loss,
