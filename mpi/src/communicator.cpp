@@ -1,6 +1,7 @@
 #include "hyperad/mpi/communicator.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 
 #include <fmt/format.h>
@@ -28,6 +29,21 @@ void check(int code, const char* what) {
   int len = 0;
   if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
   throw MpiError(fmt::format("{}: MPI error {}: {}", what, code, std::string(text, static_cast<std::size_t>(len))));
+}
+
+int run_or_abort(const Communicator& comm, const std::function<int()>& fn, int failure) {
+  std::string error;
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "an exception that is not a std::exception";
+  }
+  fmt::print(stderr, "rank {} of {}: {}\n", comm.rank(), comm.size(), error);
+  std::fflush(stderr);
+  if (comm.size() > 1) MPI_Abort(comm.handle(), failure);  // does not return
+  return failure;
 }
 
 // ---- Environment ----------------------------------------------------------------------

@@ -1,0 +1,30 @@
+// mpi::run_or_abort's probe (tests/mpi/check_abort.cmake runs it under mpirun): the last
+// rank fails inside a backward rule of its own, while the others go on to the collective of
+// the next reverse sweep, which the failed rank never reaches. Without run_or_abort the
+// others would wait there forever.
+#include "hyperad/hyperad.hpp"
+#include "hyperad/mpi/collectives.hpp"
+
+using namespace hyperad;
+
+int main(int argc, char** argv) {
+  mpi::Environment env(argc, argv);
+  const mpi::Communicator world = mpi::Communicator::world();
+  return mpi::run_or_abort(
+      world,
+      [&] {
+        const bool fails = world.rank() == world.size() - 1;
+        static const OpDef fragile{"probe_fragile", [](Backward& b) {
+                                     if (b.integer(0)) throw ValueError("probe_fragile: backward failed on this rank");
+                                     b.accumulate(0, b.grad_out());
+                                   }};
+        OpAttrs attrs;
+        attrs.integer[0] = fails;
+        const Tensor x = full({3}, 1.0).requires_grad_();
+        const Tensor y = record(fragile, x.detach().clone(), {&x}, {}, std::move(attrs));
+        (void)grad(sum(y), {x});                                         // throws on the last rank
+        (void)grad(mpi::all_sum(sum(square(x)), world), {x});            // the others wait here
+        return 0;
+      },
+      3);
+}
