@@ -79,13 +79,18 @@ void release_readers(Deferred& d) {
   d.done.store(true, std::memory_order_release);
 }
 
+// s's data are written (holding its lock): no longer pending, and the operands are let go.
+void finish(Storage& s) {
+  s.pending.store(false, std::memory_order_release);
+  release_readers(*s.deferred);
+  s.deferred->a = Tensor(), s.deferred->b = Tensor();
+}
+
 void run_deferred(Storage& s) {
   std::lock_guard lock(s.deferred->mutex);
   if (!s.pending.load(std::memory_order_relaxed)) return;  // another thread computed it
   s.deferred->fill(s.deferred->a, s.deferred->b, s.data);  // throws: stays pending
-  s.pending.store(false, std::memory_order_release);
-  release_readers(*s.deferred);
-  s.deferred->a = Tensor(), s.deferred->b = Tensor();
+  finish(s);
 }
 }  // namespace
 
@@ -180,9 +185,7 @@ void Deferral::claim(const Tensor& t, Kind kind, DeferredClaim& claim) {
   claim.s_ = t.storage_;
   claim.lock_ = std::move(lock);
 }
-}  // namespace detail
 
-namespace detail {
 DeferredClaim::~DeferredClaim() {
   if (!s_ || !s_->pending.load(std::memory_order_relaxed)) return;
   lock_.unlock();
@@ -201,9 +204,7 @@ void DeferredClaim::drop_records() const {
 }
 
 void DeferredClaim::filled() {
-  s_->pending.store(false, std::memory_order_release);
-  release_readers(*s_->deferred);
-  s_->deferred->a = Tensor(), s_->deferred->b = Tensor();
+  finish(*s_);
   lock_.unlock();
   if (t_deferred_owner.s == s_) t_deferred_owner.s.reset();
 }
