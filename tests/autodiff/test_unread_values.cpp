@@ -88,6 +88,16 @@ TEST_CASE("a value kept and read later is the eager value's bits: on another thr
   CHECK(kept_loss.item() == loss0);
   CHECK(linear_loss_values() == before);  // counted on the reading thread
 
+  // Two threads reading it at once: one computes it under its lock, both see its bits.
+  (void)gradient_of(f, {p.w});
+  double seen_a = 0, seen_b = 0;
+  std::thread ta([&] { seen_a = kept_total.item(); }), tb([&] { seen_b = kept_total.item(); });
+  ta.join(), tb.join();
+  CHECK(seen_a == total0);
+  CHECK(seen_b == total0);
+  CHECK(kept_loss.item() == loss0);
+  CHECK(linear_loss_values() == before);
+
   // Writing the labels in place first computes the pending value with the old labels.
   (void)gradient_of(f, {p.w});
   y.set({0}, -y.at({0}));
