@@ -68,6 +68,20 @@ TEST_CASE("gradient_of computes no loss value nobody reads, and the same gradien
         }
 }
 
+TEST_CASE("with X a CSR matrix too") {
+  const Data p = data(LinearLoss::logistic, Dtype::f64);
+  const Tensor dense = mul(p.X, greater(rand(p.X.shape(), gen), full({}, 0.7)));  // ~30 % non-zeros
+  const CsrMatrix X = CsrMatrix::from_dense(dense);
+  const auto f = [&](const TensorList& w) {
+    return add(linear_model_loss(X, w[0], p.y, LinearLoss::logistic), mul_scalar(sum(square(w[0])), 0.5));
+  };
+  const Tensor eager = eager_gradient(f, p.w);
+  const std::uint64_t before = linear_loss_values();
+  CHECK(values(gradient_of(f, {p.w})[0]) == values(eager));
+  CHECK(values(gradient_of(f, {p.w.clone().requires_grad_()})[0]) == values(eager));
+  CHECK(linear_loss_values() == before);
+}
+
 TEST_CASE("a value kept and read later is the eager value's bits: on another thread, after its labels change") {
   const Data p = data(LinearLoss::logistic, Dtype::f64);
   Tensor y = p.y.clone();
