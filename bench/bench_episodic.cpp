@@ -108,6 +108,10 @@ int main(int argc, char** argv) {
                     fmt::format("{:.3f}", ms), fmt::format("{:.3f}", mt), fmt::format("{:.3f}", bench::median(ratio)),
                     fmt::format("{:.3f}", bench::median(ratio_t)), fmt::format("{:.2e}", diff)});
   }
-  bench::write_csv(bench::results_path(fmt::format("episodic_{}shot_{}t.csv", shots, threads)), rows);
+  // A run of one case or one form (for a profiler) would overwrite the table with a part of it.
+  if (only.empty() && only_problem.empty() && only_method.empty())
+    bench::write_csv(bench::results_path(fmt::format("episodic_{}shot_{}t.csv", shots, threads)), rows);
+  else
+    fmt::print("(a part of the table: {} not written)\n", fmt::format("episodic_{}shot_{}t.csv", shots, threads));
   return 0;
 }

@@ -42,7 +42,10 @@ int run_or_abort(const Communicator& comm, const std::function<int()>& fn, int f
   }
   fmt::print(stderr, "rank {} of {}: {}\n", comm.rank(), comm.size(), error);
   std::fflush(stderr);
-  if (comm.size() > 1) MPI_Abort(comm.handle(), failure);  // does not return
+  // The job's size, not comm's: ranks outside a communicator of one may be waiting too.
+  int job = 1;
+  check(MPI_Comm_size(MPI_COMM_WORLD, &job), "mpi::run_or_abort");
+  if (job > 1) MPI_Abort(comm.handle(), failure);  // aborts the job; does not return
   return failure;
 }
 

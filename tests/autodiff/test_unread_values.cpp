@@ -5,6 +5,7 @@
 // read later (on any thread, after its inputs are written) is the eager value's bits, ops
 // that read the value (log, a product, the finite check) get it, and a gradient
 // differentiated again inside the first-order form is still right.
+#include <functional>
 #include <thread>
 
 #include "autodiff/ad_harness.hpp"
@@ -102,15 +103,22 @@ TEST_CASE("a value kept and read later is the eager value's bits: on another thr
   CHECK(kept_loss.item() == loss0);
   CHECK(linear_loss_values() == before);  // counted on the reading thread
 
-  // Two threads reading it at once: one computes it under its lock, both see its bits.
+  // Two threads reading it at once: one computes it (each thread counts what it computes),
+  // both see its bits.
   (void)gradient_of(f, {p.w});
   double seen_a = 0, seen_b = 0;
-  std::thread ta([&] { seen_a = kept_total.item(); }), tb([&] { seen_b = kept_total.item(); });
+  std::uint64_t computed_a = 0, computed_b = 0;
+  const auto reader = [&](double& seen, std::uint64_t& computed) {
+    const std::uint64_t mine = linear_loss_values();
+    seen = kept_total.item();
+    computed = linear_loss_values() - mine;
+  };
+  std::thread ta(reader, std::ref(seen_a), std::ref(computed_a)), tb(reader, std::ref(seen_b), std::ref(computed_b));
   ta.join(), tb.join();
   CHECK(seen_a == total0);
   CHECK(seen_b == total0);
+  CHECK(computed_a + computed_b == 1);
   CHECK(kept_loss.item() == loss0);
-  CHECK(linear_loss_values() == before);
 
   // Writing the labels in place first computes the pending value with the old labels.
   (void)gradient_of(f, {p.w});

@@ -1,7 +1,10 @@
 // mpi::run_or_abort's probe (tests/mpi/check_abort.cmake runs it under mpirun): the last
-// rank fails inside a backward rule of its own, while the others go on to the collective of
-// the next reverse sweep, which the failed rank never reaches. Without run_or_abort the
-// others would wait there forever.
+// rank fails inside a backward rule of its own, while the others go on to mpi::all_sum,
+// which the failed rank never reaches. Without run_or_abort the others would wait there
+// forever. Should run_or_abort return on more than one rank (it must abort), the probe
+// says so, and the script fails.
+#include <cstdio>
+
 #include "hyperad/hyperad.hpp"
 #include "hyperad/mpi/collectives.hpp"
 
@@ -10,7 +13,7 @@ using namespace hyperad;
 int main(int argc, char** argv) {
   mpi::Environment env(argc, argv);
   const mpi::Communicator world = mpi::Communicator::world();
-  return mpi::run_or_abort(
+  const int code = mpi::run_or_abort(
       world,
       [&] {
         const bool fails = world.rank() == world.size() - 1;
@@ -27,4 +30,6 @@ int main(int argc, char** argv) {
         return 0;
       },
       3);
+  if (code != 0 && world.size() > 1) std::fprintf(stderr, "run_or_abort returned %d instead of aborting\n", code);
+  return code;
 }

@@ -116,13 +116,13 @@ class Communicator {
 void check(int code, const char* what);
 
 /// Runs fn, the body of a program under mpirun, and returns its exit code. An exception
-/// escaping fn on a rank is printed by that rank ("rank r of n: <message>" on stderr) and
-/// aborts every rank of comm's job (MPI_Abort with exit code `failure`). MPI has no way to
+/// escaping fn on a rank is printed by that rank ("rank r of n: <message>" on stderr, r and
+/// n in comm) and aborts every rank of the job (MPI_Abort with exit code `failure`). MPI has no way to
 /// tell the other ranks of one rank's error: they would wait forever in the next collective
 /// it never reaches. hyperad's collectives check their operands, so that a mismatch makes
 /// every rank throw, but an error on one rank alone between collectives (a backward rule
 /// that throws there, a NaN its FiniteCheckGuard finds, an exception of the program's
-/// own) needs this. With one rank the error is printed and `failure` returned.
+/// own) needs this. In a job of one rank the error is printed and `failure` returned.
 ///
 /// \code
 /// int main(int argc, char** argv) {
