@@ -2,6 +2,7 @@
 #include "hyperad/autodiff/tape.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include <fmt/format.h>
 
@@ -13,7 +14,10 @@ namespace hyperad {
 using detail::Record;
 using detail::TapeEngine;
 
-Tape::Tape() : saved_refs_(std::make_unique<detail::SavedTable>()) {}
+Tape::Tape() : saved_refs_(std::make_unique<detail::SavedTable>()) {
+  static std::atomic<std::uint64_t> tapes{0};
+  serial_ = ++tapes;
+}
 Tape::~Tape() = default;
 
 Tape& Tape::current() {

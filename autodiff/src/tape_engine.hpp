@@ -131,6 +131,13 @@ struct TapeEngine {
   /// True when `v` names a live variable of this tape; throws TapeError if it names a
   /// rewound one or one of another thread's tape (`what` describes the tensor's role).
   static bool is_live(const Tape& t, const VarRef& v, const char* op, const char* what);
+  /// True when `v` names a live variable of this tape (false for none, a rewound one or
+  /// another tape's; never throws).
+  static bool alive(const Tape& t, const VarRef& v) {
+    return v.tape == &t && v.id < t.id_gen_.size() && t.id_gen_[v.id] == v.gen;
+  }
+  /// A number no other tape of the process has had.
+  static std::uint64_t serial(const Tape& t) { return t.serial_; }
   /// Record index that produced variable `id`, or kNoRecord for a leaf.
   static std::uint32_t record_of(const Tape& t, std::uint32_t id) { return t.id_rec_[id]; }
   static std::uint64_t gen_of(const Tape& t, std::uint32_t id) { return t.id_gen_[id]; }

@@ -2,8 +2,8 @@
 #include "meta_tasks.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -12,6 +12,7 @@
 #include "hyperad/autodiff/ops/loss.hpp"
 #include "hyperad/autodiff/ops/reduce.hpp"
 #include "hyperad/autodiff/ops/shape_ops.hpp"
+#include "hyperad/autodiff/memo.hpp"
 #include "hyperad/autodiff/tape.hpp"
 #include "metrics.hpp"
 #include "hyperad/bilevel/inner.hpp"
@@ -376,65 +377,26 @@ HeadFit fit_heads(Head head, double rho, const Tensor& support, const Tensor& qu
   return {mean_acc, 1.96 * std::sqrt(var / T), p.outer(r.state, {b}).item()};
 }
 
-namespace {
-
-// The support and query features of one λ, for head_episode (see there). λ is recognized by
-// its storage and version (a kept key holds the storage, so it cannot be reused by another
-// tensor); thread-safe, as a problem may be evaluated from several threads.
-class FeatureCache {
- public:
-  template <class Compute>
-  Tensor get(const TensorList& lam, bool support, Compute compute) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!matches(lam)) {
-      key_ = lam;
-      versions_.clear();
-      for (const Tensor& t : lam) versions_.push_back(t.version());
-      features_[0] = features_[1] = Tensor();
-    }
-    Tensor& f = features_[support ? 0 : 1];
-    if (!f.defined()) {
-      NoGradGuard off;
-      f = compute();
-    }
-    return f;
-  }
-
- private:
-  bool matches(const TensorList& lam) const {
-    if (lam.size() != key_.size()) return false;
-    for (std::size_t i = 0; i < lam.size(); ++i)
-      if (!lam[i].shares_storage(key_[i]) || lam[i].version() != versions_[i] || lam[i].shape() != key_[i].shape())
-        return false;
-    return true;
-  }
-  std::mutex mutex_;
-  TensorList key_;
-  std::vector<std::uint64_t> versions_;
-  Tensor features_[2];
-};
-
-}  // namespace
-
 bilevel::Episode head_episode(const HeadModel& m, std::shared_ptr<const TaskSet> tasks) {
   const std::int64_t T = tasks->tasks, nk = tasks->ways * tasks->shots, nq = tasks->ways * tasks->queries;
   const double tasks_d = double(T);
-  // Features that do not depend on λ are computed once; the others at every evaluation.
+  // Features that do not depend on λ are computed once per task set.
   Tensor zs, zq;
   if (m.fixed_features) {
     NoGradGuard off;
     zs = m.features(tasks->support, {});
     zq = m.features(tasks->query, {});
   }
-  // The features of the positions `b` (all: `all`) of every task of x. Features of λ are
-  // kept while λ stays a constant (an inner solve evaluates Φ at one λ for all its steps)
-  // and recomputed, and recorded, when λ requires gradients.
-  auto cache = std::make_shared<FeatureCache>();
-  auto feats = [m, zs, zq, cache](const Tensor& x, bool support, const bilevel::Batch& b, bool all,
-                                  const TensorList& lam) {
+  // The features of the positions `b` (all: `all`) of every task of x. Those of all
+  // positions go through a Memo: an inner solve evaluates Φ at one λ for all its steps, and
+  // ITD records them once for its t steps (their cotangents meet at one variable) instead
+  // of once per step.
+  const auto memo = std::array<std::shared_ptr<Memo>, 2>{std::make_shared<Memo>(), std::make_shared<Memo>()};
+  auto feats = [m, zs, zq, memo](const Tensor& x, bool support, const bilevel::Batch& b, bool all,
+                                 const TensorList& lam) {
     if (m.fixed_features) return all ? (support ? zs : zq) : index_select(support ? zs : zq, 1, b);
-    if (!all || list::any_requires_grad(lam)) return m.features(all ? x : index_select(x, 1, b), lam);
-    return cache->get(lam, support, [&] { return m.features(x, lam); });
+    if (!all) return m.features(index_select(x, 1, b), lam);
+    return memo[support ? 0 : 1]->get(lam, [&] { return m.features(x, lam); });
   };
   auto penalty = [m](const Tensor& w, const TensorList& lam) {
     return 0.5 * m.rho * sum(square(m.biased ? w - lam[0] : w));

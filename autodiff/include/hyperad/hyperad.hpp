@@ -14,6 +14,7 @@
 #include "hyperad/autodiff/grad.hpp"
 #include "hyperad/autodiff/implicit.hpp"
 #include "hyperad/autodiff/linsolve.hpp"
+#include "hyperad/autodiff/memo.hpp"
 #include "hyperad/autodiff/names.hpp"
 #include "hyperad/autodiff/ops/batch_norm.hpp"
 #include "hyperad/autodiff/ops/conv.hpp"
