@@ -138,6 +138,8 @@ struct TapeEngine {
   }
   /// A number no other tape of the process has had.
   static std::uint64_t serial(const Tape& t) { return t.serial_; }
+  /// Expires when the tape is destroyed (its thread ended): for caches keyed by tape.
+  static std::weak_ptr<const char> token(const Tape& t) { return t.token_; }
   /// Record index that produced variable `id`, or kNoRecord for a leaf.
   static std::uint32_t record_of(const Tape& t, std::uint32_t id) { return t.id_rec_[id]; }
   static std::uint64_t gen_of(const Tape& t, std::uint32_t id) { return t.id_gen_[id]; }

@@ -390,13 +390,15 @@ bilevel::Episode head_episode(const HeadModel& m, std::shared_ptr<const TaskSet>
   // The features of the positions `b` (all: `all`) of every task of x. Those of all
   // positions go through a Memo: an inner solve evaluates Φ at one λ for all its steps, and
   // ITD records them once for its t steps (their cotangents meet at one variable) instead
-  // of once per step.
+  // of once per step (checkpointed ITD still records them per step: fresh leaves).
   const auto memo = std::array<std::shared_ptr<Memo>, 2>{std::make_shared<Memo>(), std::make_shared<Memo>()};
   auto feats = [m, zs, zq, memo](const Tensor& x, bool support, const bilevel::Batch& b, bool all,
                                  const TensorList& lam) {
     if (m.fixed_features) return all ? (support ? zs : zq) : index_select(support ? zs : zq, 1, b);
     if (!all) return m.features(index_select(x, 1, b), lam);
-    return memo[support ? 0 : 1]->get(lam, [&] { return m.features(x, lam); });
+    TensorList inputs{x};
+    inputs.insert(inputs.end(), lam.begin(), lam.end());
+    return memo[support ? 0 : 1]->get(inputs, [&] { return m.features(x, lam); });
   };
   auto penalty = [m](const Tensor& w, const TensorList& lam) {
     return 0.5 * m.rho * sum(square(m.biased ? w - lam[0] : w));

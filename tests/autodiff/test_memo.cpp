@@ -4,8 +4,10 @@
 // gradient of the composition, first and second order, against the closed form; a result
 // computed unrecorded serves another thread, a recorded one does not; a compute that
 // reads a recorded tensor not among the inputs is refused.
+#include <atomic>
 #include <cmath>
 #include <thread>
+#include <vector>
 
 #include "autodiff/ad_harness.hpp"
 #include "thrown.hpp"
@@ -42,36 +44,37 @@ TEST_CASE("Memo: reused while the inputs are the same; a write, a new leaf or a 
     CHECK(f.memo.hits() == 1);
     CHECK(f.memo.misses() == 1);
   }
-  // Recording on, λ needs no gradient: the unrecorded result still serves.
+  // Recording on, λ needs no gradient: computed once more (an entry made with recording
+  // off serves only calls with recording off), then kept.
   f(base);
-  CHECK(f.computed == 1);
+  f(base);
+  CHECK(f.computed == 2);
   Tensor lam = base.clone();
   f(lam);  // another storage with the same values
-  CHECK(f.computed == 2);
+  CHECK(f.computed == 3);
   lam.set({0}, 0.2);  // written in place
   const Tensor z = f(lam);
-  CHECK(f.computed == 3);
+  CHECK(f.computed == 4);
   CHECK(values(z)[0] == doctest::Approx(std::exp(0.2)).epsilon(1e-15));
-  z.clone();
   // The result written in place is not handed out again.
   Tensor held = f(lam);
-  CHECK(f.computed == 3);
+  CHECK(f.computed == 4);
   held.set({1}, 5.0);
   f(lam);
-  CHECK(f.computed == 4);
+  CHECK(f.computed == 5);
 
   // Recorded: a leaf over λ's storage, then another leaf over the same storage.
   Tensor leaf = base.detach();
   leaf.requires_grad_();
   const Tensor r1 = f(leaf);
-  CHECK(f.computed == 5);
+  CHECK(f.computed == 6);
   CHECK(r1.requires_grad());
   f(leaf);
-  CHECK(f.computed == 5);
+  CHECK(f.computed == 6);
   Tensor other = base.detach();
   other.requires_grad_();
   f(other);
-  CHECK(f.computed == 6);
+  CHECK(f.computed == 7);
 
   // A result recorded inside a scope is gone with it: computed and recorded again.
   Tensor inner_leaf = base.detach();
@@ -79,12 +82,12 @@ TEST_CASE("Memo: reused while the inputs are the same; a write, a new leaf or a 
   {
     TapeScope scope;
     f(inner_leaf);
-    CHECK(f.computed == 7);
+    CHECK(f.computed == 8);
     f(inner_leaf);
-    CHECK(f.computed == 7);
+    CHECK(f.computed == 8);
   }
   const Tensor again = f(inner_leaf);
-  CHECK(f.computed == 8);
+  CHECK(f.computed == 9);
   CHECK(again.requires_grad());
   CHECK(values(grad(sum(again), {inner_leaf})[0]) == values(exp(base)));
 }
@@ -154,4 +157,89 @@ TEST_CASE("Memo: a compute that reads a recorded tensor not among its inputs is 
   CHECK(msg.find("not among the inputs") != std::string::npos);
   CHECK(testing::message_of<ValueError>([&] { memo.get({lam}, [] { return Tensor(); }); }).find("undefined") !=
         std::string::npos);
+  // A hidden tensor returned as it is, or read beside an input that requires gradients.
+  CHECK(testing::message_of<ValueError>([&] { memo.get({lam}, [&] { return hidden; }); }).find("not among the inputs") !=
+        std::string::npos);
+  Tensor leaf = lam.detach();
+  leaf.requires_grad_();
+  CHECK(testing::message_of<ValueError>([&] { memo.get({leaf}, [&] { return leaf * hidden; }); })
+            .find("not among the inputs") != std::string::npos);
+  CHECK(memo.misses() == 0);  // nothing refused was kept
+  // Read as an input, the same computation is kept and differentiates in both.
+  const Tensor r = memo.get({leaf, hidden}, [&] { return leaf * hidden; });
+  const TensorList g = grad(sum(r), {leaf, hidden});
+  CHECK(values(g[0]) == values(hidden.detach()));
+  CHECK(values(g[1]) == values(lam));
+}
+
+TEST_CASE("Memo: results computed with recording off serve only calls with recording off, detached") {
+  const Tensor base = tensor({0.25, -0.5});
+  Tensor leaf = base.detach();
+  leaf.requires_grad_();
+  Counted f;
+  Memo alias;
+  {
+    NoGradGuard off;
+    CHECK_FALSE(f(leaf).requires_grad());
+    // An input returned as it is comes back detached, not refused.
+    CHECK_FALSE(alias.get({leaf}, [&] { return leaf; }).requires_grad());
+  }
+  CHECK(f.computed == 1);
+  // Recording on: λ requires gradients, so a recorded result is computed (not the constant).
+  CHECK(f(leaf).requires_grad());
+  CHECK(f.computed == 2);
+  // Recording on, no input requiring gradients: computed again, not the NoGradGuard entry.
+  f(base);
+  CHECK(f.computed == 3);
+  {
+    NoGradGuard off;
+    f(base);  // the recording-off entry of base's storage (its version unchanged)
+  }
+  CHECK(f.computed == 3);
+  f.memo.clear();
+  f(base);
+  CHECK(f.computed == 4);
+}
+
+TEST_CASE("Memo: the entry of a thread that ended is released") {
+  const Tensor lam0 = tensor({0.5, 1.5, 2.5});
+  Counted f;
+  for (int k = 0; k < 8; ++k)
+    std::thread([&] {
+      Tensor mine = lam0.detach();
+      mine.requires_grad_();
+      f(mine);
+    }).join();
+  CHECK(f.computed == 8);
+  // Each call drops the entries of the threads that ended before it: at most the last
+  // thread's entry still holds lam0's storage (not eight of them).
+  CHECK(lam0.use_count() <= 2);
+  {
+    NoGradGuard off;
+    f(lam0);  // drops that one too, and keeps its own
+  }
+  CHECK(lam0.use_count() == 2);
+  f.memo.clear();
+  CHECK(lam0.use_count() == 1);
+}
+
+TEST_CASE("Memo: threads reading one result at once all get it, computed at most once per reader") {
+  const Tensor lam0 = tensor({0.1, 0.2, 0.3, 0.4});
+  Memo memo;
+  std::atomic<int> computed{0};
+  std::vector<std::vector<double>> seen(4);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      NoGradGuard off;
+      for (int rep = 0; rep < 200; ++rep)
+        seen[k] = values(memo.get({lam0}, [&] {
+          ++computed;
+          return exp(lam0);
+        }));
+    });
+  for (std::thread& t : threads) t.join();
+  CHECK(computed.load() <= 4);
+  for (const auto& v : seen) CHECK(v == values(exp(lam0)));
+  CHECK(memo.hits() + memo.misses() == 800);
 }

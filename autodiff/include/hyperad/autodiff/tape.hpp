@@ -81,6 +81,7 @@ class Tape {
   std::vector<std::uint32_t> id_rec_;  // record that produced it (kNoRecord for leaves)
   std::uint64_t next_gen_ = 1;
   std::uint64_t serial_;  // unique in the process: tells a tape from a later one at the same address
+  std::shared_ptr<const char> token_ = std::make_shared<const char>();  // expires with the tape
   std::size_t saved_owned_ = 0, saved_referenced_ = 0;
   std::unique_ptr<detail::SavedTable> saved_refs_;  // storage → records saving it, owned or not
   std::uint64_t owned_from_ = 0;  // storages with a serial at least this are owned
