@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Regenerates the paper-reproduction figures (docs/figures/) and CSVs (bench/results/repro_*.csv):
 # builds the repro targets in BUILD_DIR (default /tmp/build_repro) and runs them.
-#   bench/repro/run.sh
+#   bench/repro/run.sh [--quick]     (--quick: repro_sid_error runs its quick mode, writing
+#                                     *_quick files; the other drivers have none and run in full)
 set -euo pipefail
+MODE=full
+case "${1:-}" in
+  "") ;;
+  --quick) MODE=quick ;;
+  *) echo "usage: bench/repro/run.sh [--quick]" >&2; exit 2 ;;
+esac
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-/tmp/build_repro}"
 JOBS="${JOBS:-2}"
@@ -20,3 +27,8 @@ build repro_rates
 build repro_outer repro_memory
 "$BUILD_DIR/bench/repro/repro_outer"
 "$BUILD_DIR/bench/repro/repro_memory"
+
+# The stochastic hypergradient's error terms (AISTATS 2021) and the equilibrium model's
+# minibatch error: 5 minutes (quick: 19 s).
+build repro_sid_error
+"$BUILD_DIR/bench/repro/repro_sid_error" --mode "$MODE"
