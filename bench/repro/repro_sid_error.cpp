@@ -12,7 +12,7 @@
 //       bench/results/repro_sid_error.csv (every point), repro_sid_error_fits.csv (the
 //       fitted slopes with 95 % intervals, beside the predicted ones) and
 //       docs/figures/sid_error_{logreg,poisoning,equilibrium,equilibrium_T}.svg;
-//     quick: 40 calls per point, t, K ≤ 3000 (17 s), the same files with "_quick" before
+//     quick: 40 calls per point, t, K ≤ 3000 (19 s), the same files with "_quick" before
 //       the extension (the published full results stay).
 #include <cmath>
 

@@ -131,6 +131,18 @@ inline void fit(SidErrorSeries& s, int fit_points, int bootstrap, std::uint64_t 
   s.hi = slopes[std::size_t(0.975 * (slopes.size() - 1))];
 }
 
+// A seed for (base, a, b) with no overlap between neighbouring bases or parts (splitmix64
+// steps): the series and points draw unrelated batch streams.
+inline std::uint64_t mix_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b) {
+  auto step = [](std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  };
+  return step(step(step(base) ^ a) ^ b);
+}
+
 inline double relative_squared_error(const TensorList& h, const TensorList& ref) {
   const double e = list::relative_error(h, ref);
   return e * e;
@@ -177,14 +189,13 @@ inline SidErrorResult run_sid_error(const SidErrorConfig& c) {
   out.batch = c.batch;
   out.h_star_norm = list::norm(exact.grad);
   out.cross_is_exact = c.name == "poisoning";
-  std::uint64_t series_seed = c.seed;
   auto measure = [&](Term term, bool decreasing) {
     SidErrorSeries s{term, decreasing, {}, {}};
     const auto step = decreasing ? bilevel::StepSizeSchedule::inverse(c.eta0, c.gamma)
                                  : bilevel::StepSizeSchedule::constant(c.constant);
     for (int n : term == Term::cross ? c.cross_counts : c.counts) {
       bilevel::SIDOptions o{.inner_steps = 0, .linear_steps = 0, .sampling = bilevel::Sampling::with_replacement,
-                            .seed = c.seed + std::uint64_t(n)};
+                            .seed = detail::mix_seed(c.seed, 2 * std::uint64_t(term) + decreasing, std::uint64_t(n))};
       bilevel::WarmState warm;
       if (term == Term::inner) {
         o.inner_steps = n, o.inner_batch = c.batch, o.inner_step = step;
@@ -211,7 +222,7 @@ inline SidErrorResult run_sid_error(const SidErrorConfig& c) {
       s.points.push_back(std::move(p));
     }
     const int window = term == Term::cross ? static_cast<int>(s.points.size()) : c.fit_points;
-    detail::fit(s, window, c.bootstrap, ++series_seed);
+    detail::fit(s, window, c.bootstrap, detail::mix_seed(c.seed, 2 * std::uint64_t(term) + decreasing, 0xb007));
     out.series.push_back(std::move(s));
   };
   if (c.inner_and_linear) {
@@ -279,7 +290,7 @@ inline EquilibriumErrorResult run_equilibrium_error(const EquilibriumErrorConfig
     // Each draw from a fresh sampler: within one epoch the batches are disjoint, so
     // successive draws of one sampler would not be independent.
     for (int k = 0; k < c.calls; ++k) {
-      const auto m = method(c.exact_steps, b, c.seed + 1000 * std::uint64_t(b) + std::uint64_t(k));
+      const auto m = method(c.exact_steps, b, detail::mix_seed(c.seed, std::uint64_t(b), std::uint64_t(k)));
       p.errors.push_back(detail::relative_squared_error(m->hypergradient(lam).grad, h_star));
       p.mse += p.errors.back() / c.calls;
     }
