@@ -100,7 +100,7 @@ bool TapeEngine::is_live(const Tape& t, const VarRef& v, const char* op, const c
     throw TapeError(fmt::format("{}: the {} was recorded on another thread's tape; each thread differentiates "
                                 "its own tensors (detach() it to use its value here)",
                                 op, what));
-  if (v.id >= t.id_gen_.size() || t.id_gen_[v.id] != v.gen)
+  if (!alive(t, v))
     throw TapeError(fmt::format("{}: the {} was recorded in a tape scope that has been rewound, so its "
                                 "derivatives are gone (detach() it to use its value as a constant)",
                                 op, what));

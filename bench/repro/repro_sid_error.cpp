@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
                       none ? "" : g4(s.lo), none ? "" : g4(s.hi), predicted, window});
       std::string pts;
       for (std::size_t i = 0; i < s.points.size(); ++i)
-        pts += fmt::format(" {}: {:.2g}{};", s.points[i].count, s.points[i].mse,
+        pts += fmt::format(" {}: {:.2g}{};", s.points[i].count, s.points[i].mse(),
                            i < s.predicted.size() ? fmt::format(" (law {:.2g})", s.predicted[i]) : "");
       fmt::print("| {} | {} | {} | {} | {} |{} |\n", config.name, repro::term_name(s.term), repro::steps_name(s),
                  none ? std::string("— (every MSE < 1e-20)")
@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   fmt::print("\n<!-- equilibrium: {} -->\nσ² = {:.4g} (relative to ‖h*‖²), n = {}\n\n", e.summary, e.sigma2, e.n);
   fmt::print("| B | MSE | σ²/B·(n − B)/(n − 1) | ratio |\n|---|---|---|---|\n");
   for (std::size_t i = 0; i < e.batch.points.size(); ++i)
-    fmt::print("| {} | {:.4g} | {:.4g} | {:.3f} |\n", e.batch.points[i].count, e.batch.points[i].mse,
-               e.batch.predicted[i], e.batch.points[i].mse / e.batch.predicted[i]);
+    fmt::print("| {} | {:.4g} | {:.4g} | {:.3f} |\n", e.batch.points[i].count, e.batch.points[i].mse(),
+               e.batch.predicted[i], e.batch.points[i].mse() / e.batch.predicted[i]);
   repro::append_rows(csv, "equilibrium", e.batch);
   fmt::print("\nslope of the finite-population-corrected MSE against B: {:.3f} [{:.3f}, {:.3f}] (predicted -1)\n\n",
              e.batch.slope, e.batch.lo, e.batch.hi);

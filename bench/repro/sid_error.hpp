@@ -69,8 +69,13 @@ struct SidErrorConfig {
 
 struct SidErrorPoint {
   int count = 0;
-  double mse = 0;  ///< mean of ‖h − h*‖²/‖h*‖² over the calls
-  std::vector<double> errors;
+  std::vector<double> errors;  ///< ‖h − h*‖²/‖h*‖² of each call
+  /// Their mean.
+  double mse() const {
+    double m = 0;
+    for (double e : errors) m += e;
+    return m / double(errors.size());
+  }
 };
 
 struct SidErrorSeries {
@@ -110,7 +115,7 @@ inline void fit(SidErrorSeries& s, int fit_points, int bootstrap, std::uint64_t 
   std::vector<double> x, y;
   for (std::size_t i = first; i < s.points.size(); ++i) {
     x.push_back(s.points[i].count);
-    y.push_back(s.points[i].mse);
+    y.push_back(s.points[i].mse());
   }
   s.slope = log_slope(x, y);
   std::mt19937_64 rng(seed);
@@ -211,11 +216,10 @@ inline SidErrorResult run_sid_error(const SidErrorConfig& c) {
         warm = {inner.state, v_star};
       }
       bilevel::SID sid(sp, o);
-      SidErrorPoint p{n, 0, {}};
+      SidErrorPoint p{n, {}};
       for (int k = 0; k < c.calls; ++k) {
         sid.set_warm_state(warm);
         p.errors.push_back(detail::relative_squared_error(sid.hypergradient(lam).grad, exact.grad));
-        p.mse += p.errors.back() / c.calls;
       }
       if (term == Term::cross && out.cross_is_exact)
         s.predicted.push_back(double(out.n_inner) / double(c.batch) * (1.0 - 1.0 / double(out.n_inner)) / n);
@@ -243,7 +247,7 @@ inline SidErrorResult run_sid_error(const SidErrorConfig& c) {
 // has two parts: the minibatch, whose MSE for B examples drawn uniformly without
 // replacement is exactly σ²/B · (n − B)/(n − 1) (σ²: the per-example hypergradients'
 // variance about their mean h*, normalized by n), and the truncation in T = K, geometric in
-// a contraction (Φ's matrix on the spectral ball of radius q: at most q^T, q^{2T} squared).
+// a contraction (Φ's matrix on the spectral ball of radius q: O(q^T), O(q^{2T}) squared).
 
 struct EquilibriumErrorConfig {
   problems::ProblemConfig problem{.dataset = "digits", .seed = 1, .options = {{"radius", "0.5"}}};
@@ -281,18 +285,17 @@ inline EquilibriumErrorResult run_equilibrium_error(const EquilibriumErrorConfig
     const auto one = method(c.exact_steps, 1, c.seed);
     double total = 0;
     for (std::int64_t i = 0; i < n; ++i)
-      total += std::pow(list::relative_error(one->hypergradient({i}, lam).grad, h_star), 2);
+      total += detail::relative_squared_error(one->hypergradient({i}, lam).grad, h_star);
     out.sigma2 = total / double(n);
   }
   out.batch.term = Term::batch;
   for (std::int64_t b : c.batches) {
-    SidErrorPoint p{static_cast<int>(b), 0, {}};
+    SidErrorPoint p{static_cast<int>(b), {}};
     // Each draw from a fresh sampler: within one epoch the batches are disjoint, so
     // successive draws of one sampler would not be independent.
     for (int k = 0; k < c.calls; ++k) {
       const auto m = method(c.exact_steps, b, detail::mix_seed(c.seed, std::uint64_t(b), std::uint64_t(k)));
       p.errors.push_back(detail::relative_squared_error(m->hypergradient(lam).grad, h_star));
-      p.mse += p.errors.back() / c.calls;
     }
     out.batch.points.push_back(std::move(p));
     out.batch.predicted.push_back(out.sigma2 / double(b) * double(n - b) / double(n - 1));
@@ -302,7 +305,6 @@ inline EquilibriumErrorResult run_equilibrium_error(const EquilibriumErrorConfig
   for (SidErrorPoint& p : corrected.points) {
     const double f = double(n - 1) / double(n - p.count);
     for (double& e : p.errors) e *= f;
-    p.mse *= f;
   }
   detail::fit(corrected, static_cast<int>(corrected.points.size()), c.bootstrap, c.seed);
   out.batch.slope = corrected.slope, out.batch.lo = corrected.lo, out.batch.hi = corrected.hi;
@@ -327,14 +329,14 @@ inline std::string g4(double v) { return std::isnan(v) ? std::string() : fmt::fo
 inline void append_rows(std::vector<std::vector<std::string>>& rows, const std::string& problem,
                         const SidErrorSeries& s) {
   for (std::size_t i = 0; i < s.points.size(); ++i)
-    rows.push_back({problem, term_name(s.term), steps_name(s), std::to_string(s.points[i].count), g4(s.points[i].mse),
+    rows.push_back({problem, term_name(s.term), steps_name(s), std::to_string(s.points[i].count), g4(s.points[i].mse()),
                     i < s.predicted.size() ? g4(s.predicted[i]) : std::string(),
                     std::to_string(s.points[i].errors.size())});
 }
 
 /// True when every point's MSE is below 1e-20: a term with no variance (J on logreg).
 inline bool vanishes(const SidErrorSeries& s) {
-  return std::all_of(s.points.begin(), s.points.end(), [](const SidErrorPoint& p) { return p.mse < 1e-20; });
+  return std::all_of(s.points.begin(), s.points.end(), [](const SidErrorPoint& p) { return p.mse() < 1e-20; });
 }
 
 /// log MSE against log10 of t, K or J, one line per series (vanishing ones left out, an
@@ -351,7 +353,7 @@ inline problems::LinePlot plot_terms(const SidErrorResult& r) {
     problems::PlotSeries law{.label = fmt::format("{}: exact law", term_name(s.term)), .dashed = true};
     for (std::size_t i = 0; i < s.points.size(); ++i) {
       line.x.push_back(std::log10(double(s.points[i].count)));
-      line.y.push_back(s.points[i].mse);
+      line.y.push_back(s.points[i].mse());
       if (i < s.predicted.size()) {
         law.x.push_back(line.x.back());
         law.y.push_back(s.predicted[i]);
@@ -372,7 +374,7 @@ inline problems::LinePlot plot_batches(const EquilibriumErrorResult& e) {
       law{.label = "sigma^2/B (n - B)/(n - 1)", .dashed = true};
   for (std::size_t i = 0; i < e.batch.points.size(); ++i) {
     measured.x.push_back(std::log10(double(e.batch.points[i].count)));
-    measured.y.push_back(e.batch.points[i].mse);
+    measured.y.push_back(e.batch.points[i].mse());
     law.x.push_back(measured.x.back());
     law.y.push_back(e.batch.predicted[i]);
   }

@@ -50,11 +50,11 @@ TEST_CASE("SID's error terms: 1/t and 1/K with decreasing steps, a plateau with 
     // least a 3-fold drop.
     CHECK(dec.slope < -0.5);
     CHECK(dec.slope > -1.5);
-    CHECK(dec.points.back().mse < 0.35 * dec.points.front().mse);
+    CHECK(dec.points.back().mse() < 0.35 * dec.points.front().mse());
     // Constant steps: stuck at the plateau, well above the decreasing steps at 3000 (the
     // plateau's slope is noisy at 20 calls; over 40 seeds the ratio was at least 3.75).
-    CHECK(con.points.back().mse > 3 * dec.points.back().mse);
-    CHECK(con.points.back().mse > 0.5 * con.points.front().mse);
+    CHECK(con.points.back().mse() > 3 * dec.points.back().mse());
+    CHECK(con.points.back().mse() > 0.5 * con.points.front().mse());
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : logreg.series) repro::append_rows(rows, "logreg", s);
@@ -63,7 +63,7 @@ TEST_CASE("SID's error terms: 1/t and 1/K with decreasing steps, a plateau with 
   CHECK(rows.front()[1] == "t");
   CHECK(rows.front()[2] == "decreasing");
   CHECK(rows.front()[3] == "300");
-  CHECK(std::stod(rows.front()[4]) == doctest::Approx(logreg.series[0].points[0].mse).epsilon(1e-3));
+  CHECK(std::stod(rows.front()[4]) == doctest::Approx(logreg.series[0].points[0].mse()).epsilon(1e-3));
   CHECK(rows.front()[6] == "20");
   check_figure(repro::plot_terms(logreg), {"t (decreasing)", "t (constant)", "K (decreasing)", "K (constant)"});
 }
@@ -88,9 +88,9 @@ TEST_CASE("SID's cross term: no variance when λ is only in the penalty, the exa
   double measured = 0, law = 0;
   for (std::size_t i = 0; i < cross.points.size(); ++i) {
     CAPTURE(cross.points[i].count);
-    CHECK(cross.points[i].mse / cross.predicted[i] > 0.6);  // the full run: 0.95–1.10
-    CHECK(cross.points[i].mse / cross.predicted[i] < 1.6);
-    measured += cross.points[i].mse, law += cross.predicted[i];
+    CHECK(cross.points[i].mse() / cross.predicted[i] > 0.6);  // the full run: 0.95–1.10
+    CHECK(cross.points[i].mse() / cross.predicted[i] < 1.6);
+    measured += cross.points[i].mse(), law += cross.predicted[i];
   }
   CHECK(measured / law > 0.8);
   CHECK(measured / law < 1.25);
@@ -110,8 +110,8 @@ TEST_CASE("equilibrium model: the minibatch error is σ²/B·(n − B)/(n − 1)
   REQUIRE(r.n == 300);
   for (std::size_t i = 0; i < r.batch.points.size(); ++i) {
     CAPTURE(r.batch.points[i].count);
-    CHECK(r.batch.points[i].mse / r.batch.predicted[i] > 0.8);  // over 161 seeds: 0.88–1.11
-    CHECK(r.batch.points[i].mse / r.batch.predicted[i] < 1.25);
+    CHECK(r.batch.points[i].mse() / r.batch.predicted[i] > 0.8);  // over 161 seeds: 0.88–1.11
+    CHECK(r.batch.points[i].mse() / r.batch.predicted[i] < 1.25);
   }
   CHECK(r.batch.slope < -0.8);
   CHECK(r.batch.slope > -1.2);
