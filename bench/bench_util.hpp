@@ -107,11 +107,27 @@ inline std::string figure_path(const std::string& name) {
 }
 #endif
 
-/// Writes rows (the first is the header) as CSV.
+/// The --mode of a reproduction driver (bench/repro/): true for "quick", false for "full";
+/// anything else prints why and exits with status 2. Quick modes write their files with
+/// "_quick" before the extension, so the published full results stay.
+inline bool quick_mode(const std::string& mode, const char* driver) {
+  if (mode == "quick" || mode == "full") return mode == "quick";
+  fmt::print(stderr, "{}: --mode {}: expected quick or full\n", driver, mode);
+  std::exit(2);
+}
+
+/// Writes rows (the first is the header) as CSV; a cell holding a comma, a quote or a line
+/// break is quoted, its quotes doubled (RFC 4180).
 inline void write_csv(const std::string& path, const std::vector<std::vector<std::string>>& rows) {
   std::ofstream f(path);
+  auto cell = [](const std::string& c) {
+    if (c.find_first_of(",\"\n\r") == std::string::npos) return c;
+    std::string q = "\"";
+    for (char ch : c) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
   for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) f << (i ? "," : "") << row[i];
+    for (std::size_t i = 0; i < row.size(); ++i) f << (i ? "," : "") << cell(row[i]);
     f << "\n";
   }
   fmt::print("wrote {}\n", path);

@@ -28,11 +28,7 @@ int main(int argc, char** argv) {
   std::string mode = "full";
   int calls = 0;
   bench::parse_flags(argc, argv, {{"--mode", &mode}, {"--calls", &calls}});
-  if (mode != "quick" && mode != "full") {
-    fmt::print(stderr, "repro_sid_error: --mode {}: expected quick or full\n", mode);
-    return 2;
-  }
-  const bool quick = mode == "quick";
+  const bool quick = bench::quick_mode(mode, "repro_sid_error");
   if (calls == 0) calls = quick ? 40 : 200;
   const std::string suffix = quick ? "_quick" : "";
 

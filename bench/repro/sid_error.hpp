@@ -41,6 +41,7 @@
 #include "hyperad/problems/methods.hpp"
 #include "hyperad/problems/registry.hpp"
 #include "hyperad/problems/svg_plot.hpp"
+#include "repro/common.hpp"
 
 namespace hyperad::repro {
 
@@ -98,17 +99,6 @@ struct SidErrorResult {
 
 namespace detail {
 
-// Least-squares slope of log y against log x.
-inline double log_slope(const std::vector<double>& x, const std::vector<double>& y) {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  const double n = double(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double a = std::log(x[i]), b = std::log(y[i]);
-    sx += a, sy += b, sxx += a * a, sxy += a * b;
-  }
-  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
-
 inline void fit(SidErrorSeries& s, int fit_points, int bootstrap, std::uint64_t seed) {
   const std::size_t first = s.points.size() > std::size_t(fit_points) ? s.points.size() - fit_points : 0;
   s.fitted = static_cast<int>(s.points.size() - first);
@@ -134,18 +124,6 @@ inline void fit(SidErrorSeries& s, int fit_points, int bootstrap, std::uint64_t 
   std::sort(slopes.begin(), slopes.end());
   s.lo = slopes[std::size_t(0.025 * (slopes.size() - 1))];
   s.hi = slopes[std::size_t(0.975 * (slopes.size() - 1))];
-}
-
-// A seed for (base, a, b) with no overlap between neighbouring bases or parts (splitmix64
-// steps): the series and points draw unrelated batch streams.
-inline std::uint64_t mix_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b) {
-  auto step = [](std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-  };
-  return step(step(step(base) ^ a) ^ b);
 }
 
 inline double relative_squared_error(const TensorList& h, const TensorList& ref) {
@@ -200,7 +178,7 @@ inline SidErrorResult run_sid_error(const SidErrorConfig& c) {
                                  : bilevel::StepSizeSchedule::constant(c.constant);
     for (int n : term == Term::cross ? c.cross_counts : c.counts) {
       bilevel::SIDOptions o{.inner_steps = 0, .linear_steps = 0, .sampling = bilevel::Sampling::with_replacement,
-                            .seed = detail::mix_seed(c.seed, 2 * std::uint64_t(term) + decreasing, std::uint64_t(n))};
+                            .seed = mix_seed(c.seed, 2 * std::uint64_t(term) + decreasing, std::uint64_t(n))};
       bilevel::WarmState warm;
       if (term == Term::inner) {
         o.inner_steps = n, o.inner_batch = c.batch, o.inner_step = step;
@@ -226,7 +204,7 @@ inline SidErrorResult run_sid_error(const SidErrorConfig& c) {
       s.points.push_back(std::move(p));
     }
     const int window = term == Term::cross ? static_cast<int>(s.points.size()) : c.fit_points;
-    detail::fit(s, window, c.bootstrap, detail::mix_seed(c.seed, 2 * std::uint64_t(term) + decreasing, 0xb007));
+    detail::fit(s, window, c.bootstrap, mix_seed(c.seed, 2 * std::uint64_t(term) + decreasing, 0xb007));
     out.series.push_back(std::move(s));
   };
   if (c.inner_and_linear) {
@@ -294,7 +272,7 @@ inline EquilibriumErrorResult run_equilibrium_error(const EquilibriumErrorConfig
     // Each draw from a fresh sampler: within one epoch the batches are disjoint, so
     // successive draws of one sampler would not be independent.
     for (int k = 0; k < c.calls; ++k) {
-      const auto m = method(c.exact_steps, b, detail::mix_seed(c.seed, std::uint64_t(b), std::uint64_t(k)));
+      const auto m = method(c.exact_steps, b, mix_seed(c.seed, std::uint64_t(b), std::uint64_t(k)));
       p.errors.push_back(detail::relative_squared_error(m->hypergradient(lam).grad, h_star));
     }
     out.batch.points.push_back(std::move(p));
@@ -323,8 +301,6 @@ inline const char* steps_name(const SidErrorSeries& s) {
   if (s.term == Term::cross || s.term == Term::batch) return "none";
   return s.decreasing ? "decreasing" : "constant";
 }
-
-inline std::string g4(double v) { return std::isnan(v) ? std::string() : fmt::format("{:.4g}", v); }
 
 inline void append_rows(std::vector<std::vector<std::string>>& rows, const std::string& problem,
                         const SidErrorSeries& s) {
