@@ -74,7 +74,9 @@ int main(int argc, char** argv) {
   fmt::print("\n| method | quantity | slope against ε [95 % interval] | predicted | seeds fitted |\n|---|---|---|---|---|\n");
   for (const auto& f : r.fits)
     fmt::print("| {} | {} | {:.2f}{} | {} | {} |\n", repro::scheme_name(f.scheme), f.quantity, f.slope,
-               std::isnan(f.lo) ? "" : f.lo == f.hi ? " (the same in every seed)" : fmt::format(" [{:.2f}, {:.2f}]", f.lo, f.hi),
+               std::isnan(f.lo)         ? ""
+               : f.hi - f.lo < 1e-12 ? " (the same in every seed)"
+                                     : fmt::format(" [{:.2f}, {:.2f}]", f.lo, f.hi),
                std::isnan(f.predicted) ? "—" : fmt::format("{:g}", f.predicted), f.per_seed.size());
   fmt::print("\n{:.0f} s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 

@@ -36,7 +36,7 @@ build repro_sid_error
 "$BUILD_DIR/bench/repro/repro_sid_error" --mode "$MODE"
 
 # Sample complexity without warm start (JMLR 2023): samples to reach ε against ε for SID
-# without and with warm start, the deterministic method and a fixed-t control: 17 minutes.
+# without and with warm start, the deterministic method and a fixed-t control: 17 minutes (quick: 78 s).
 build repro_sample_complexity
 "$BUILD_DIR/bench/repro/repro_sample_complexity" --mode "$MODE"
 
@@ -47,6 +47,6 @@ build repro_poisoning
 "$BUILD_DIR/bench/repro/repro_poisoning" --mode "$MODE"
 
 # The equilibrium-model experiment (JMLR 2023): batch sizes 600 / 6000 / 59 500 with and
-# without warm start of the per-example states, 5 seeds, on Fashion-MNIST: 16 minutes.
+# without warm start of the per-example states, 5 seeds, on Fashion-MNIST: 16 minutes (quick: 125 s).
 build repro_equilibrium
 "$BUILD_DIR/bench/repro/repro_equilibrium" --mode "$MODE"
